@@ -1,0 +1,114 @@
+# scenegen — plain Makefile: pkg-config, strict warnings, -Werror.
+#
+#   make            build build/scenegen-api, build/scenegend, ...
+#   make run        install what is missing, build, start the local stack
+#   make stop       stop it
+#   make test       install, build (plain and ASan+UBSan), run every test
+#   make bench      benchmarks against baselines measured in the same run
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+SAN	?= 0
+BUILD	?= $(if $(filter 1,$(SAN)),build-asan,build)
+
+# Debian packages a fresh Debian 12 machine may lack.
+DEB_PACKAGES = build-essential pkg-config libfcgi-dev libhiredis-dev \
+	libcjson-dev libcurl4-openssl-dev libevent-dev libssl-dev libpq-dev \
+	libsystemd-dev zlib1g-dev postgresql-15 postgresql-client-15 \
+	redis-server redis-tools nginx-light curl perl procps util-linux \
+	spawn-fcgi systemd mandoc
+
+CC	?= cc
+PKGS	 = fcgi hiredis libcjson libcurl libevent libpq libsystemd libcrypto zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+WARN	 = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 \
+	-Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=c11 -D_GNU_SOURCE -fstack-protector-strong -Ilib $(WARN) \
+	$(PKG_CFLAGS)
+LDFLAGS	?=
+ifeq ($(SAN),1)
+CFLAGS	:= $(filter-out -O2,$(CFLAGS)) -O1 -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS	+= -fsanitize=address,undefined
+endif
+
+LIB_SRCS	= $(wildcard lib/*.c)
+API_SRCS	= $(wildcard cgi/*.c)
+DAEMON_SRCS	= $(wildcard daemon/*.c)
+STANDIN_SRCS	= $(wildcard standin/*.c)
+CTL_SRCS	= $(wildcard ctl/*.c)
+
+objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+API_LIBS	= -lfcgi -lpq -lhiredis -lcjson -lcrypto -lsystemd
+DAEMON_LIBS	= -lpq -lhiredis -lcjson -lcurl -levent -lsystemd -lcrypto -lm
+STANDIN_LIBS	= -levent -lcjson -lz -lm
+CTL_LIBS	= -lpq -lhiredis -lcjson -lcrypto -lm
+
+PROGRAMS = $(if $(API_SRCS),$(BUILD)/scenegen-api) \
+	$(if $(DAEMON_SRCS),$(BUILD)/scenegend) \
+	$(if $(STANDIN_SRCS),$(BUILD)/modelslab-standin) \
+	$(if $(CTL_SRCS),$(BUILD)/scenegenctl)
+
+.PHONY: all deps run stop test test-plain test-san bench install clean \
+	format-check
+
+all: $(PROGRAMS)
+
+$(BUILD)/scenegen-api: $(call objs,$(API_SRCS) $(LIB_SRCS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(API_LIBS)
+
+$(BUILD)/scenegend: $(call objs,$(DAEMON_SRCS) $(LIB_SRCS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
+
+$(BUILD)/modelslab-standin: $(call objs,$(STANDIN_SRCS) $(LIB_SRCS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(STANDIN_LIBS)
+
+$(BUILD)/scenegenctl: $(call objs,$(CTL_SRCS) $(LIB_SRCS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(CTL_LIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Installs only what is missing; a no-op on a machine that has it all.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $$missing \
+		>/dev/null || exit 1; \
+	fi
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/stack.sh start run
+
+stop:
+	@scripts/stack.sh stop run
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all SAN=1
+	@scripts/test.sh build
+	@scripts/test.sh build-asan
+
+test-plain: deps all
+	@scripts/test.sh build
+
+test-san: deps
+	@$(MAKE) --no-print-directory all SAN=1
+	@scripts/test.sh build-asan
+
+bench: deps all
+	@bench/run.sh
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,315 @@
+#!/bin/bash
+# The local stack, everything under one folder: PostgreSQL, Redis, the
+# ModelsLab stand-in (unless MODELSLAB_API_KEY is set), scenegen-api,
+# scenegend and nginx. Used by `make run` (folder run/) and by the tests
+# (a temporary folder each run).
+#
+# usage: stack.sh start|stop|status DIR
+#        stack.sh start-part|stop-part DIR postgres|redis|standin|api|daemon|nginx
+#
+# Environment: PORT (nginx, default 8080; 0 picks a free one), SCENEGEN_BUILD
+# (folder of the binaries, default build), MODELSLAB_API_KEY,
+# MODELSLAB_BASE_URL, MODELSLAB_MAX_QUEUED, STANDIN_ARGS, and any scenegen
+# setting to pass through.
+set -eu
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cmd=${1:?usage: stack.sh start|stop|status DIR}
+dir=${2:?usage: stack.sh start|stop|status DIR}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+build=${SCENEGEN_BUILD:-build}
+case $build in /*) ;; *) build=$here/$build;; esac
+pgbin=/usr/lib/postgresql/15/bin
+
+say() { echo "stack: $*" >&2; }
+
+# Is the process of pid file $1 alive?
+alive() { [ -f "$1" ] && kill -0 "$(head -n1 "$1")" 2>/dev/null; }
+
+# Wait up to $2 tenths of a second for command "$1" to succeed.
+wait_for() {
+	local i=0
+	while ! eval "$1" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ "$i" -ge "$2" ] && return 1
+		sleep 0.1
+	done
+}
+
+free_port() {
+	perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1,
+	    LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1)->sockport'
+}
+
+# Settings chosen once per folder, kept in $dir/stack.conf.
+load_conf() {
+	if [ ! -f "$dir/stack.conf" ]; then
+		local port=${PORT:-8080}
+		[ "$port" = 0 ] && port=$(free_port)
+		local secret
+		secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+		{
+			echo "NGINX_PORT=$port"
+			echo "JWT_SECRET=$secret"
+			echo "DEMO_USER_ID=$(cat /proc/sys/kernel/random/uuid)"
+			echo "DEMO_CHAPTER_ID=$(cat /proc/sys/kernel/random/uuid)"
+		} >"$dir/stack.conf"
+	fi
+	# shellcheck disable=SC1091
+	. "$dir/stack.conf"
+	export DATABASE_URL="postgresql:///scenegen?host=$dir/pg&user=scenegen"
+	export REDIS_URL="unix://$dir/redis/redis.sock"
+	export JWT_AUDIENCE=${JWT_AUDIENCE:-authenticated}
+	export SCENEGEN_IMAGE_DIR=$dir/images
+	export SCENEGEN_IMAGE_BASE_URL=${SCENEGEN_IMAGE_BASE_URL:-http://127.0.0.1:$NGINX_PORT/images}
+	export SCENEGEN_API_SOCKET=$dir/api.sock
+	export SCENEGEN_API_SOCKET_GROUP=www-data
+	export SUPABASE_JWT_SECRET_FILE=$dir/secrets/jwt_secret
+	mkdir -p "$dir/secrets" "$dir/images"
+	chmod 700 "$dir/secrets"
+	chmod 755 "$dir" "$dir/images"
+	printf '%s\n' "$JWT_SECRET" >"$dir/secrets/jwt_secret"
+}
+
+start_postgres() {
+	local data=$dir/pg/data
+	if [ ! -f "$data/PG_VERSION" ]; then
+		mkdir -p "$dir/pg"
+		chown postgres:postgres "$dir/pg"
+		runuser -u postgres -- "$pgbin/initdb" -D "$data" -A trust \
+		    -U postgres -E UTF8 --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 ||
+		    { say "initdb failed, see $dir/pg/initdb.log"; return 1; }
+		cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$dir/pg'
+max_connections = 200
+shared_buffers = 128MB
+logging_collector = off
+CONF
+	fi
+	if ! runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+		runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/pg/postgres.log" \
+		    -w -t 60 start >/dev/null ||
+		    { say "postgres failed, see $dir/pg/postgres.log"; return 1; }
+	fi
+	if ! psql -X -q -h "$dir/pg" -U postgres -d postgres -tAc \
+	    "SELECT 1 FROM pg_roles WHERE rolname = 'scenegen'" | grep -q 1; then
+		psql -X -q -h "$dir/pg" -U postgres -d postgres \
+		    -c "CREATE ROLE scenegen LOGIN" -c "CREATE DATABASE scenegen OWNER scenegen"
+	fi
+	"$here/scripts/migrate.sh" "$here/sql" >"$dir/migrate.log" ||
+	    { cat "$dir/migrate.log" >&2; return 1; }
+	psql -X -q -d "$DATABASE_URL" -v uid="$DEMO_USER_ID" -v cid="$DEMO_CHAPTER_ID" <<'SQL'
+INSERT INTO chapters (id, user_id, title) VALUES (:'cid', :'uid', 'Demo chapter')
+ON CONFLICT (id) DO NOTHING;
+SQL
+}
+
+stop_postgres() {
+	[ -f "$dir/pg/data/PG_VERSION" ] || return 0
+	runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/pg/data" -m fast -w stop \
+	    >/dev/null 2>&1 || true
+}
+
+start_redis() {
+	mkdir -p "$dir/redis"
+	alive "$dir/redis/redis.pid" && return 0
+	redis-server --port 0 --unixsocket "$dir/redis/redis.sock" \
+	    --unixsocketperm 700 --dir "$dir/redis" --daemonize yes \
+	    --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
+	    --save "" --appendonly no --maxclients 10000 >/dev/null
+	wait_for "redis-cli -s '$dir/redis/redis.sock' ping | grep -q PONG" 100 ||
+	    { say "redis failed, see $dir/redis/redis.log"; return 1; }
+}
+
+stop_redis() {
+	if alive "$dir/redis/redis.pid"; then
+		redis-cli -s "$dir/redis/redis.sock" shutdown nosave >/dev/null 2>&1 ||
+		    kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
+	fi
+}
+
+start_standin() {
+	[ -n "${MODELSLAB_API_KEY:-}" ] && return 0
+	[ -x "$build/modelslab-standin" ] || { say "no $build/modelslab-standin"; return 1; }
+	alive "$dir/standin.pid" && return 0
+	rm -f "$dir/standin.port"
+	# shellcheck disable=SC2086
+	setsid "$build/modelslab-standin" -l 127.0.0.1:0 -p "$dir/standin.port" \
+	    -k standin-key ${STANDIN_ARGS:--e 3} </dev/null >>"$dir/standin.log" 2>&1 &
+	echo $! >"$dir/standin.pid"
+	wait_for "test -s '$dir/standin.port'" 100 ||
+	    { say "stand-in failed, see $dir/standin.log"; return 1; }
+}
+
+# Provider settings: the stand-in when there is no key.
+provider_env() {
+	if [ -z "${MODELSLAB_API_KEY:-}" ]; then
+		export MODELSLAB_API_KEY=standin-key
+		export MODELSLAB_BASE_URL="http://127.0.0.1:$(cat "$dir/standin.port")"
+		export MODELSLAB_MAX_QUEUED=${MODELSLAB_MAX_QUEUED:-1000}
+	fi
+}
+
+start_api() {
+	[ -x "$build/scenegen-api" ] || { say "no $build/scenegen-api"; return 1; }
+	alive "$dir/api.pid" && return 0
+	rm -f "$dir/api.sock"
+	setsid "$build/scenegen-api" </dev/null >>"$dir/api.log" 2>&1 &
+	echo $! >"$dir/api.pid"
+	wait_for "test -S '$dir/api.sock'" 100 ||
+	    { say "scenegen-api failed, see $dir/api.log"; tail -n5 "$dir/api.log" >&2; return 1; }
+}
+
+start_daemon() {
+	[ -x "$build/scenegend" ] || { say "no $build/scenegend yet, jobs stay queued"; return 0; }
+	alive "$dir/daemon.pid" && return 0
+	provider_env
+	setsid "$build/scenegend" </dev/null >>"$dir/daemon.log" 2>&1 &
+	echo $! >"$dir/daemon.pid"
+	sleep 0.2
+	alive "$dir/daemon.pid" ||
+	    { say "scenegend failed, see $dir/daemon.log"; tail -n5 "$dir/daemon.log" >&2; return 1; }
+}
+
+start_nginx() {
+	mkdir -p "$dir/nginx/tmp"
+	cat >"$dir/nginx/nginx.conf" <<CONF
+# Generated by scripts/stack.sh: the local wrapper around nginx/scenegen-api.conf.
+daemon on;
+worker_processes auto;
+user www-data;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+	include /etc/nginx/mime.types;
+	access_log ${NGINX_ACCESS_LOG:-$dir/nginx/access.log};
+	client_body_temp_path $dir/nginx/tmp/body;
+	fastcgi_temp_path $dir/nginx/tmp/fastcgi;
+	proxy_temp_path $dir/nginx/tmp/proxy;
+	uwsgi_temp_path $dir/nginx/tmp/uwsgi;
+	scgi_temp_path $dir/nginx/tmp/scgi;
+	upstream scenegen_api { server unix:$dir/api.sock; }
+	server {
+		listen 127.0.0.1:$NGINX_PORT;
+		server_name localhost;
+		include $here/nginx/scenegen-errors.conf;
+		include $here/nginx/scenegen-api.conf;
+		location /images/ { alias $dir/images/; }
+	}
+}
+CONF
+	if alive "$dir/nginx/nginx.pid"; then
+		nginx -c "$dir/nginx/nginx.conf" -s reload 2>>"$dir/nginx/error.log"
+		return 0
+	fi
+	nginx -c "$dir/nginx/nginx.conf" 2>>"$dir/nginx/error.log" ||
+	    { say "nginx failed, see $dir/nginx/error.log"; tail -n5 "$dir/nginx/error.log" >&2; return 1; }
+}
+
+stop_pidfile() {
+	local f=$1 i
+	alive "$f" || { rm -f "$f"; return 0; }
+	kill -TERM "$(head -n1 "$f")" 2>/dev/null || true
+	for i in $(seq 1 100); do
+		alive "$f" || break
+		sleep 0.1
+	done
+	alive "$f" && kill -KILL "$(head -n1 "$f")" 2>/dev/null
+	rm -f "$f"
+}
+
+write_env() {
+	local token
+	token=$("$here/scripts/token.pl" "$DEMO_USER_ID" "$JWT_SECRET" "$JWT_AUDIENCE")
+	{
+		echo "BASE_URL=http://127.0.0.1:$NGINX_PORT"
+		echo "DATABASE_URL='$DATABASE_URL'"
+		echo "REDIS_URL='$REDIS_URL'"
+		echo "SUPABASE_JWT_SECRET=$JWT_SECRET"
+		echo "JWT_AUDIENCE=$JWT_AUDIENCE"
+		echo "DEMO_USER_ID=$DEMO_USER_ID"
+		echo "DEMO_CHAPTER_ID=$DEMO_CHAPTER_ID"
+		echo "DEMO_TOKEN=$token"
+		echo "STACK_DIR=$dir"
+		echo "PG_SOCKET_DIR=$dir/pg"
+		echo "REDIS_SOCKET=$dir/redis/redis.sock"
+		[ -f "$dir/standin.port" ] && [ "${MODELSLAB_API_KEY:-standin-key}" = standin-key ] &&
+		    echo "STANDIN_URL=http://127.0.0.1:$(cat "$dir/standin.port")"
+		echo "SCENEGEN_IMAGE_DIR=$dir/images"
+	} >"$dir/env"
+}
+
+start_part() {
+	case $1 in
+	postgres) start_postgres;;
+	redis) start_redis;;
+	standin) start_standin;;
+	api) start_api;;
+	daemon) start_daemon;;
+	nginx) start_nginx;;
+	*) say "unknown part $1"; return 1;;
+	esac
+}
+
+stop_part() {
+	case $1 in
+	postgres) stop_postgres;;
+	redis) stop_redis;;
+	standin) stop_pidfile "$dir/standin.pid";;
+	api) stop_pidfile "$dir/api.pid";;
+	daemon) stop_pidfile "$dir/daemon.pid";;
+	nginx) stop_pidfile "$dir/nginx/nginx.pid";;
+	*) say "unknown part $1"; return 1;;
+	esac
+}
+
+case $cmd in
+start)
+	load_conf
+	for part in postgres redis standin api daemon nginx; do
+		start_part $part
+	done
+	write_env
+	if [ "${STACK_QUIET:-0}" != 1 ]; then
+		# shellcheck disable=SC1091
+		. "$dir/env"
+		cat <<MSG
+scenegen is running: $BASE_URL (settings in $dir/env; \`make stop\` stops it)
+
+  curl -s -X POST "$BASE_URL/api/v1/chapters/$DEMO_CHAPTER_ID/images/scenes/1" \\
+    -H "Authorization: Bearer $DEMO_TOKEN" \\
+    -H "Content-Type: application/json" \\
+    -d '{"scene_description": "A young wizard discovering magic", "style": "cinematic", "aspect_ratio": "16:9"}'
+
+  curl -s "$BASE_URL/api/v1/chapters/$DEMO_CHAPTER_ID/images/scenes/1/status" \\
+    -H "Authorization: Bearer $DEMO_TOKEN"
+MSG
+	fi
+	;;
+stop)
+	for part in nginx daemon api standin redis postgres; do
+		stop_part $part
+	done
+	;;
+start-part)
+	load_conf
+	start_part "${3:?part}"
+	;;
+stop-part)
+	stop_part "${3:?part}"
+	;;
+status)
+	for f in standin.pid api.pid daemon.pid nginx/nginx.pid redis/redis.pid; do
+		if alive "$dir/$f"; then echo "$f: running"; else echo "$f: stopped"; fi
+	done
+	runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/pg/data" status >/dev/null 2>&1 &&
+	    echo "postgres: running" || echo "postgres: stopped"
+	;;
+*)
+	say "unknown command $cmd"
+	exit 2
+	;;
+esac
