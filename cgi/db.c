@@ -1,0 +1,213 @@
+/*
+ * The worker's PostgreSQL connection: opened on first use, every
+ * statement prepared once per connection, and opened again (statements
+ * prepared again) after the server went away. A statement that fails
+ * because the connection broke is run once more on a new connection.
+ * All values are bound parameters; no SQL is ever built from text.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "extern.h"
+
+static const struct {
+	const char	*name;
+	const char	*sql;
+	int		 nparams;
+} stmts[STMT__MAX] = {
+	/*
+	 * Ownership check and insert in one round trip: no row comes
+	 * back when the chapter is not the caller's, or when the
+	 * caller already used the Idempotency-Key ($10).
+	 */
+	[STMT_SCENE_INSERT] = { "scene_insert",
+	    "INSERT INTO image_generations (id, user_id, chapter_id, "
+	    "scene_number, script_id, image_type, status, progress, "
+	    "retry_count, prompt, style, aspect_ratio, tier, "
+	    "idempotency_key, metadata) "
+	    "SELECT $1::uuid, $2::uuid, c.id, $4::integer, $5::uuid, "
+	    "'scene', 'pending', 0, 0, $6::text, $7::text, $8::text, "
+	    "$9::text, $10::text, jsonb_build_object("
+	    "'scene_number', $4::integer, 'script_id', $5::uuid, "
+	    "'chapter_id', c.id, 'service', 'modelslab_v7', "
+	    "'task_id', $1::uuid) "
+	    "FROM chapters c WHERE c.id = $3::uuid AND c.user_id = $2::uuid "
+	    "ON CONFLICT (user_id, idempotency_key) "
+	    "WHERE idempotency_key IS NOT NULL DO NOTHING "
+	    "RETURNING id, retry_count", 10 },
+	/* The caller's record with an Idempotency-Key, and if < 24 h old. */
+	[STMT_IDEM_LOOKUP] = { "idem_lookup",
+	    "SELECT id, retry_count, chapter_id, scene_number, "
+	    "created_at > now() - interval '24 hours' "
+	    "FROM image_generations "
+	    "WHERE user_id = $1::uuid AND idempotency_key = $2::text", 2 },
+	/* Free a key older than 24 h for a new request. */
+	[STMT_IDEM_CLEAR] = { "idem_clear",
+	    "UPDATE image_generations SET idempotency_key = NULL "
+	    "WHERE id = $1::uuid AND user_id = $2::uuid "
+	    "AND idempotency_key = $3::text", 3 },
+	/* The newest record of a chapter's scene that the caller owns. */
+	[STMT_SCENE_STATUS] = { "scene_status",
+	    "SELECT id, status, image_url, scene_number, retry_count, "
+	    "progress, COALESCE(generation_time_seconds, "
+	    "CASE WHEN jsonb_typeof(metadata->'generation_time') = 'number' "
+	    "THEN (metadata->>'generation_time')::float8 END), "
+	    "error_message, "
+	    "to_char(created_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+	    "to_char(updated_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+	    "FROM image_generations "
+	    "WHERE chapter_id = $1::uuid AND scene_number = $2::integer "
+	    "AND user_id = $3::uuid "
+	    "ORDER BY created_at DESC, id DESC LIMIT 1", 3 },
+	[STMT_PING] = { "ping", "SELECT 1", 0 },
+};
+
+void
+db_init(struct db *db, const char *url)
+{
+	db->url = url;
+	db->conn = NULL;
+}
+
+/* libpq's message without its final newline, for one log line. */
+static const char *
+db_message(const PGconn *conn, const PGresult *res, char *out, size_t len)
+{
+	const char	*m;
+	size_t		 n;
+
+	m = res != NULL ? PQresultErrorMessage(res) : "";
+	if (m[0] == '\0')
+		m = conn != NULL ? PQerrorMessage(conn) : "out of memory";
+	/* Its lines joined by single spaces. */
+	for (n = 0; *m != '\0' && n + 1 < len; m++) {
+		if (*m == '\n' || *m == '\r' || *m == '\t') {
+			if (n > 0 && out[n - 1] != ' ')
+				out[n++] = ' ';
+			continue;
+		}
+		out[n++] = *m;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	return out;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	db->conn = NULL;
+}
+
+/*
+ * Connect and prepare every statement. Settings the URL does not give
+ * get our defaults: connect_timeout=5 s, statement_timeout=10 s,
+ * client_encoding UTF8 (later keywords win, and dbname, the URL, comes
+ * last). Returns -1 (logged) on failure, leaving no connection.
+ */
+static int
+db_connect(struct db *db)
+{
+	static const char *const keys[] = { "connect_timeout", "options",
+	    "client_encoding", "application_name", "dbname", NULL };
+	const char	*values[6];
+	PGresult	*res;
+	char		 msg[512];
+	size_t		 i;
+
+	values[0] = "5";
+	values[1] = "-c statement_timeout=10000";
+	values[2] = "UTF8";
+	values[3] = "scenegen-api";
+	values[4] = db->url;
+	values[5] = NULL;
+	db->conn = PQconnectdbParams(keys, values, 1);
+	if (db->conn == NULL) {
+		log_err("PQconnectdbParams: out of memory");
+		return -1;
+	}
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		log_err("PQconnectdbParams: %s",
+		    db_message(db->conn, NULL, msg, sizeof(msg)));
+		goto fail;
+	}
+	for (i = 0; i < STMT__MAX; i++) {
+		res = PQprepare(db->conn, stmts[i].name, stmts[i].sql,
+		    stmts[i].nparams, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_err("PQprepare %s: %s", stmts[i].name,
+			    db_message(db->conn, res, msg, sizeof(msg)));
+			PQclear(res);
+			goto fail;
+		}
+		PQclear(res);
+	}
+	log_info("connected to PostgreSQL");
+	return 0;
+fail:
+	db_close(db);
+	return -1;
+}
+
+/* 1 if sqlstate says the server cannot serve now (retry later). */
+static int
+db_state_unavailable(const char *state)
+{
+	if (state == NULL)
+		return 1;
+	return strncmp(state, "08", 2) == 0 ||	/* connection exception */
+	    strncmp(state, "53", 2) == 0 ||	/* insufficient resources */
+	    strncmp(state, "57", 2) == 0 ||	/* operator intervention */
+	    strcmp(state, "25006") == 0;	/* read-only (a standby) */
+}
+
+/*
+ * Run prepared statement s with text values (NULL for SQL NULL). On
+ * DB_OK *out holds the result, which the caller PQclear()s. DB_UNAVAILABLE
+ * means the server is down or refusing; DB_ERROR any other failure.
+ */
+enum db_result
+db_exec(struct db *db, enum stmt s, const char *const *values,
+    int nvalues, PGresult **out)
+{
+	PGresult	*res;
+	const char	*state;
+	char		 msg[512];
+	int		 attempt, st;
+
+	*out = NULL;
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (db->conn == NULL && db_connect(db) == -1)
+			return DB_UNAVAILABLE;
+		res = PQexecPrepared(db->conn, stmts[s].name, nvalues,
+		    values, NULL, NULL, 0);
+		st = PQresultStatus(res);
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			*out = res;
+			return DB_OK;
+		}
+		db_message(db->conn, res, msg, sizeof(msg));
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (PQstatus(db->conn) == CONNECTION_BAD ||
+		    (state != NULL && strcmp(state, "26000") == 0)) {
+			/* Gone (or lost our statements): once more, anew. */
+			log_warn("%s: %s: reconnecting", stmts[s].name, msg);
+			PQclear(res);
+			db_close(db);
+			continue;
+		}
+		log_err("PQexecPrepared %s: %s", stmts[s].name, msg);
+		/* No result at all on a live connection: out of memory. */
+		st = res == NULL || !db_state_unavailable(state) ?
+		    DB_ERROR : DB_UNAVAILABLE;
+		PQclear(res);
+		return st;
+	}
+	return DB_UNAVAILABLE;
+}

@@ -1,0 +1,270 @@
+/*
+ * scenegen-api: the interfaces between its parts, one section per file.
+ *
+ * Ownership: a worker (struct worker) owns its PostgreSQL and Redis
+ * connections for its whole life; a request (struct request) owns what
+ * hangs off it (body, parsed input) and request_free() frees it in one
+ * place after the answer is written.
+ */
+#ifndef SCENEGEN_API_EXTERN_H
+#define SCENEGEN_API_EXTERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "buf.h"
+#include "redis_url.h"
+#include "uuid.h"
+
+#define BODY_MAX	16384		/* bytes of request body accepted */
+#define TIER_MAX	32		/* bytes of a tier name */
+
+/* config.c: the settings, loaded once at start-up. */
+struct api_config {
+	char		*database_url;
+	char		*redis_url;
+	char		*jwt_secret;
+	char		*jwt_audience;
+	char		*jwt_issuer;		/* NULL: iss not checked */
+	char		*jwt_algorithm;
+	char		*socket_path;
+	char		*socket_mode_text;
+	char		*socket_group;		/* NULL: group unchanged */
+	char		*log_level;
+	long		 workers;		/* 0: one per CPU */
+	long		 rate_limit;		/* POSTs/user/minute; 0 off */
+	long		 estimate_seconds;	/* fallback generation time */
+	mode_t		 socket_mode;
+	int		 log_priority;
+};
+
+int	 api_config_load(struct api_config *, char *err, size_t errlen);
+
+/* socket.c: the listening socket. */
+struct listener {
+	int		 fd;
+	int		 created;	/* we bound it: unlink on exit */
+	const char	*path;
+};
+
+int	 listener_open(const struct api_config *, struct listener *);
+void	 listener_close(struct listener *);
+
+/* pool.c: the parent that forks and supervises workers. */
+int	 pool_run(const struct api_config *, struct listener *);
+
+/* worker.c: one worker process's accept loop; never returns. */
+void	 worker_run(const struct api_config *, int listen_fd,
+	    pid_t parent) __attribute__((noreturn));
+
+/* route.c: method + path to a page, before anything else runs. */
+enum page {
+	PAGE_SCENE_CREATE,	/* POST .../scenes/{n} */
+	PAGE_SCENE_STATUS,	/* GET, HEAD .../scenes/{n}/status */
+	PAGE_HEALTHZ,		/* GET, HEAD /healthz */
+	PAGE__MAX
+};
+
+extern const char *const page_names[PAGE__MAX];
+
+enum route_result {
+	ROUTE_OK,
+	ROUTE_NOT_FOUND,	/* 404 */
+	ROUTE_METHOD,		/* 405, allow set */
+	ROUTE_BAD_CHAPTER,	/* 400 invalid_field chapter_id */
+	ROUTE_BAD_SCENE,	/* 400 invalid_field scene_number */
+	ROUTE__MAX
+};
+
+struct route {
+	enum page	 page;
+	const char	*allow;			/* Allow: for a 405 */
+	char		 chapter_id[UUID_STR_LEN + 1];	/* lower case */
+	long		 scene_number;
+	int		 head;			/* HEAD: no body */
+};
+
+enum route_result route_match(const char *method, const char *uri,
+	    struct route *);
+
+/* db.c: one PostgreSQL connection per worker, prepared statements. */
+enum stmt {
+	STMT_SCENE_INSERT,
+	STMT_IDEM_LOOKUP,
+	STMT_IDEM_CLEAR,
+	STMT_SCENE_STATUS,
+	STMT_PING,
+	STMT__MAX
+};
+
+enum db_result {
+	DB_OK,
+	DB_UNAVAILABLE,		/* server down or unreachable: 503 */
+	DB_ERROR,		/* the statement failed: 500 */
+	DB__MAX
+};
+
+struct db {
+	const char	*url;
+	PGconn		*conn;		/* NULL until first use */
+};
+
+void	 db_init(struct db *, const char *url);
+enum db_result db_exec(struct db *, enum stmt, const char *const *values,
+	    int nvalues, PGresult **);
+void	 db_close(struct db *);
+
+/* queue.c: one synchronous Redis connection per worker. */
+struct queue_stats {
+	long		 depth;		/* jobs waiting or running, ours too */
+	long		 capacity;	/* daemons' concurrent generations */
+	double		 avg_ms;	/* recent average generation time */
+	int		 have_depth;
+	int		 have_capacity;
+	int		 have_avg;
+};
+
+enum rate_result {
+	RATE_OK,
+	RATE_LIMITED,
+	RATE_UNKNOWN,		/* Redis unavailable: let it through */
+	RATE__MAX
+};
+
+struct queue {
+	struct redis_endpoint	 ep;
+	redisContext		*ctx;	/* NULL until first use */
+};
+
+int	 queue_init(struct queue *, const char *url, char *err, size_t);
+int	 queue_push_job(struct queue *, const char *record_id,
+	    struct queue_stats *);
+int	 queue_read_stats(struct queue *, struct queue_stats *);
+int	 queue_ping(struct queue *);
+enum rate_result queue_rate_check(struct queue *, const char *user,
+	    long limit, long *retry_after);
+void	 queue_close(struct queue *);
+
+/* estimate.c */
+long	 estimate_seconds(const struct queue_stats *, long fallback);
+
+/* auth.c: Supabase access tokens (HS256 JWT). */
+struct auth_user {
+	char		 sub[UUID_STR_LEN + 1];	/* lower case */
+	char		 tier[TIER_MAX + 1];
+};
+
+enum auth_result {
+	AUTH_OK,
+	AUTH_MISSING,		/* no bearer token at all */
+	AUTH_INVALID,		/* a token that does not pass */
+	AUTH_NOMEM,
+	AUTH__MAX
+};
+
+enum auth_result auth_bearer(const struct api_config *, const char *header,
+	    time_t now, struct auth_user *, const char **reason);
+enum auth_result auth_verify_jwt(const struct api_config *,
+	    const char *token, size_t len, time_t now, struct auth_user *,
+	    const char **reason);
+
+/* reply.c: every answer; one table of errors. */
+enum api_error {
+	ERR_NOT_FOUND,
+	ERR_CHAPTER_NOT_FOUND,
+	ERR_RECORD_NOT_FOUND,
+	ERR_METHOD_NOT_ALLOWED,
+	ERR_INVALID_JSON,
+	ERR_BODY_REQUIRED,
+	ERR_BODY_INCOMPLETE,
+	ERR_INVALID_FIELD,
+	ERR_UNAUTHORIZED,
+	ERR_PAYLOAD_TOO_LARGE,
+	ERR_UNSUPPORTED_MEDIA_TYPE,
+	ERR_RATE_LIMITED,
+	ERR_UNAVAILABLE,
+	ERR_INTERNAL,
+	ERR__MAX
+};
+
+/* syntax.c: strict JSON (RFC 8259) and UTF-8 checks. */
+int	 syntax_json_ok(const char *, size_t);
+int	 utf8_valid(const char *, size_t);
+
+/* validate.c: the POST body. */
+struct scene_input {
+	char		*description;	/* trimmed; owned */
+	char		*style;		/* owned */
+	char		 aspect_ratio[8];
+	char		 script_id[UUID_STR_LEN + 1];	/* "" when none */
+};
+
+struct field_error {
+	const char	*field;		/* NULL: not about one field */
+	const char	*reason;
+};
+
+int	 validate_scene_body(const char *body, size_t len,
+	    struct scene_input *, enum api_error *, struct field_error *);
+int	 validate_idempotency_key(const char *);
+int	 validate_content_type(const char *);
+void	 scene_input_free(struct scene_input *);
+
+/* request.c: one FastCGI request. */
+struct worker {
+	const struct api_config	*cfg;
+	struct db		 db;
+	struct queue		 queue;
+};
+
+struct request {
+	struct worker		*w;
+	FCGX_Request		*fcgx;
+	const char		*method;
+	const char		*uri;
+	struct route		 route;
+	struct auth_user	 user;
+	struct buf		 body;
+	int			 token_given;	/* for WWW-Authenticate */
+	long			 retry_after;	/* 0: no Retry-After */
+	int			 status;	/* answered, for the log */
+	int64_t			 start_ms;
+};
+
+void	 request_init(struct request *, struct worker *, FCGX_Request *);
+const char *request_param(const struct request *, const char *);
+int	 request_read_body(struct request *, enum api_error *);
+void	 request_free(struct request *);
+
+/* json.c: a small JSON writer on a capped buffer; errors are sticky. */
+struct json_out {
+	struct buf	 b;
+	int		 failed;
+	int		 first;
+};
+
+void	 json_open(struct json_out *);
+void	 json_string(struct json_out *, const char *key, const char *);
+void	 json_int(struct json_out *, const char *key, long long);
+void	 json_double(struct json_out *, const char *key, double);
+void	 json_null(struct json_out *, const char *key);
+int	 json_close(struct json_out *);
+void	 json_free(struct json_out *);
+
+void	 reply_error(struct request *, enum api_error);
+void	 reply_field_error(struct request *, const char *field,
+	    const char *reason);
+void	 reply_json(struct request *, int status, const char *cache,
+	    const char *headers, const struct buf *body);
+void	 reply_not_modified(struct request *, const char *etag);
+
+/* handlers.c: the front line of defence, then one handler per page. */
+void	 handlers_serve(struct worker *, FCGX_Request *);
+
+#endif

@@ -1,0 +1,476 @@
+/*
+ * The front line of defence and the pages. handlers_serve() routes the
+ * request (404, 405, 400 for bad path parameters) and authenticates it
+ * (401) before any handler runs; each handler's comment lists the
+ * statuses it answers with.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "clock.h"
+#include "log.h"
+#include "extern.h"
+
+#define ACCEPTED_MESSAGE	"Scene image generation has been queued and " \
+	"will be processed in the background"
+#define INSERT_ATTEMPTS		3
+
+/* Answer a failed database call: 503 when unreachable, else 500. */
+static void
+reply_db_failure(struct request *req, enum db_result rc)
+{
+	reply_error(req, rc == DB_UNAVAILABLE ? ERR_UNAVAILABLE :
+	    ERR_INTERNAL);
+}
+
+/* A column as a long; -1 (never valid for us) when NULL or not one. */
+static long
+pg_long(const PGresult *res, int row, int col)
+{
+	const char	*s;
+	char		*end;
+	long		 v;
+
+	if (PQgetisnull(res, row, col))
+		return -1;
+	s = PQgetvalue(res, row, col);
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0')
+		return -1;
+	return v;
+}
+
+/* A text column, or NULL when SQL NULL. */
+static const char *
+pg_text(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+/*
+ * The 202 for record_id (SPEC.md), with Location: the status URL of its
+ * chapter and scene, and an estimate from st.
+ */
+static void
+reply_accepted(struct request *req, const char *record_id,
+    const char *chapter_id, long scene_number, long retry_count,
+    const struct queue_stats *st)
+{
+	struct json_out	 j;
+	char		 h[256];
+
+	json_open(&j);
+	json_string(&j, "task_id", record_id);
+	json_string(&j, "status", "queued");
+	json_string(&j, "message", ACCEPTED_MESSAGE);
+	json_int(&j, "estimated_time_seconds",
+	    estimate_seconds(st, req->w->cfg->estimate_seconds));
+	json_string(&j, "record_id", record_id);
+	json_int(&j, "scene_number", scene_number);
+	json_int(&j, "retry_count", retry_count);
+	if (json_close(&j) == -1) {
+		log_err("out of memory writing the answer for %s", record_id);
+		reply_error(req, ERR_INTERNAL);
+		goto out;
+	}
+	snprintf(h, sizeof(h), "Location: /api/v1/chapters/%s/images/scenes/"
+	    "%ld/status\r\n", chapter_id, scene_number);
+	reply_json(req, 202, "no-store", h, &j.b);
+out:
+	json_free(&j);
+}
+
+/*
+ * An earlier request with the same Idempotency-Key made the record in
+ * row 0 of res (idem_lookup): answer its 202 again, no new job.
+ */
+static void
+reply_replayed(struct request *req, const PGresult *res)
+{
+	struct queue_stats	 st;
+	const char		*chapter = pg_text(res, 0, 2);
+	long			 scene = pg_long(res, 0, 3);
+
+	if (chapter == NULL || scene < 0) {
+		log_err("record %s has no chapter or scene", PQgetvalue(res,
+		    0, 0));
+		reply_error(req, ERR_INTERNAL);
+		return;
+	}
+	if (queue_read_stats(&req->w->queue, &st) == -1)
+		memset(&st, 0, sizeof(st));
+	log_info("Idempotency-Key replay of record %s", PQgetvalue(res, 0, 0));
+	reply_accepted(req, PQgetvalue(res, 0, 0), chapter, scene,
+	    pg_long(res, 0, 1), &st);
+}
+
+/*
+ * Insert the record (ownership checked in the same statement), resolve
+ * an Idempotency-Key conflict, queue the job and answer.
+ */
+static void
+scene_insert(struct request *req, const struct scene_input *in,
+    const char *key)
+{
+	struct queue_stats	 st;
+	PGresult		*res = NULL;
+	const char		*v[10], *keyv[3];
+	char			 id[UUID_STR_LEN + 1], scene[16], old[64];
+	enum db_result		 rc;
+	long			 retry_count;
+	int			 attempt;
+
+	snprintf(scene, sizeof(scene), "%ld", req->route.scene_number);
+	for (attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
+		if (uuid_generate(id) == -1) {
+			log_err("uuid_generate failed");
+			reply_error(req, ERR_INTERNAL);
+			return;
+		}
+		v[0] = id;
+		v[1] = req->user.sub;
+		v[2] = req->route.chapter_id;
+		v[3] = scene;
+		v[4] = in->script_id[0] != '\0' ? in->script_id : NULL;
+		v[5] = in->description;
+		v[6] = in->style;
+		v[7] = in->aspect_ratio;
+		v[8] = req->user.tier;
+		v[9] = key;
+		rc = db_exec(&req->w->db, STMT_SCENE_INSERT, v, 10, &res);
+		if (rc != DB_OK) {
+			reply_db_failure(req, rc);
+			return;
+		}
+		if (PQntuples(res) == 1) {
+			retry_count = pg_long(res, 0, 1);
+			PQclear(res);
+			if (queue_push_job(&req->w->queue, id, &st) == -1)
+				log_warn("record %s saved but not queued: the "
+				    "sweeper will queue it", id);
+			log_debug("record %s created", id);
+			reply_accepted(req, id, req->route.chapter_id,
+			    req->route.scene_number,
+			    retry_count < 0 ? 0 : retry_count, &st);
+			return;
+		}
+		PQclear(res);
+		if (key == NULL) {
+			reply_error(req, ERR_CHAPTER_NOT_FOUND);
+			return;
+		}
+
+		/* Nothing inserted with a key: its earlier use, if any. */
+		keyv[0] = req->user.sub;
+		keyv[1] = key;
+		rc = db_exec(&req->w->db, STMT_IDEM_LOOKUP, keyv, 2, &res);
+		if (rc != DB_OK) {
+			reply_db_failure(req, rc);
+			return;
+		}
+		if (PQntuples(res) == 0) {
+			PQclear(res);
+			reply_error(req, ERR_CHAPTER_NOT_FOUND);
+			return;
+		}
+		if (strcmp(PQgetvalue(res, 0, 4), "t") == 0) {
+			reply_replayed(req, res);
+			PQclear(res);
+			return;
+		}
+		/* Older than 24 h: the key is free again. */
+		snprintf(old, sizeof(old), "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		keyv[0] = old;
+		keyv[1] = req->user.sub;
+		keyv[2] = key;
+		rc = db_exec(&req->w->db, STMT_IDEM_CLEAR, keyv, 3, &res);
+		if (rc != DB_OK) {
+			reply_db_failure(req, rc);
+			return;
+		}
+		PQclear(res);
+	}
+	log_err("Idempotency-Key still conflicting after %d attempts",
+	    INSERT_ATTEMPTS);
+	reply_error(req, ERR_UNAVAILABLE);
+}
+
+/*
+ * POST /api/v1/chapters/{chapter_id}/images/scenes/{scene_number}
+ * 202 queued (or the answer to an earlier request with the same
+ * Idempotency-Key); 400 invalid_json or invalid_field; 404 not_found
+ * (no such chapter, or not the caller's); 413 payload_too_large; 415
+ * unsupported_media_type; 429 rate_limited; 500 internal_error; 503
+ * unavailable (database down).
+ */
+static void
+page_scene_create(struct request *req)
+{
+	struct scene_input	 in;
+	struct field_error	 fe;
+	enum api_error		 e;
+	const char		*key;
+	long			 retry_after = 0;
+
+	memset(&in, 0, sizeof(in));
+	if (!validate_content_type(request_param(req, "CONTENT_TYPE"))) {
+		reply_error(req, ERR_UNSUPPORTED_MEDIA_TYPE);
+		return;
+	}
+	key = request_param(req, "HTTP_IDEMPOTENCY_KEY");
+	if (key != NULL && !validate_idempotency_key(key)) {
+		reply_field_error(req, "Idempotency-Key",
+		    "must be 1 to 128 printable ASCII characters");
+		return;
+	}
+	if (request_read_body(req, &e) == -1) {
+		reply_error(req, e);
+		return;
+	}
+	if (validate_scene_body(req->body.data, req->body.len, &in, &e,
+	    &fe) == -1) {
+		if (e == ERR_INVALID_FIELD)
+			reply_field_error(req, fe.field, fe.reason);
+		else
+			reply_error(req, e);
+		goto out;
+	}
+	if (req->w->cfg->rate_limit > 0 && queue_rate_check(&req->w->queue,
+	    req->user.sub, req->w->cfg->rate_limit, &retry_after) ==
+	    RATE_LIMITED) {
+		req->retry_after = retry_after;
+		log_info("user %s over %ld requests a minute", req->user.sub,
+		    req->w->cfg->rate_limit);
+		reply_error(req, ERR_RATE_LIMITED);
+		goto out;
+	}
+	scene_insert(req, &in, key);
+out:
+	scene_input_free(&in);
+}
+
+/* A strong ETag for body: the first 16 bytes of its SHA-256, quoted. */
+static int
+etag_of(const struct buf *body, char out[35])
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 len = 0, i;
+
+	if (EVP_Digest(body->data, body->len, md, &len, EVP_sha256(),
+	    NULL) != 1 || len < 16)
+		return -1;
+	out[0] = '"';
+	for (i = 0; i < 16; i++) {
+		out[1 + 2 * i] = hex[md[i] >> 4];
+		out[2 + 2 * i] = hex[md[i] & 0xf];
+	}
+	out[33] = '"';
+	out[34] = '\0';
+	return 0;
+}
+
+/*
+ * 1 if If-None-Match (a list of entity tags, or "*") matches etag, by
+ * the weak comparison RFC 9110 section 13.1.2 asks for.
+ */
+static int
+etag_matches(const char *inm, const char *etag)
+{
+	const char	*p = inm, *end;
+	size_t		 elen = strlen(etag);
+
+	if (inm == NULL)
+		return 0;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		if (*p == '*')
+			return 1;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if (*p != '"')
+			return 0;
+		end = strchr(p + 1, '"');
+		if (end == NULL)
+			return 0;
+		if ((size_t)(end + 1 - p) == elen && memcmp(p, etag, elen) == 0)
+			return 1;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/*
+ * GET, HEAD /api/v1/chapters/{chapter_id}/images/scenes/{n}/status
+ * 200 with the newest record of that scene the caller owns; 304 when
+ * If-None-Match matches its ETag; 404 not_found when there is none;
+ * 500 internal_error; 503 unavailable (database down).
+ */
+static void
+page_scene_status(struct request *req)
+{
+	struct json_out	 j;
+	PGresult	*res = NULL;
+	const char	*v[3], *gen;
+	char		 scene[16], etag[35], h[128];
+	enum db_result	 rc;
+
+	snprintf(scene, sizeof(scene), "%ld", req->route.scene_number);
+	v[0] = req->route.chapter_id;
+	v[1] = scene;
+	v[2] = req->user.sub;
+	rc = db_exec(&req->w->db, STMT_SCENE_STATUS, v, 3, &res);
+	if (rc != DB_OK) {
+		reply_db_failure(req, rc);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		reply_error(req, ERR_RECORD_NOT_FOUND);
+		return;
+	}
+	json_open(&j);
+	json_string(&j, "record_id", pg_text(res, 0, 0));
+	json_string(&j, "status", pg_text(res, 0, 1));
+	json_string(&j, "image_url", pg_text(res, 0, 2));
+	json_int(&j, "scene_number", pg_long(res, 0, 3));
+	json_int(&j, "retry_count", pg_long(res, 0, 4) < 0 ? 0 :
+	    pg_long(res, 0, 4));
+	json_int(&j, "progress", pg_long(res, 0, 5) < 0 ? 0 :
+	    pg_long(res, 0, 5));
+	gen = pg_text(res, 0, 6);
+	if (gen != NULL)
+		json_double(&j, "generation_time_seconds", strtod(gen, NULL));
+	else
+		json_null(&j, "generation_time_seconds");
+	json_string(&j, "error_message", pg_text(res, 0, 7));
+	json_string(&j, "created_at", pg_text(res, 0, 8));
+	json_string(&j, "updated_at", pg_text(res, 0, 9));
+	PQclear(res);
+	if (json_close(&j) == -1 || etag_of(&j.b, etag) == -1) {
+		log_err("out of memory writing a status answer");
+		reply_error(req, ERR_INTERNAL);
+		goto out;
+	}
+	if (etag_matches(request_param(req, "HTTP_IF_NONE_MATCH"), etag)) {
+		reply_not_modified(req, etag);
+		goto out;
+	}
+	snprintf(h, sizeof(h), "ETag: %s\r\n", etag);
+	reply_json(req, 200, "no-cache", h, &j.b);
+out:
+	json_free(&j);
+}
+
+/*
+ * GET, HEAD /healthz (no authentication)
+ * 200 when PostgreSQL answers SELECT 1 and Redis answers PING; 503
+ * naming the one that did not; 500 internal_error.
+ */
+static void
+page_healthz(struct request *req)
+{
+	struct json_out	 j;
+	PGresult	*res = NULL;
+	int		 db_ok, redis_ok;
+
+	db_ok = db_exec(&req->w->db, STMT_PING, NULL, 0, &res) == DB_OK;
+	PQclear(res);
+	redis_ok = queue_ping(&req->w->queue) == 0;
+	json_open(&j);
+	json_string(&j, "status", db_ok && redis_ok ? "ok" : "unavailable");
+	json_string(&j, "database", db_ok ? "ok" : "unavailable");
+	json_string(&j, "redis", redis_ok ? "ok" : "unavailable");
+	if (json_close(&j) == -1)
+		reply_error(req, ERR_INTERNAL);
+	else
+		reply_json(req, db_ok && redis_ok ? 200 : 503, "no-store",
+		    db_ok && redis_ok ? NULL : "Retry-After: 5\r\n", &j.b);
+	json_free(&j);
+}
+
+/* Authenticate; 0 after answering 401 (or 500). */
+static int
+handlers_auth(struct request *req)
+{
+	const char		*reason = NULL;
+	enum auth_result	 rc;
+
+	rc = auth_bearer(req->w->cfg, request_param(req,
+	    "HTTP_AUTHORIZATION"), time(NULL), &req->user, &reason);
+	switch (rc) {
+	case AUTH_OK:
+		return 1;
+	case AUTH_NOMEM:
+		log_err("authentication: %s", reason);
+		reply_error(req, ERR_INTERNAL);
+		return 0;
+	case AUTH_INVALID:
+		req->token_given = 1;
+		/* FALLTHROUGH */
+	default:
+		log_info("unauthorized %s request: %s",
+		    page_names[req->route.page], reason);
+		reply_error(req, ERR_UNAUTHORIZED);
+		return 0;
+	}
+}
+
+/* Serve one FastCGI request: the front line, then its page. */
+void
+handlers_serve(struct worker *w, FCGX_Request *f)
+{
+	struct request	 req;
+	size_t		 plen;
+
+	request_init(&req, w, f);
+	switch (route_match(req.method, req.uri, &req.route)) {
+	case ROUTE_OK:
+		break;
+	case ROUTE_METHOD:
+		reply_error(&req, ERR_METHOD_NOT_ALLOWED);
+		goto done;
+	case ROUTE_BAD_CHAPTER:
+		reply_field_error(&req, "chapter_id", "must be a UUID");
+		goto done;
+	case ROUTE_BAD_SCENE:
+		reply_field_error(&req, "scene_number",
+		    "must be an integer from 1 to 10000");
+		goto done;
+	default:
+		reply_error(&req, ERR_NOT_FOUND);
+		goto done;
+	}
+	if (req.route.page != PAGE_HEALTHZ && !handlers_auth(&req))
+		goto done;
+	switch (req.route.page) {
+	case PAGE_SCENE_CREATE:
+		page_scene_create(&req);
+		break;
+	case PAGE_SCENE_STATUS:
+		page_scene_status(&req);
+		break;
+	case PAGE_HEALTHZ:
+		page_healthz(&req);
+		break;
+	default:
+		reply_error(&req, ERR_NOT_FOUND);
+		break;
+	}
+done:
+	/* The path only: a query string might carry a secret. */
+	plen = req.uri != NULL ? strcspn(req.uri, "?") : 0;
+	log_debug("%.16s %.*s -> %d (%lld ms)",
+	    req.method != NULL ? req.method : "-",
+	    (int)(plen > 200 ? 200 : plen), req.uri != NULL ? req.uri : "",
+	    req.status, (long long)(clock_mono_ms() - req.start_ms));
+	request_free(&req);
+}

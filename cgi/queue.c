@@ -1,0 +1,386 @@
+/*
+ * The worker's Redis connection (hiredis, synchronous, 2 s timeouts):
+ * opened on first use, freed on any connection error and opened again
+ * by the next command. Commands of one request go out in one pipelined
+ * round trip. Replies are ours to free (freeReplyObject).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "keys.h"
+#include "log.h"
+#include "extern.h"
+
+#define QUEUE_TIMEOUT_S	2
+#define PIPE_MAX	4
+#define RATE_WINDOW_S	60
+
+int
+queue_init(struct queue *q, const char *url, char *err, size_t errlen)
+{
+	memset(q, 0, sizeof(*q));
+	return redis_url_parse(url, &q->ep, err, errlen);
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q->ctx != NULL)
+		redisFree(q->ctx);
+	q->ctx = NULL;
+	redis_endpoint_free(&q->ep);
+}
+
+/* Drop a broken connection; the next command connects again. */
+static void
+queue_drop(struct queue *q)
+{
+	if (q->ctx != NULL)
+		redisFree(q->ctx);
+	q->ctx = NULL;
+}
+
+/* Run one command on the fresh connection c; 0 if not an error reply. */
+static int
+queue_setup_command(redisContext *c, int argc, const char **argv)
+{
+	redisReply	*r;
+	int		 rc;
+
+	r = redisCommandArgv(c, argc, argv, NULL);
+	if (r == NULL) {
+		log_warn("redis: %s", c->errstr);
+		return -1;
+	}
+	rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+	if (rc == -1)
+		log_err("redis %s: %s", argv[0], r->str);
+	freeReplyObject(r);
+	return rc;
+}
+
+/* Connect, authenticate and select the database; -1 (logged) if not. */
+static int
+queue_connect(struct queue *q)
+{
+	struct timeval	 tv = { QUEUE_TIMEOUT_S, 0 };
+	redisContext	*c;
+	const char	*argv[3];
+	char		 db[16];
+
+	if (q->ctx != NULL)
+		return 0;
+	if (q->ep.unix_path != NULL)
+		c = redisConnectUnixWithTimeout(q->ep.unix_path, tv);
+	else
+		c = redisConnectWithTimeout(q->ep.host, q->ep.port, tv);
+	if (c == NULL) {
+		log_err("redis connect: out of memory");
+		return -1;
+	}
+	if (c->err) {
+		log_warn("redis connect: %s", c->errstr);
+		goto fail;
+	}
+	if (redisSetTimeout(c, tv) != REDIS_OK) {
+		log_warn("redisSetTimeout: %s", c->errstr);
+		goto fail;
+	}
+	if (q->ep.password != NULL) {
+		argv[0] = "AUTH";
+		if (q->ep.username != NULL) {
+			argv[1] = q->ep.username;
+			argv[2] = q->ep.password;
+		} else
+			argv[1] = q->ep.password;
+		if (queue_setup_command(c, q->ep.username != NULL ? 3 : 2,
+		    argv) == -1)
+			goto fail;
+	}
+	if (q->ep.db != 0) {
+		snprintf(db, sizeof(db), "%d", q->ep.db);
+		argv[0] = "SELECT";
+		argv[1] = db;
+		if (queue_setup_command(c, 2, argv) == -1)
+			goto fail;
+	}
+	q->ctx = c;
+	return 0;
+fail:
+	redisFree(c);
+	return -1;
+}
+
+struct pipe {
+	int		 n;
+	int		 argc[PIPE_MAX];
+	const char	*argv[PIPE_MAX][8];
+	redisReply	*reply[PIPE_MAX];	/* ours: pipe_free() */
+};
+
+/*
+ * Send the commands of p in one round trip and read every reply. A
+ * broken connection is dropped and the whole pipeline tried once more
+ * on a new one (every command we pipeline may safely run twice).
+ * Returns -1 (logged) when Redis could not be reached.
+ */
+static int
+queue_pipeline(struct queue *q, struct pipe *p)
+{
+	void	*r;
+	int	 attempt, i;
+
+	memset(p->reply, 0, sizeof(p->reply));
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (queue_connect(q) == -1)
+			return -1;
+		for (i = 0; i < p->n; i++)
+			if (redisAppendCommandArgv(q->ctx, p->argc[i],
+			    p->argv[i], NULL) != REDIS_OK)
+				break;
+		if (i == p->n)
+			for (i = 0; i < p->n; i++) {
+				if (redisGetReply(q->ctx, &r) != REDIS_OK)
+					break;
+				p->reply[i] = r;
+			}
+		if (i == p->n)
+			return 0;
+		log_warn("redis: %s: reconnecting", q->ctx->errstr);
+		for (i = 0; i < p->n; i++) {
+			if (p->reply[i] != NULL)
+				freeReplyObject(p->reply[i]);
+			p->reply[i] = NULL;
+		}
+		queue_drop(q);
+	}
+	return -1;
+}
+
+static void
+pipe_free(struct pipe *p)
+{
+	int	 i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->reply[i] != NULL)
+			freeReplyObject(p->reply[i]);
+	p->n = 0;
+}
+
+/* Add a command of up to 8 words to p. */
+static void
+pipe_add(struct pipe *p, int argc, const char **argv)
+{
+	int	 i;
+
+	for (i = 0; i < argc; i++)
+		p->argv[p->n][i] = argv[i];
+	p->argc[p->n++] = argc;
+}
+
+/* Add the reads the estimate needs: XLEN, XINFO GROUPS, HMGET stats. */
+static void
+pipe_add_stats(struct pipe *p)
+{
+	const char	*xlen[] = { "XLEN", KEY_JOB_STREAM };
+	const char	*xinfo[] = { "XINFO", "GROUPS", KEY_JOB_STREAM };
+	const char	*hmget[] = { "HMGET", KEY_STATS_HASH,
+	    "avg_generation_ms", "capacity" };
+
+	pipe_add(p, 2, xlen);
+	pipe_add(p, 3, xinfo);
+	pipe_add(p, 4, hmget);
+}
+
+/* A number from a string reply; -1 if it is not one. */
+static int
+reply_number(const redisReply *r, double *v)
+{
+	char	*end;
+
+	if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0 ||
+	    r->len > 32)
+		return -1;
+	errno = 0;
+	*v = strtod(r->str, &end);
+	return errno == 0 && *end == '\0' && *v >= 0 ? 0 : -1;
+}
+
+/*
+ * Our consumer group's lag + pending from XINFO GROUPS (RESP2: one flat
+ * field/value array per group): jobs not yet delivered plus jobs being
+ * worked on. -1 when the group is absent or Redis could not tell.
+ */
+static long
+stats_group_depth(const redisReply *r)
+{
+	const redisReply	*g;
+	long			 lag = -1, pending = -1;
+	size_t			 i, k;
+	int			 ours;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	for (i = 0; i < r->elements; i++) {
+		g = r->element[i];
+		if (g->type != REDIS_REPLY_ARRAY || g->elements % 2 != 0)
+			continue;
+		ours = 0;
+		for (k = 0; k + 1 < g->elements; k += 2)
+			if (g->element[k]->type == REDIS_REPLY_STRING &&
+			    strcmp(g->element[k]->str, "name") == 0 &&
+			    g->element[k + 1]->type == REDIS_REPLY_STRING &&
+			    strcmp(g->element[k + 1]->str,
+			    KEY_CONSUMER_GROUP) == 0)
+				ours = 1;
+		if (!ours)
+			continue;
+		for (k = 0; k + 1 < g->elements; k += 2) {
+			if (g->element[k]->type != REDIS_REPLY_STRING ||
+			    g->element[k + 1]->type != REDIS_REPLY_INTEGER)
+				continue;
+			if (strcmp(g->element[k]->str, "lag") == 0)
+				lag = (long)g->element[k + 1]->integer;
+			else if (strcmp(g->element[k]->str, "pending") == 0)
+				pending = (long)g->element[k + 1]->integer;
+		}
+	}
+	if (lag < 0 || pending < 0)
+		return -1;
+	return lag + pending;
+}
+
+/* Fill st from the replies of pipe_add_stats() starting at first. */
+static void
+stats_from_replies(const struct pipe *p, int first, struct queue_stats *st)
+{
+	const redisReply	*xlen = p->reply[first];
+	const redisReply	*hm = p->reply[first + 2];
+	double			 v;
+	long			 depth;
+
+	depth = stats_group_depth(p->reply[first + 1]);
+	if (depth >= 0) {
+		st->depth = depth;
+		st->have_depth = 1;
+	} else if (xlen != NULL && xlen->type == REDIS_REPLY_INTEGER) {
+		/* No group yet: everything in the stream is waiting. */
+		st->depth = (long)xlen->integer;
+		st->have_depth = 1;
+	}
+	if (hm == NULL || hm->type != REDIS_REPLY_ARRAY || hm->elements != 2)
+		return;
+	if (reply_number(hm->element[0], &v) == 0 && v > 0) {
+		st->avg_ms = v;
+		st->have_avg = 1;
+	}
+	if (reply_number(hm->element[1], &v) == 0 && v >= 1 && v < 1e9) {
+		st->capacity = (long)v;
+		st->have_capacity = 1;
+	}
+}
+
+/*
+ * XADD the job for record_id and read the figures for the estimate, in
+ * one round trip. Returns 0 when the job is queued; -1 (logged) when
+ * not (the daemon's sweeper queues pending rows Redis does not have).
+ * st is filled as far as Redis told.
+ */
+int
+queue_push_job(struct queue *q, const char *record_id,
+    struct queue_stats *st)
+{
+	struct pipe	 p;
+	const char	*xadd[] = { "XADD", KEY_JOB_STREAM, "*", KEY_JOB_FIELD,
+	    record_id };
+	int		 rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	memset(&p, 0, sizeof(p));
+	pipe_add(&p, 5, xadd);
+	pipe_add_stats(&p);
+	if (queue_pipeline(q, &p) == -1)
+		return -1;
+	if (p.reply[0]->type == REDIS_REPLY_STRING)
+		rc = 0;
+	else
+		log_err("redis XADD: %s", p.reply[0]->type ==
+		    REDIS_REPLY_ERROR ? p.reply[0]->str : "unexpected reply");
+	stats_from_replies(&p, 1, st);
+	pipe_free(&p);
+	return rc;
+}
+
+/* Read the figures for an estimate only; -1 if Redis is unreachable. */
+int
+queue_read_stats(struct queue *q, struct queue_stats *st)
+{
+	struct pipe	 p;
+
+	memset(st, 0, sizeof(*st));
+	memset(&p, 0, sizeof(p));
+	pipe_add_stats(&p);
+	if (queue_pipeline(q, &p) == -1)
+		return -1;
+	stats_from_replies(&p, 0, st);
+	pipe_free(&p);
+	return 0;
+}
+
+/* 0 when Redis answers PING with PONG. */
+int
+queue_ping(struct queue *q)
+{
+	struct pipe	 p;
+	const char	*ping[] = { "PING" };
+	int		 rc;
+
+	memset(&p, 0, sizeof(p));
+	pipe_add(&p, 1, ping);
+	if (queue_pipeline(q, &p) == -1)
+		return -1;
+	rc = p.reply[0]->type == REDIS_REPLY_STATUS &&
+	    strcmp(p.reply[0]->str, "PONG") == 0 ? 0 : -1;
+	pipe_free(&p);
+	return rc;
+}
+
+/*
+ * Count one POST of user in the current minute (a fixed window: INCR
+ * and EXPIRE, one round trip) against limit. RATE_LIMITED sets
+ * *retry_after to the seconds left in the window. RATE_UNKNOWN when
+ * Redis cannot tell: the request is let through.
+ */
+enum rate_result
+queue_rate_check(struct queue *q, const char *user, long limit,
+    long *retry_after)
+{
+	struct pipe	 p;
+	char		 key[128], ttl[16];
+	const char	*incr[] = { "INCR", key };
+	const char	*expire[] = { "EXPIRE", key, ttl };
+	time_t		 now = time(NULL);
+	enum rate_result rc = RATE_UNKNOWN;
+
+	snprintf(key, sizeof(key), "{scenegen}:rate:%s:%lld", user,
+	    (long long)(now / RATE_WINDOW_S));
+	snprintf(ttl, sizeof(ttl), "%d", RATE_WINDOW_S * 2);
+	memset(&p, 0, sizeof(p));
+	pipe_add(&p, 2, incr);
+	pipe_add(&p, 3, expire);
+	if (queue_pipeline(q, &p) == -1)
+		return RATE_UNKNOWN;
+	if (p.reply[0]->type == REDIS_REPLY_INTEGER) {
+		rc = p.reply[0]->integer > limit ? RATE_LIMITED : RATE_OK;
+		*retry_after = RATE_WINDOW_S - (long)(now % RATE_WINDOW_S);
+	} else
+		log_err("redis INCR: %s", p.reply[0]->type ==
+		    REDIS_REPLY_ERROR ? p.reply[0]->str : "unexpected reply");
+	pipe_free(&p);
+	return rc;
+}
