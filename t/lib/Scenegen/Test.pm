@@ -14,7 +14,10 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(stack_env http_req api_post api_status make_token
     new_uuid new_chapter sql sql_rows redis stack_part wait_until json
-    project_dir build_dir);
+    project_dir build_dir
+    scene_path sql_on sql1 pg_admin_url is_uuid count_rows is_api_error
+    raw_http part_running wait_healthy redis_monitor_start
+    redis_monitor_stop stream_has_job api_pids);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 sub json { $json }
@@ -115,10 +118,16 @@ sub api_status {
 # is quoted by psql). Returns the unaligned, tab-separated output.
 sub sql {
 	my ($query, %vars) = @_;
+	return sql_on(stack_env()->{DATABASE_URL}, $query, %vars);
+}
+
+# sql() on another database (a connection URL or string), e.g. pg_admin_url().
+sub sql_on {
+	my ($db, $query, %vars) = @_;
 	my @v = map { ('-v', "$_=$vars{$_}") } sort keys %vars;
 	my $pid = IPC::Open2::open2(my $out, my $in, 'psql', '-X', '-q', '-t',
 	    '-A', '-F', "\t", '-v', 'ON_ERROR_STOP=1', @v,
-	    '-d', stack_env()->{DATABASE_URL});
+	    '-d', $db);
 	print $in $query;
 	close $in;
 	local $/;
@@ -128,6 +137,14 @@ sub sql {
 	die "psql failed ($?): $query\n" if $?;
 	chomp $text;
 	return $text;
+}
+
+# One value (or the whole output) of a query, without sql()'s trailing
+# newlines: sql1("SELECT status ... WHERE id = :'id'", id => $id).
+sub sql1 {
+	my $out = sql(@_);
+	$out =~ s/\n+\z//;
+	return $out;
 }
 
 # Rows of a query as arrays of fields.
@@ -174,6 +191,197 @@ sub wait_until {
 		sleep 0.05;
 	}
 	return $cond->();
+}
+
+# --- helpers for the API tests ---------------------------------------------
+
+# A superuser connection string for database $db of the stack's PostgreSQL
+# (through its socket folder PG_SOCKET_DIR), for tests that create databases.
+sub pg_admin_url {
+	my ($db) = @_;
+	return "postgresql:///$db?host=" . stack_env()->{PG_SOCKET_DIR}
+	    . '&user=postgres';
+}
+
+sub is_uuid {
+	my ($s) = @_;
+	return defined $s && !ref $s && $s =~
+	    /\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/i;
+}
+
+# Rows of image_generations for a chapter and/or a user (either matches).
+sub count_rows {
+	my (%o) = @_;
+	my @w;
+	push @w, "chapter_id = :'c'" if defined $o{chapter};
+	push @w, "user_id = :'u'" if defined $o{user};
+	die "count_rows: chapter or user\n" unless @w;
+	return 0 + sql('SELECT count(*) FROM image_generations WHERE '
+	    . join(' OR ', @w), (defined $o{chapter} ? (c => $o{chapter}) : ()),
+	    (defined $o{user} ? (u => $o{user}) : ()));
+}
+
+# Test assertions on an error answer: the status, a JSON content type, a
+# JSON object with a non-empty string `detail` and `code` (equal to $code
+# when given). The content type must be exactly application/json;
+# charset=utf-8 (SPEC.md: all bodies), or with charset => 0 any
+# application/json. Returns true when all held.
+sub is_api_error {
+	my ($r, $status, $code, $name, %o) = @_;
+	require Test::More;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $tb = Test::More->builder;
+	my $ok = 1;
+	my $what = "$name: $r->{status}"
+	    . (defined $r->{json} && ref $r->{json} eq 'HASH'
+	    ? " code=" . ($r->{json}{code} // 'undef') : '')
+	    . (defined $r->{content} ? ' body=' . substr($r->{content}, 0, 200) : '');
+	$ok &= $tb->is_eq($r->{status}, $status, "$name: status $status")
+	    or $tb->diag($what);
+	my $ct = $r->{headers}{'content-type'} // '';
+	if ($o{charset} // 1) {
+		$ok &= $tb->is_eq($ct, 'application/json; charset=utf-8',
+		    "$name: Content-Type");
+	} else {
+		$ok &= $tb->ok($ct =~ m{^application/json\b}i,
+		    "$name: JSON Content-Type") or $tb->diag("Content-Type: $ct");
+	}
+	my $j = $r->{json};
+	my $is_obj = ref $j eq 'HASH';
+	$ok &= $tb->ok($is_obj && defined $j->{detail} && !ref $j->{detail}
+	    && length $j->{detail}, "$name: body has a detail sentence")
+	    or $tb->diag($what);
+	if (defined $code) {
+		$ok &= $tb->is_eq($is_obj ? $j->{code} : undef, $code,
+		    "$name: code $code");
+	} else {
+		$ok &= $tb->ok($is_obj && defined $j->{code} && !ref $j->{code}
+		    && length $j->{code}, "$name: body has a code");
+	}
+	return $ok;
+}
+
+# A request written by hand (for what HTTP::Tiny will not send, e.g. a POST
+# without Content-Type): $text is sent as is to nginx, over HTTP/1.0 so the
+# answer ends at close. Returns { status, headers, content, json } like
+# http_req (header names lower-cased).
+sub raw_http {
+	my ($text) = @_;
+	require IO::Socket::INET;
+	my ($host, $port) = stack_env()->{BASE_URL} =~ m{^https?://([^/:]+):(\d+)};
+	my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
+	    Timeout => 30) or die "connect $host:$port: $!\n";
+	binmode $s;
+	# no shutdown(SHUT_WR): nginx takes a half-closed client for gone and
+	# drops the answer; HTTP/1.0 makes nginx close after answering.
+	print $s $text;
+	local $/;
+	my $answer = <$s> // '';
+	close $s;
+	my ($head, $body) = split /\r\n\r\n/, $answer, 2;
+	my %r = (status => 599, headers => {}, content => $body // '');
+	my @lines = split /\r\n/, $head // '';
+	my $first = shift @lines // '';
+	$r{status} = $1 if $first =~ m{^HTTP/\d\.\d (\d{3})};
+	for (@lines) {
+		my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+		$k = lc $k;
+		$r{headers}{$k} = exists $r{headers}{$k} ? "$r{headers}{$k}, $v" : $v;
+	}
+	$r{json} = eval { $json->decode($r{content}) };
+	return \%r;
+}
+
+# Is a part of the stack (api, daemon, standin, nginx, redis) running?
+sub part_running {
+	my ($part) = @_;
+	my $dir = stack_env()->{STACK_DIR};
+	my %pidfile = (api => 'api.pid', daemon => 'daemon.pid',
+	    standin => 'standin.pid', nginx => 'nginx/nginx.pid',
+	    redis => 'redis/redis.pid');
+	open my $fh, '<', "$dir/$pidfile{$part}" or return 0;
+	my $pid = <$fh>;
+	return 0 unless defined $pid && $pid =~ /^(\d+)/;
+	return kill 0, $1;
+}
+
+# Wait until GET /healthz answers 200 (default 30 s); returns true if so.
+sub wait_healthy {
+	my ($timeout) = @_;
+	return wait_until(sub { http_req('GET', '/healthz')->{status} == 200 },
+	    $timeout // 30);
+}
+
+# Watch every Redis command (redis-cli MONITOR) from now on, into a file;
+# returns a handle for redis_monitor_stop.
+sub redis_monitor_start {
+	my $dir = stack_env()->{STACK_DIR};
+	my $file = "$dir/monitor.$$." . int(rand(1e9));
+	my $pid = fork // die "fork: $!";
+	if (!$pid) {
+		open STDOUT, '>', $file or die "$file: $!";
+		open STDERR, '>', '/dev/null';
+		exec 'redis-cli', '-s', stack_env()->{REDIS_SOCKET}, 'MONITOR';
+		exit 127;
+	}
+	my $up = wait_until(sub { -s $file }, 10);
+	die "redis-cli MONITOR did not start\n" unless $up;
+	return { pid => $pid, file => $file };
+}
+
+# Stop a monitor; returns the commands seen, one line each
+# (e.g. `1700000000.1 [0 unix:/...] "XADD" "{scenegen}:jobs" "*" "id" "..."`).
+sub redis_monitor_stop {
+	my ($m) = @_;
+	sleep 0.2;
+	kill 'TERM', $m->{pid};
+	waitpid $m->{pid}, 0;
+	open my $fh, '<', $m->{file} or return [];
+	my @lines = <$fh>;
+	close $fh;
+	unlink $m->{file};
+	chomp @lines;
+	return [ grep { /^\d/ } @lines ];
+}
+
+# How many times record $id was put in the job stream: XADD commands of the
+# monitor lines $lines with field id = $id, or (without $lines) entries
+# still in the stream {scenegen}:jobs.
+sub stream_has_job {
+	my ($id, $lines) = @_;
+	if ($lines) {
+		return scalar grep {
+			/"XADD" "\{scenegen\}:jobs" .*"id" "\Q$id\E"/i
+		} @$lines;
+	}
+	my @out = split /\n/, redis('XRANGE', '{scenegen}:jobs', '-', '+');
+	my $n = 0;
+	for my $i (1 .. $#out) {
+		$n++ if $out[$i] eq $id && $out[$i - 1] eq 'id';
+	}
+	return $n;
+}
+
+# The scenegen-api processes: (the pid of api.pid, sorted pids of its
+# children, the pre-forked workers). A worker that died and was forked
+# again shows as a changed list.
+sub api_pids {
+	my $dir = stack_env()->{STACK_DIR};
+	open my $fh, '<', "$dir/api.pid" or return ('', []);
+	my $parent = <$fh> // '';
+	close $fh;
+	($parent) = $parent =~ /^(\d+)/ or return ('', []);
+	my @kids;
+	opendir my $dh, '/proc' or return ($parent, []);
+	for my $p (grep { /^\d+$/ } readdir $dh) {
+		open my $st, '<', "/proc/$p/stat" or next;
+		my $line = <$st> // '';
+		close $st;
+		# pid (comm) state ppid ...: comm may hold spaces and parens
+		push @kids, $p if $line =~ /\)\s+\S+\s+(\d+)/ && $1 == $parent;
+	}
+	closedir $dh;
+	return ($parent, [ sort { $a <=> $b } @kids ]);
 }
 
 1;
