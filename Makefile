@@ -52,8 +52,8 @@ PROGRAMS = $(if $(API_SRCS),$(BUILD)/scenegen-api) \
 	$(if $(STANDIN_SRCS),$(BUILD)/modelslab-standin) \
 	$(if $(CTL_SRCS),$(BUILD)/scenegenctl)
 
-.PHONY: all deps run stop test test-plain test-san bench install clean \
-	format-check
+.PHONY: all deps run stop test test-plain test-san bench install deb clean \
+	chaos soak fuzz
 
 all: $(PROGRAMS)
 
@@ -110,5 +110,11 @@ test-san: deps
 bench: deps all
 	@bench/run.sh
 
+install: all
+	@deploy/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)"
+
+deb: all
+	@deploy/build-deb.sh "$(BUILD)"
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

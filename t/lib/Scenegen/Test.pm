@@ -17,7 +17,11 @@ our @EXPORT_OK = qw(stack_env http_req api_post api_status make_token
     project_dir build_dir
     scene_path sql_on sql1 pg_admin_url is_uuid count_rows is_api_error
     raw_http part_running wait_healthy redis_monitor_start
-    redis_monitor_stop stream_has_job api_pids);
+    redis_monitor_stop stream_has_job api_pids
+    daemon_takeover daemon_start daemon_stop daemon_signal daemon_alive
+    daemon_log daemon_wait_log daemon_wait_ready daemon_exit_status
+    standin_req standin_creates standin_creates_all insert_jobs
+    wait_all_final id_list row_states);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 sub json { $json }
@@ -135,7 +139,7 @@ sub sql_on {
 	close $out;
 	waitpid $pid, 0;
 	die "psql failed ($?): $query\n" if $?;
-	chomp $text;
+	$text =~ s/\n+\z//;
 	return $text;
 }
 
@@ -169,7 +173,7 @@ sub redis {
 	local $/;
 	my $out = <$fh> // '';
 	close $fh;
-	chomp $out;
+	$out =~ s/\n+\z//;
 	return $out;
 }
 
@@ -382,6 +386,233 @@ sub api_pids {
 	}
 	closedir $dh;
 	return ($parent, [ sort { $a <=> $b } @kids ]);
+}
+
+
+# --- helpers for the daemon resilience tests --------------------------------
+# A test that needs its own scenegend processes calls daemon_takeover()
+# first: the stack's daemon is stopped, and at exit (END) every daemon the
+# test started is killed and the stack's daemon is started again.
+
+my @own_daemons;
+my $took_over = 0;
+my $daemon_tmp;
+my $daemon_seq = 0;
+my $test_pid = $$;
+
+sub daemon_takeover {
+	stack_part('stop', 'daemon');
+	$took_over = 1;
+	return 1;
+}
+
+END {
+	if ($$ == $test_pid) {
+		my $rc = $?;
+		for my $d (@own_daemons) {
+			next if defined $d->{status};
+			kill 'CONT', $d->{pid};
+			kill 'KILL', $d->{pid};
+			waitpid $d->{pid}, 0;
+		}
+		if ($took_over) {
+			eval { stack_part('start', 'daemon') };
+			warn "could not restart the stack's daemon: $@" if $@;
+		}
+		$? = $rc;
+	}
+}
+
+# Start build/scenegend with the stack's settings plus %o (env overrides:
+# NAME => value, undef deletes); returns { pid, log, name }. Its stderr
+# and stdout go to the log file (in a temporary folder kept on failure
+# under $ENV{SCENEGEN_TEST_DIR} or /tmp).
+sub daemon_start {
+	my (%o) = @_;
+	my $e = stack_env();
+	unless ($daemon_tmp) {
+		require File::Temp;
+		my $base = $ENV{SCENEGEN_TEST_DIR} // '/tmp';
+		$daemon_tmp = File::Temp::tempdir("scenegend-t.XXXXXX",
+		    DIR => $base, CLEANUP => 0);
+	}
+	my $name = delete $o{name} // ('t' . $$ . '-' . ++$daemon_seq);
+	my $log = "$daemon_tmp/$name.log";
+	my %env = (
+		DATABASE_URL => $e->{DATABASE_URL},
+		REDIS_URL => $e->{REDIS_URL},
+		MODELSLAB_API_KEY => 'standin-key',
+		MODELSLAB_BASE_URL => $e->{STANDIN_URL},
+		MODELSLAB_MAX_QUEUED => 50,
+		SCENEGEN_IMAGE_DIR => $e->{SCENEGEN_IMAGE_DIR},
+		SCENEGEN_IMAGE_BASE_URL => "$e->{BASE_URL}/images",
+		SCENEGEN_LEASE_SECONDS => 3,
+		SCENEGEN_SWEEP_SECONDS => 1,
+		SCENEGEN_PENDING_GRACE_SECONDS => 1,
+		SCENEGEN_BACKOFF_SCALE => 0.02,
+		SCENEGEN_POLL_MIN_SECONDS => 0.2,
+		SCENEGEN_POLL_MAX_SECONDS => 2,
+		SCENEGEN_CONSUMER => $name,
+		%o,
+	);
+	my $bin = build_dir() . '/scenegend';
+	die "no $bin\n" unless -x $bin;
+	my $pid = fork // die "fork: $!";
+	if (!$pid) {
+		setpgrp(0, 0);
+		for my $k (keys %env) {
+			if (defined $env{$k}) { $ENV{$k} = $env{$k} }
+			else { delete $ENV{$k} }
+		}
+		delete $ENV{$_} for grep { !exists $env{$_} }
+		    qw(NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID LISTEN_FDS);
+		open STDIN, '<', '/dev/null';
+		open STDOUT, '>>', $log or die "$log: $!";
+		open STDERR, '>&', \*STDOUT;
+		exec $bin;
+		exit 127;
+	}
+	my $d = { pid => $pid, log => $log, name => $name,
+	    started => time };
+	push @own_daemons, $d;
+	return $d;
+}
+
+# Has daemon $d exited? Reaps it; its wait status is in $d->{status}.
+sub daemon_alive {
+	my ($d) = @_;
+	return 0 if defined $d->{status};
+	require POSIX;
+	my $r = waitpid $d->{pid}, POSIX::WNOHANG();
+	if ($r == $d->{pid}) {
+		$d->{status} = $?;
+		$d->{ended} = time;
+		return 0;
+	}
+	return 1;
+}
+
+sub daemon_signal {
+	my ($d, $sig) = @_;
+	return kill $sig, $d->{pid};
+}
+
+# Wait up to $timeout seconds for $d to exit; its wait status or undef.
+sub daemon_exit_status {
+	my ($d, $timeout) = @_;
+	wait_until(sub { !daemon_alive($d) }, $timeout // 10);
+	return $d->{status};
+}
+
+# Signal $d ($sig, default TERM) and wait up to $timeout s (default 15,
+# then SIGKILL); returns the wait status.
+sub daemon_stop {
+	my ($d, $sig, $timeout) = @_;
+	return $d->{status} if defined $d->{status};
+	kill 'CONT', $d->{pid};
+	kill $sig // 'TERM', $d->{pid};
+	my $st = daemon_exit_status($d, $timeout // 15);
+	return $st if defined $st;
+	kill 'KILL', $d->{pid};
+	return daemon_exit_status($d, 5);
+}
+
+sub daemon_log {
+	my ($d) = @_;
+	open my $fh, '<', $d->{log} or return '';
+	local $/;
+	my $t = <$fh> // '';
+	return $t;
+}
+
+# Wait until the log of $d matches $re; returns true when it does.
+sub daemon_wait_log {
+	my ($d, $re, $timeout) = @_;
+	return wait_until(sub { daemon_log($d) =~ $re }, $timeout // 10);
+}
+
+sub daemon_wait_ready {
+	my ($d, $timeout) = @_;
+	return daemon_wait_log($d, qr/ ready: /, $timeout // 15);
+}
+
+# A request to the stand-in's control endpoints: GET without $body,
+# POST with it (a hashref is sent as JSON). Returns the decoded JSON.
+sub standin_req {
+	my ($path, $body) = @_;
+	my $url = stack_env()->{STANDIN_URL} . $path;
+	my $r = defined $body
+	    ? http_req('POST', $url, body => ref $body ? $json->encode($body)
+	    : $body, headers => { 'Content-Type' => 'application/json' })
+	    : http_req('GET', $url);
+	die "stand-in $path: $r->{status}\n" unless $r->{status} == 200;
+	return $r->{json};
+}
+
+# { creates, fetches, ... } of one track id (record id).
+sub standin_creates {
+	my ($id) = @_;
+	return standin_req("/_standin/creates?track_id=$id");
+}
+
+# { track_id => creates } of every track.
+sub standin_creates_all { standin_req('/_standin/creates') }
+
+# Insert $n pending rows of chapter $chapter (owned by $user) straight
+# into image_generations and (unless no_xadd) XADD each to the job stream
+# in one redis-cli pipe, as the API does. %o: prompt (default 'scene
+# %d [standin:eta=0.8]'; %d is the row number), no_xadd. Returns the ids
+# in insertion order.
+sub insert_jobs {
+	my ($user, $chapter, $n, %o) = @_;
+	my $prompt = $o{prompt} // 'scene %d [standin:eta=0.8]';
+	(my $sqlprompt = $prompt) =~ s/'/''/g;
+	$sqlprompt =~ s/%d/' || g || '/g;
+	my $out = sql(qq{INSERT INTO image_generations (id, user_id,
+	    chapter_id, scene_number, image_type, status, progress,
+	    retry_count, prompt, style, aspect_ratio, tier, metadata)
+	    SELECT gen_random_uuid(), :'u', :'c', g, 'scene', 'pending', 0,
+	    0, '$sqlprompt', 'cinematic', '16:9', 'free',
+	    jsonb_build_object('scene_number', g, 'chapter_id', :'c'::uuid,
+	    'service', 'modelslab_v7')
+	    FROM generate_series(1, $n) g
+	    RETURNING id}, u => $user, c => $chapter);
+	my @ids = grep { length } split /\n/, $out;
+	die "insert_jobs: " . scalar(@ids) . " rows of $n\n" unless @ids == $n;
+	unless ($o{no_xadd}) {
+		my $sock = stack_env()->{REDIS_SOCKET};
+		open my $fh, '|-', "redis-cli -s '$sock' >/dev/null"
+		    or die "redis-cli: $!";
+		print $fh qq{XADD {scenegen}:jobs * id $_\n} for @ids;
+		close $fh or die "redis-cli pipe failed\n";
+	}
+	return @ids;
+}
+
+# 'id1','id2',... for an IN list (ids are UUIDs we made).
+sub id_list {
+	return join ',', map { "'$_'" } @_;
+}
+
+# status => count of the records @$ids.
+sub row_states {
+	my ($ids) = @_;
+	my %n;
+	for my $r (@{ sql_rows('SELECT status, count(*) FROM image_generations'
+	    . ' WHERE id IN (' . id_list(@$ids) . ') GROUP BY status') }) {
+		$n{$r->[0]} = $r->[1];
+	}
+	return \%n;
+}
+
+# Wait until every record of @$ids is completed or failed; true if so.
+sub wait_all_final {
+	my ($ids, $timeout) = @_;
+	my $in = id_list(@$ids);
+	return wait_until(sub {
+		sql1("SELECT count(*) FROM image_generations WHERE id IN ($in)"
+		    . " AND status IN ('completed', 'failed')") == @$ids
+	}, $timeout // 30);
 }
 
 1;
