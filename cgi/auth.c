@@ -85,6 +85,17 @@ auth_parse_object(const unsigned char *text, long len)
 	/* An embedded NUL would end the text early: refuse it. */
 	if (memchr(text, '\0', (size_t)len) != NULL)
 		return NULL;
+	/*
+	 * Strict JSON only (syntax.c), as for request bodies: cJSON would
+	 * decode "\u0000" into a NUL that cuts a claim short for strcmp()
+	 * ("sub": "<uuid>\u0000x" read as <uuid>, "aud":
+	 * "authenticated\u0000x" as "authenticated"), and it takes lone
+	 * surrogates, invalid UTF-8 and nesting up to 1000 deep in the
+	 * header, which is parsed before the signature is checked.
+	 */
+	if (!utf8_valid((const char *)text, (size_t)len) ||
+	    !syntax_json_ok((const char *)text, (size_t)len))
+		return NULL;
 	/* Length includes the NUL, so trailing garbage is caught. */
 	o = cJSON_ParseWithLengthOpts((const char *)text, (size_t)len + 1,
 	    NULL, 1);

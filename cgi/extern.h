@@ -239,6 +239,7 @@ struct request {
 
 void	 request_init(struct request *, struct worker *, FCGX_Request *);
 const char *request_param(const struct request *, const char *);
+int	 request_param_count(const struct request *, const char *);
 int	 request_read_body(struct request *, enum api_error *);
 void	 request_free(struct request *);
 

@@ -223,6 +223,11 @@ page_scene_create(struct request *req)
 		return;
 	}
 	key = request_param(req, "HTTP_IDEMPOTENCY_KEY");
+	if (key != NULL && request_param_count(req,
+	    "HTTP_IDEMPOTENCY_KEY") > 1) {
+		reply_field_error(req, "Idempotency-Key", "must be given once");
+		return;
+	}
 	if (key != NULL && !validate_idempotency_key(key)) {
 		reply_field_error(req, "Idempotency-Key",
 		    "must be 1 to 128 printable ASCII characters");

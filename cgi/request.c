@@ -28,6 +28,24 @@ request_param(const struct request *req, const char *name)
 	return FCGX_GetParam(name, req->fcgx->envp);
 }
 
+/*
+ * How many times parameter name is set. nginx before 1.23 passes a
+ * header sent twice as two parameters of one name (FCGX_GetParam() sees
+ * the first); 1.23 and later join them with ", ".
+ */
+int
+request_param_count(const struct request *req, const char *name)
+{
+	size_t	 len = strlen(name);
+	char	**e;
+	int	 n = 0;
+
+	for (e = req->fcgx->envp; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			n++;
+	return n;
+}
+
 /* Parse CONTENT_LENGTH: digits only; -1 when missing or malformed. */
 static long long
 request_content_length(const struct request *req)

@@ -21,11 +21,15 @@ dir=$(cd "$dir" && pwd)
 build=${SCENEGEN_BUILD:-build}
 case $build in /*) ;; *) build=$here/$build;; esac
 pgbin=/usr/lib/postgresql/15/bin
+# The ModelsLab key is for scenegend alone, and as a file: keep it out of
+# the environment that every other part started here would inherit.
+modelslab_key=${MODELSLAB_API_KEY:-}
+unset MODELSLAB_API_KEY
 
 say() { echo "stack: $*" >&2; }
 
 # Is the process of pid file $1 alive?
-alive() { [ -f "$1" ] && kill -0 "$(head -n1 "$1")" 2>/dev/null; }
+alive() { [ -f "$1" ] && kill -0 "$(head -n1 "$1" 2>/dev/null)" 2>/dev/null; }
 
 # Wait up to $2 tenths of a second for command "$1" to succeed.
 wait_for() {
@@ -45,7 +49,9 @@ free_port() {
 # Settings chosen once per folder, kept in $dir/stack.conf.
 load_conf() {
 	if [ ! -f "$dir/stack.conf" ]; then
-		local port=${PORT:-8080}
+		local port=${PORT:-8080} old_umask
+		old_umask=$(umask)
+		umask 077	# it holds the JWT secret
 		[ "$port" = 0 ] && port=$(free_port)
 		local secret
 		secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -55,7 +61,9 @@ load_conf() {
 			echo "DEMO_USER_ID=$(cat /proc/sys/kernel/random/uuid)"
 			echo "DEMO_CHAPTER_ID=$(cat /proc/sys/kernel/random/uuid)"
 		} >"$dir/stack.conf"
+		umask "$old_umask"
 	fi
+	chmod 600 "$dir/stack.conf"	# folders made before the umask
 	# shellcheck disable=SC1091
 	. "$dir/stack.conf"
 	export DATABASE_URL="postgresql:///scenegen?host=$dir/pg&user=scenegen"
@@ -131,7 +139,7 @@ stop_redis() {
 }
 
 start_standin() {
-	[ -n "${MODELSLAB_API_KEY:-}" ] && return 0
+	[ -n "$modelslab_key" ] && return 0
 	[ -x "$build/modelslab-standin" ] || { say "no $build/modelslab-standin"; return 1; }
 	alive "$dir/standin.pid" && return 0
 	rm -f "$dir/standin.port"
@@ -145,8 +153,8 @@ start_standin() {
 
 # Provider settings: the stand-in when there is no key.
 provider_env() {
-	if [ -z "${MODELSLAB_API_KEY:-}" ]; then
-		export MODELSLAB_API_KEY=standin-key
+	if [ -z "$modelslab_key" ]; then
+		modelslab_key=standin-key
 		export MODELSLAB_BASE_URL="http://127.0.0.1:$(cat "$dir/standin.port")"
 		export MODELSLAB_MAX_QUEUED=${MODELSLAB_MAX_QUEUED:-1000}
 	fi
@@ -166,7 +174,13 @@ start_daemon() {
 	[ -x "$build/scenegend" ] || { say "no $build/scenegend yet, jobs stay queued"; return 0; }
 	alive "$dir/daemon.pid" && return 0
 	provider_env
-	setsid "$build/scenegend" </dev/null >>"$dir/daemon.log" 2>&1 &
+	# The key as a file, not in the environment (/proc/PID/environ,
+	# core dumps, children): MODELSLAB_API_KEY_FILE, as LoadCredential=
+	# does under systemd.
+	(umask 077 && printf '%s\n' "$modelslab_key" \
+	    >"$dir/secrets/modelslab_api_key")
+	MODELSLAB_API_KEY_FILE="$dir/secrets/modelslab_api_key" \
+	    setsid "$build/scenegend" </dev/null >>"$dir/daemon.log" 2>&1 &
 	echo $! >"$dir/daemon.pid"
 	sleep 0.2
 	alive "$dir/daemon.pid" ||
@@ -198,6 +212,11 @@ http {
 		include $here/nginx/scenegen-errors.conf;
 		include $here/nginx/scenegen-api.conf;
 		location /images/ { alias $dir/images/; }
+		# As nginx/scenegen-site.conf: anything else is a JSON 404.
+		location / {
+			default_type "application/json; charset=utf-8";
+			return 404 '{"detail":"No such endpoint.","code":"not_found"}\n';
+		}
 	}
 }
 CONF
@@ -224,6 +243,8 @@ stop_pidfile() {
 write_env() {
 	local token
 	token=$("$here/scripts/token.pl" "$DEMO_USER_ID" "$JWT_SECRET" "$JWT_AUDIENCE")
+	# It holds the JWT secret: for root only (umask in a subshell).
+	(umask 077 && : >"$dir/env.tmp")
 	{
 		echo "BASE_URL=http://127.0.0.1:$NGINX_PORT"
 		echo "DATABASE_URL='$DATABASE_URL'"
@@ -236,10 +257,12 @@ write_env() {
 		echo "STACK_DIR=$dir"
 		echo "PG_SOCKET_DIR=$dir/pg"
 		echo "REDIS_SOCKET=$dir/redis/redis.sock"
-		[ -f "$dir/standin.port" ] && [ "${MODELSLAB_API_KEY:-standin-key}" = standin-key ] &&
+		[ -f "$dir/standin.port" ] && [ "${modelslab_key:-standin-key}" = standin-key ] &&
 		    echo "STANDIN_URL=http://127.0.0.1:$(cat "$dir/standin.port")"
 		echo "SCENEGEN_IMAGE_DIR=$dir/images"
-	} >"$dir/env"
+	} >"$dir/env.tmp"
+	chmod 600 "$dir/env.tmp"
+	mv -f "$dir/env.tmp" "$dir/env"
 }
 
 start_part() {

@@ -401,6 +401,8 @@ my $daemon_seq = 0;
 my $test_pid = $$;
 
 sub daemon_takeover {
+	# END blocks (which restore the stack's daemon) run on these too.
+	$SIG{TERM} = $SIG{INT} = $SIG{HUP} = sub { warn "killed by SIG$_[0]\n"; exit 1 };
 	stack_part('stop', 'daemon');
 	$took_over = 1;
 	return 1;
