@@ -21,7 +21,7 @@ our @EXPORT_OK = qw(stack_env http_req api_post api_status make_token
     daemon_takeover daemon_start daemon_stop daemon_signal daemon_alive
     daemon_log daemon_wait_log daemon_wait_ready daemon_exit_status
     standin_req standin_creates standin_creates_all insert_jobs
-    wait_all_final id_list row_states);
+    wait_all_final id_list row_states daemons_sanitizer_clean);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 sub json { $json }
@@ -421,6 +421,16 @@ END {
 			eval { stack_part('start', 'daemon') };
 			warn "could not restart the stack's daemon: $@" if $@;
 		}
+		# the daemons' logs stay when a test failed
+		if ($daemon_tmp) {
+			my $tb = Test::Builder->can('new') && Test::Builder->new;
+			if ($rc == 0 && $tb && $tb->is_passing) {
+				require File::Path;
+				File::Path::remove_tree($daemon_tmp);
+			} else {
+				print STDERR "# daemon logs in $daemon_tmp\n";
+			}
+		}
 		$? = $rc;
 	}
 }
@@ -589,6 +599,24 @@ sub insert_jobs {
 		close $fh or die "redis-cli pipe failed\n";
 	}
 	return @ids;
+}
+
+# Test: no sanitizer report (ASan, UBSan, LSan) in the log of any daemon
+# this test started (a sanitizer build reports on stderr, i.e. the log).
+sub daemons_sanitizer_clean {
+	require Test::More;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my @hits;
+	for my $d (@own_daemons) {
+		for my $line (split /\n/, daemon_log($d)) {
+			push @hits, "$d->{name}: $line" if $line =~
+			    /runtime error:|ERROR: (Address|Leak)Sanitizer|SUMMARY: \w+Sanitizer/;
+		}
+	}
+	my $ok = Test::More::ok(!@hits, 'no sanitizer report in the logs of '
+	    . scalar(@own_daemons) . ' daemons');
+	Test::More::diag($_) for @hits[0 .. ($#hits < 9 ? $#hits : 9)];
+	return $ok;
 }
 
 # 'id1','id2',... for an IN list (ids are UUIDs we made).
