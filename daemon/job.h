@@ -1,0 +1,127 @@
+/*
+ * job.h: one record being worked on, and its state machine.
+ *
+ * A job is made when a stream entry arrives and lives in exactly one list,
+ * the list of its state; job_set_state() is the only way to change state
+ * and refuses transitions the table does not allow. A job owns its timer,
+ * its HTTP transfer and copies of its row's fields. It is freed by the
+ * reaper event, after the callback that finished it has returned, and
+ * only once no database or Redis reply is still due to it (busy == 0).
+ */
+#ifndef SCENEGEND_JOB_H
+#define SCENEGEND_JOB_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "uuid.h"
+
+struct scenegend;
+struct event;
+struct http_req;
+struct job;
+
+enum job_state {
+	JOB_CLAIMING,		/* claim UPDATE sent */
+	JOB_SUBMITTING,		/* create call at the provider */
+	JOB_RECORDING,		/* writing the provider's request id */
+	JOB_WAITING,		/* timer until the next fetch */
+	JOB_POLLING,		/* fetch call at the provider */
+	JOB_PROGRESSING,	/* writing progress */
+	JOB_DOWNLOADING,	/* fetching the image */
+	JOB_FINISHING,		/* final UPDATE (completed, failed, retry) */
+	JOB_HANDING_BACK,	/* shutdown: lease given back */
+	JOB_ACKING,		/* stream entry being acked or moved */
+	JOB_DONE,		/* waiting for the reaper */
+	JOB_STATE__MAX
+};
+
+TAILQ_HEAD(job_list, job);
+
+struct job_set {
+	struct job_list	 list[JOB_STATE__MAX];
+	size_t		 count[JOB_STATE__MAX];
+	size_t		 total;
+	struct event	*reaper;	/* frees DONE jobs outside callbacks */
+};
+
+struct job {
+	TAILQ_ENTRY(job)	 entry;
+	struct scenegend	*sg;
+	enum job_state		 state;
+	int			 busy;		/* DB/Redis replies due */
+	char			 record_id[UUID_STR_LEN + 1];
+	char			 entry_id[64];	/* stream entry, "" if none */
+	char			 lease_token[UUID_STR_LEN + 1];
+	int64_t			 lease_deadline;	/* monotonic ms */
+	int			 lease_lost;
+	int64_t			 claimed_mono;
+
+	/* Copied from the claimed row. */
+	char			*prompt;
+	char			*style;
+	char			*aspect_ratio;
+	char			 tier[32];
+	long			 attempts;
+	long			 retry_count;
+	char			 provider_id[128];	/* "" none */
+	int64_t			 submitted_wall_ms;	/* 0 unknown */
+	double			 eta;			/* seconds, -1 */
+	int			 progress;
+
+	/* Work in flight. */
+	struct event		*timer;
+	struct http_req		*http;
+	int			 fetch_errors;	/* consecutive, this attempt */
+	int64_t			 poll_started_mono;
+	char			*output_url;
+	char			*proxy_url;
+	int			 download_try;
+	double			 generation_time;	/* -1 unknown */
+	char			 model_used[128];
+	char			 error[1024];	/* last error, for the row */
+
+	void			(*timer_fn)(struct job *);
+
+	/* The guarded write in flight (job_write). */
+	int			 wstmt;
+	int			 wn;
+	char			*wparams[8];
+	/* Result of the write: rows changed, first column or NULL. */
+	void			(*wdone)(struct job *, long, const char *);
+	int			 wtries;
+};
+
+extern const char *const job_state_names[JOB_STATE__MAX];
+
+int	 job_set_init(struct job_set *, struct scenegend *);
+void	 job_set_free(struct job_set *);
+/* A new job in JOB_CLAIMING; NULL when out of memory. */
+struct job *job_new(struct scenegend *, const char *entry_id,
+	    const char *record_id);
+/* Move to state; refuses (logs, returns -1) what the table forbids. */
+int	 job_set_state(struct job *, enum job_state);
+/* Jobs that hold a slot: all but those DONE. */
+size_t	 job_active(const struct scenegend *);
+/* Stop the job's timer and its transfer (no callback comes). */
+void	 job_cancel_work(struct job *);
+/* Stop timers and transfers and mark the job DONE; no write is made. */
+void	 job_done(struct job *);
+/* Ask the reaper to run after the current callback. */
+void	 job_reap_soon(struct scenegend *);
+/* Whether the lease is still ours by our own clock. */
+int	 job_lease_valid(const struct job *);
+/*
+ * A guarded UPDATE: statement stmt with params (copied). Transient
+ * database errors are retried while the lease is valid; done() gets the
+ * number of rows and the first column of the first row (or NULL). If the
+ * lease runs out first the job is abandoned and done() is not called.
+ */
+int	 job_write(struct job *, int stmt, int n, const char *const *params,
+	    void (*done)(struct job *, long, const char *));
+/* Arm the job's one timer to call fn(job) after seconds. */
+void	 job_timer(struct job *, double seconds, void (*fn)(struct job *));
+/* Give up a job whose lease is gone: no write, no ack. */
+void	 job_abandon(struct job *, const char *why);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * scenegend: the scenegen generation daemon. Reads jobs from the Redis
+ * stream, generates their images with the ModelsLab V7 API and records
+ * the outcome in PostgreSQL, all on one libevent loop.
+ *
+ * main() only wires the modules together; settings come from the
+ * environment (config.c).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "db.h"
+#include "http.h"
+#include "job.h"
+#include "lease.h"
+#include "log.h"
+#include "loop.h"
+#include "notify.h"
+#include "queue.h"
+#include "run.h"
+#include "scenegend.h"
+#include "settings.h"
+#include "sql.h"
+#include "stats.h"
+#include "storage.h"
+#include "sweeper.h"
+
+#define QUERY_TIMEOUT	30.0	/* seconds a statement may take */
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: scenegend\n"
+	    "settings come from the environment; see scenegend(8)\n");
+}
+
+/* Free everything, in the order that keeps callbacks from firing. */
+static void
+teardown(struct scenegend *sg)
+{
+	job_set_free(&sg->jobs);
+	queue_free(sg->queue);
+	db_pool_free(sg->db);
+	db_pool_free(sg->db_sweep);
+	http_free(sg->http);
+	sweeper_free(sg->sweeper);
+	lease_free(sg->lease);
+	stats_free(sg->stats);
+	loop_free(sg->loop);
+	if (sg->base != NULL)
+		event_base_free(sg->base);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct settings		 cfg;
+	struct scenegend	 sg;
+	struct queue_hooks	 hooks = { run_entry, loop_queue_ready,
+	    scenegend_kick };
+	char			 err[512];
+	int			 rc = 1;
+
+	if (argc > 1) {
+		usage();
+		return 2;
+	}
+	log_init("scenegend", LOG_INFO);
+	if (settings_load(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "scenegend: %s\n", err);
+		return 1;
+	}
+	log_init("scenegend", log_priority_from_name(cfg.log_level));
+	if (!cfg.keep_provider_url &&
+	    storage_check(cfg.image_dir, err, sizeof(err)) == -1) {
+		fprintf(stderr, "scenegend: %s\n", err);
+		settings_free(&cfg);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "scenegend: curl_global_init failed\n");
+		settings_free(&cfg);
+		return 1;
+	}
+	memset(&sg, 0, sizeof(sg));
+	sg.cfg = &cfg;
+	sg.base = event_base_new();
+	if (sg.base == NULL || job_set_init(&sg.jobs, &sg) == -1) {
+		fprintf(stderr, "scenegend: event_base_new: out of memory\n");
+		goto done;
+	}
+	sg.http = http_new(sg.base);
+	sg.stats = stats_new(&sg);
+	sg.lease = lease_new(&sg);
+	sg.sweeper = sweeper_new(&sg);
+	if (loop_new(&sg) == NULL || sg.http == NULL || sg.stats == NULL ||
+	    sg.lease == NULL || sg.sweeper == NULL) {
+		fprintf(stderr, "scenegend: out of memory\n");
+		goto done;
+	}
+	sg.queue = queue_new(&sg, hooks, err, sizeof(err));
+	if (sg.queue == NULL) {
+		fprintf(stderr, "scenegend: %s\n", err);
+		goto done;
+	}
+	sg.db = db_pool_new(sg.base, cfg.database_url, "postgresql",
+	    (int)cfg.db_connections, sql_statements, STMT__MAX, QUERY_TIMEOUT,
+	    cfg.connect_timeout);
+	sg.db_sweep = db_pool_new(sg.base, cfg.database_url,
+	    "postgresql (sweeper)", 1, sql_statements, STMT__MAX,
+	    QUERY_TIMEOUT, cfg.connect_timeout);
+	if (sg.db == NULL || sg.db_sweep == NULL) {
+		fprintf(stderr, "scenegend: out of memory\n");
+		goto done;
+	}
+	db_pool_on_up(sg.db, loop_db_up, &sg);
+	log_info("starting: provider %s, model %s, at most %ld jobs at once, "
+	    "images %s", cfg.base_url, cfg.model_id, cfg.max_queued,
+	    cfg.keep_provider_url ? "left at the provider" : cfg.image_dir);
+	notify_status("starting: waiting for PostgreSQL and Redis");
+	if (event_base_dispatch(sg.base) == -1)
+		log_err("event_base_dispatch failed");
+	notify_status("stopped: done %llu, failed %llu, retried %llu",
+	    (unsigned long long)sg.counters.completed,
+	    (unsigned long long)sg.counters.failed,
+	    (unsigned long long)sg.counters.retried);
+	log_info("stopped");
+	rc = 0;
+done:
+	teardown(&sg);
+	curl_global_cleanup();
+	settings_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,179 @@
+/*
+ * sql.c: the statements of scenegend. Parameters are always bound, never
+ * pasted into the text. Times come back as Unix milliseconds.
+ */
+#include "sql.h"
+
+#define EPOCH_MS(col)	"(extract(epoch FROM " col ") * 1000)::bigint"
+
+const struct db_stmt_def sql_statements[STMT__MAX] = {
+	[STMT_PING] = { "sg_ping", "SELECT 1", 0, 1 },
+
+	/*
+	 * The claim: $1 record id, $2 new lease token, $3 lease seconds.
+	 * One row when the record exists; CLAIM_ID is NULL when it could
+	 * not be claimed, and CLAIM_NOT_DUE_MS says when a waiting retry
+	 * becomes due. The pre-claim row comes from the statement's
+	 * snapshot.
+	 */
+	[STMT_CLAIM] = { "sg_claim",
+	    "WITH cur AS ("
+	    " SELECT status, next_attempt_at,"
+	    "  (lease_token IS NULL OR lease_expires_at < now()) AS lease_free"
+	    " FROM image_generations WHERE id = $1::uuid"
+	    "), claimed AS ("
+	    " UPDATE image_generations SET"
+	    "  status = 'in_progress',"
+	    "  progress = GREATEST(progress, 5),"
+	    "  attempts = attempts + 1,"
+	    "  last_attempted_at = now(),"
+	    "  lease_token = $2::uuid,"
+	    "  lease_expires_at = now() + $3::double precision"
+	    "   * interval '1 second'"
+	    " WHERE id = $1::uuid"
+	    "  AND (status = 'pending' OR (status = 'in_progress' AND"
+	    "   (lease_token IS NULL OR lease_expires_at < now())))"
+	    "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
+	    " RETURNING id, prompt, style, aspect_ratio, tier, attempts,"
+	    "  retry_count, provider_request_id,"
+	    "  " EPOCH_MS("provider_submitted_at") " AS submitted_ms,"
+	    "  provider_eta_seconds, progress"
+	    ") "
+	    "SELECT cur.status,"
+	    " CASE WHEN cur.status IN ('pending', 'in_progress')"
+	    "  AND cur.lease_free AND cur.next_attempt_at > now()"
+	    "  THEN " EPOCH_MS("cur.next_attempt_at") " END,"
+	    " c.prompt, c.style, c.aspect_ratio, c.tier, c.attempts,"
+	    " c.retry_count, c.provider_request_id, c.submitted_ms,"
+	    " c.provider_eta_seconds, c.progress, c.id "
+	    "FROM cur LEFT JOIN claimed c ON true",
+	    3, 1 },
+
+	/* $1 id, $2 lease, $3 provider request id, $4 eta seconds. */
+	[STMT_RECORD] = { "sg_record",
+	    "UPDATE image_generations SET"
+	    " provider_request_id = $3,"
+	    " provider_submitted_at = now(),"
+	    " provider_eta_seconds = $4::double precision,"
+	    " progress = GREATEST(progress, 10)"
+	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
+	    " AND status = 'in_progress'"
+	    " RETURNING " EPOCH_MS("provider_submitted_at"),
+	    4, 1 },
+
+	/* $1 id, $2 lease, $3 progress, $4 eta seconds or NULL. */
+	[STMT_PROGRESS] = { "sg_progress",
+	    "UPDATE image_generations SET"
+	    " progress = GREATEST(progress, $3::integer),"
+	    " provider_eta_seconds = COALESCE($4::double precision,"
+	    "  provider_eta_seconds)"
+	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
+	    " AND status = 'in_progress'"
+	    " RETURNING progress",
+	    4, 1 },
+
+	/*
+	 * $1 id, $2 lease, $3 image URL, $4 generation seconds, $5 model,
+	 * $6 provider request id or NULL.
+	 */
+	[STMT_COMPLETE] = { "sg_complete",
+	    "UPDATE image_generations SET"
+	    " status = 'completed', progress = 100, image_url = $3,"
+	    " generation_time_seconds = $4::double precision,"
+	    " completed_at = now(), error_message = NULL,"
+	    " lease_token = NULL, lease_expires_at = NULL,"
+	    " next_attempt_at = NULL,"
+	    " provider_request_id = COALESCE($6, provider_request_id),"
+	    " metadata = COALESCE(metadata, '{}'::jsonb) || jsonb_build_object("
+	    "  'model_used', $5::text,"
+	    "  'generation_time', $4::double precision,"
+	    "  'service', 'modelslab_v7',"
+	    "  'task_id', COALESCE(metadata->>'task_id', id::text),"
+	    "  'scene_number', scene_number,"
+	    "  'script_id', script_id,"
+	    "  'chapter_id', chapter_id,"
+	    "  'provider_request_id', COALESCE($6, provider_request_id))"
+	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
+	    " AND status = 'in_progress'"
+	    " RETURNING 1",
+	    6, 1 },
+
+	/* $1 id, $2 lease, $3 error message. */
+	[STMT_FAIL] = { "sg_fail",
+	    "UPDATE image_generations SET"
+	    " status = 'failed', error_message = $3,"
+	    " lease_token = NULL, lease_expires_at = NULL,"
+	    " next_attempt_at = NULL"
+	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
+	    " AND status = 'in_progress'"
+	    " RETURNING 1",
+	    3, 1 },
+
+	/*
+	 * $1 id, $2 lease, $3 wait seconds, $4 error message, $5 whether
+	 * the provider's request is dead (the retry must create anew).
+	 * Returns when the retry is due.
+	 */
+	[STMT_RETRY] = { "sg_retry",
+	    "UPDATE image_generations SET"
+	    " retry_count = retry_count + 1,"
+	    " next_attempt_at = now() + $3::double precision"
+	    "  * interval '1 second',"
+	    " lease_token = NULL, lease_expires_at = NULL,"
+	    " error_message = $4,"
+	    " provider_request_id = CASE WHEN $5::boolean THEN NULL"
+	    "  ELSE provider_request_id END,"
+	    " provider_submitted_at = CASE WHEN $5::boolean THEN NULL"
+	    "  ELSE provider_submitted_at END,"
+	    " provider_eta_seconds = CASE WHEN $5::boolean THEN NULL"
+	    "  ELSE provider_eta_seconds END"
+	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
+	    " AND status = 'in_progress'"
+	    " RETURNING " EPOCH_MS("next_attempt_at"),
+	    5, 1 },
+
+	/* $1 id, $2 lease: a job handed back at shutdown did not fail. */
+	[STMT_HANDBACK] = { "sg_handback",
+	    "UPDATE image_generations SET"
+	    " lease_token = NULL, lease_expires_at = NULL,"
+	    " attempts = GREATEST(attempts - 1, 0)"
+	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
+	    " AND status = 'in_progress'"
+	    " RETURNING 1",
+	    2, 1 },
+
+	/*
+	 * $1 ids, $2 lease tokens (parallel uuid[] literals), $3 lease
+	 * seconds. Returns the leases renewed.
+	 */
+	[STMT_HEARTBEAT] = { "sg_heartbeat",
+	    "UPDATE image_generations g SET"
+	    " lease_expires_at = now() + $3::double precision"
+	    "  * interval '1 second'"
+	    " FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)"
+	    " WHERE g.id = h.id AND g.lease_token = h.token"
+	    " AND g.status = 'in_progress'"
+	    " RETURNING g.lease_token",
+	    3, 1 },
+
+	[STMT_BEGIN] = { "sg_begin", "BEGIN", 0, 0 },
+	[STMT_SWEEP_LOCK] = { "sg_sweep_lock",
+	    "SELECT pg_try_advisory_xact_lock(7210002)", 0, 1 },
+
+	/*
+	 * $1 grace seconds, $2 limit: rows nobody works on that may have
+	 * fallen out of Redis: pending past the grace, and in progress with
+	 * no live lease whose retry (if any) is due.
+	 */
+	[STMT_SWEEP_SCAN] = { "sg_sweep_scan",
+	    "SELECT id FROM image_generations"
+	    " WHERE ((status = 'pending' AND created_at < now() -"
+	    "   $1::double precision * interval '1 second')"
+	    "  OR (status = 'in_progress' AND"
+	    "   (lease_token IS NULL OR lease_expires_at < now())))"
+	    " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
+	    " ORDER BY created_at LIMIT $2::integer",
+	    2, 1 },
+	[STMT_COMMIT] = { "sg_commit", "COMMIT", 0, 0 },
+	[STMT_ROLLBACK] = { "sg_rollback", "ROLLBACK", 0, 0 },
+};

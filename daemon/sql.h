@@ -1,0 +1,49 @@
+/*
+ * sql.h: every statement scenegend runs, in one table (sql.c). All are
+ * guarded: a write carries the job's lease token in its WHERE clause, so
+ * a worker that lost its lease changes nothing.
+ */
+#ifndef SCENEGEND_SQL_H
+#define SCENEGEND_SQL_H
+
+#include "db.h"
+
+enum stmt_id {
+	STMT_PING,
+	STMT_CLAIM,
+	STMT_RECORD,
+	STMT_PROGRESS,
+	STMT_COMPLETE,
+	STMT_FAIL,
+	STMT_RETRY,
+	STMT_HANDBACK,
+	STMT_HEARTBEAT,
+	STMT_BEGIN,
+	STMT_SWEEP_LOCK,
+	STMT_SWEEP_SCAN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT__MAX
+};
+
+/* Columns of the STMT_CLAIM result. */
+enum claim_col {
+	CLAIM_PRIOR_STATUS,	/* status before the claim */
+	CLAIM_NOT_DUE_MS,	/* retry not due yet: its due time */
+	CLAIM_PROMPT,
+	CLAIM_STYLE,
+	CLAIM_ASPECT_RATIO,
+	CLAIM_TIER,
+	CLAIM_ATTEMPTS,
+	CLAIM_RETRY_COUNT,
+	CLAIM_PROVIDER_ID,
+	CLAIM_SUBMITTED_MS,
+	CLAIM_ETA,
+	CLAIM_PROGRESS,
+	CLAIM_ID,		/* NULL: not claimed */
+	CLAIM__MAX
+};
+
+extern const struct db_stmt_def sql_statements[STMT__MAX];
+
+#endif
