@@ -116,5 +116,11 @@ install: all
 deb: all
 	@deploy/build-deb.sh "$(BUILD)"
 
+chaos: deps all
+	@chaos/run.sh $(if $(DURATION),--duration $(DURATION))
+
+soak: deps all
+	@chaos/soak.sh $(if $(MINUTES),--minutes $(MINUTES))
+
 clean:
 	rm -rf build build-asan build-fuzz

@@ -1,0 +1,245 @@
+#!/bin/bash
+# make bench: start the stack the way `make run` does (in a temporary
+# folder), then measure each scenario next to its baseline in the same run:
+# enqueue, status, drain, in flight, pickup, footprint. Prints one line per
+# scenario (figure, baseline, ratio, target) and writes bench/results/*.json.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${BENCH_DURATION:-10}
+DRAIN_JOBS=${BENCH_DRAIN_JOBS:-20000}
+INFLIGHT_JOBS=${BENCH_INFLIGHT_JOBS:-10000}
+INFLIGHT_ETA=${BENCH_INFLIGHT_ETA:-30}
+CONNS=64
+
+work=$(mktemp -d /tmp/scenegen-bench.XXXXXX)
+chmod 755 "$work"
+stack=$work/stack
+mkdir -p "$here/bench/results"
+out_json=$here/bench/results/bench-$(date -u +%Y%m%dT%H%M%SZ).json
+
+export PORT=0 STACK_QUIET=1 NGINX_ACCESS_LOG=off SCENEGEN_LOG_LEVEL=warning
+export STANDIN_ARGS="-m success -e 0"
+export MODELSLAB_MAX_QUEUED=20000
+unset MODELSLAB_API_KEY
+
+cleanup() {
+	"$here/scripts/stack.sh" stop "$stack" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+log() { echo "bench: $*" >&2; }
+
+"$here/scripts/stack.sh" start "$stack"
+# shellcheck disable=SC1091
+. "$stack/env"
+psql_q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
+pgb() { pgbench -n -h "$PG_SOCKET_DIR" -U scenegen "$@" scenegen 2>&1; }
+rcli() { redis-cli -s "$REDIS_SOCKET" "$@"; }
+uuid() { cat /proc/sys/kernel/random/uuid; }
+# Print the value of key=value field $1 of line $2.
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
+ratio() { perl -e 'printf "%.2f", $ARGV[1] > 0 ? $ARGV[0] / $ARGV[1] : 0' "$1" "$2"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+daemon_pid() { head -n1 "$stack/daemon.pid"; }
+
+declare -a lines=()
+json_parts=()
+report() {	# name figure baseline ratio target verdict
+	local line
+	line=$(printf '%-10s %-44s %-36s %-14s %s [%s]' "$1" "$2" "$3" "$4" "$5" "$6")
+	lines+=("$line")
+	echo "$line"
+	json_parts+=("$(printf '{"scenario":"%s","figure":"%s","baseline":"%s","ratio":"%s","target":"%s","verdict":"%s"}' \
+	    "$1" "$2" "$3" "$4" "$5" "$6")")
+}
+verdict() { perl -e 'print eval($ARGV[0]) ? "met" : "MISSED"' "$1"; }
+
+# Enqueue jobs for the drain and in-flight scenarios directly: N pending rows
+# for one user/chapter, and their ids on the stream.
+seed_jobs() {
+	local n=$1 user chapter
+	user=$(uuid); chapter=$(uuid)
+	psql_q -v u="$user" -v c="$chapter" -v n="$n" <<'SQL' >"$work/ids"
+INSERT INTO chapters (id, user_id, title) VALUES (:'c', :'u', 'bench');
+INSERT INTO image_generations (id, user_id, chapter_id, scene_number, image_type,
+    status, prompt, style, aspect_ratio, metadata)
+SELECT gen_random_uuid(), :'u', :'c', g, 'scene', 'pending',
+    'A lighthouse in a storm', 'cinematic', '16:9', '{}'
+FROM generate_series(1, :n) g RETURNING id;
+SQL
+	perl -ne 'chomp; next unless /^[0-9a-f-]{36}$/;
+	    printf "*5\r\n\$4\r\nXADD\r\n\$15\r\n{scenegen}:jobs\r\n\$1\r\n*\r\n\$2\r\nid\r\n\$36\r\n%s\r\n", $_' \
+	    "$work/ids" | rcli --pipe >/dev/null
+	echo "$chapter"
+}
+
+# ---------------------------------------------------------------- enqueue
+log "enqueue: $CONNS connections, ${DURATION}s"
+"$here/scripts/stack.sh" stop-part "$stack" daemon
+: >"$work/pairs"
+for i in $(seq 1 64); do
+	u=$(uuid); c=$(uuid)
+	echo "INSERT INTO chapters (id, user_id, title) VALUES ('$c', '$u', 'bench');"
+	printf '%s %s\n' "$c" "$("$here/scripts/token.pl" "$u" "$SUPABASE_JWT_SECRET")" >>"$work/pairs"
+done | psql_q >/dev/null
+before=$(psql_q -c "SELECT count(*) FROM image_generations")
+BENCH_PAIRS=$work/pairs wrk -t2 -c$CONNS -d2s -s "$here/bench/post.lua" "$BASE_URL" >/dev/null
+mid=$(psql_q -c "SELECT count(*) FROM image_generations")
+res=$(BENCH_PAIRS=$work/pairs wrk -t2 -c$CONNS -d${DURATION}s --latency -s "$here/bench/post.lua" "$BASE_URL" | grep '^BENCH')
+after=$(psql_q -c "SELECT count(*) FROM image_generations")
+reqs=$(field requests "$res"); dur=$(field duration_us "$res")
+accepted=$(field status "$res" | tr ',' '\n' | sed -n 's/^202=//p'); accepted=${accepted:-0}
+rps=$(perl -e 'printf "%.0f", $ARGV[0] / ($ARGV[1] / 1e6)' "$accepted" "$dur")
+p50=$(perl -e 'printf "%.1f", $ARGV[0] / 1000' "$(field p50_us "$res")")
+p99=$(perl -e 'printf "%.1f", $ARGV[0] / 1000' "$(field p99_us "$res")")
+rows=$((after - mid))
+u0=$(head -n1 "$work/pairs" | cut -d' ' -f1)
+uid=$(psql_q -c "SELECT user_id FROM chapters WHERE id = '$u0'")
+cat >"$work/insert.sql" <<SQL
+INSERT INTO image_generations (id, user_id, chapter_id, scene_number, image_type, status, progress, retry_count, prompt, style, aspect_ratio, tier, metadata) VALUES (gen_random_uuid(), '$uid', '$u0', 1, 'scene', 'pending', 0, 0, 'A young wizard discovering magic', 'cinematic', '16:9', 'free', '{}');
+SQL
+pg=$(pgb -c $CONNS -j 2 -T "$DURATION" -M prepared -f "$work/insert.sql")
+pg_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$pg" | tail -n1)
+r=$(ratio "$rps" "$pg_tps")
+ok=$(verdict "$r >= 0.75 && $p99 <= 20 && $accepted == $reqs && $rows == $accepted")
+report enqueue "$rps req/s (202: $accepted/$reqs, rows $rows) p50 ${p50}ms p99 ${p99}ms" \
+    "pgbench INSERT $pg_tps tps" "$r" ">=0.75, p99<=20ms" "$ok"
+psql_q -c "DELETE FROM image_generations WHERE chapter_id IN (SELECT id FROM chapters WHERE title = 'bench')" >/dev/null
+rcli del '{scenegen}:jobs' >/dev/null
+
+# ---------------------------------------------------------------- status
+log "status: 100,000 rows, $CONNS connections, ${DURATION}s"
+su=$(uuid)
+: >"$work/spairs"
+stoken=$("$here/scripts/token.pl" "$su" "$SUPABASE_JWT_SECRET")
+for i in $(seq 1 100); do
+	c=$(uuid)
+	echo "INSERT INTO chapters (id, user_id, title) VALUES ('$c', '$su', 'bench-status');"
+	echo "$c $stoken 1000" >>"$work/spairs"
+done | psql_q >/dev/null
+psql_q -v u="$su" >/dev/null <<'SQL'
+INSERT INTO image_generations (id, user_id, chapter_id, scene_number, image_type,
+    status, progress, image_url, prompt, style, aspect_ratio, metadata,
+    generation_time_seconds)
+SELECT gen_random_uuid(), :'u', c.id, g, 'scene', 'completed', 100,
+    'http://127.0.0.1/images/x.png', 'bench', 'cinematic', '16:9', '{}', 3.2
+FROM chapters c, generate_series(1, 1000) g WHERE c.user_id = :'u';
+ANALYZE image_generations;
+SQL
+BENCH_PAIRS=$work/spairs wrk -t2 -c$CONNS -d2s -s "$here/bench/status.lua" "$BASE_URL" >/dev/null
+res=$(BENCH_PAIRS=$work/spairs wrk -t2 -c$CONNS -d${DURATION}s -s "$here/bench/status.lua" "$BASE_URL" | grep '^BENCH')
+reqs=$(field requests "$res"); dur=$(field duration_us "$res")
+ok200=$(field status "$res" | tr ',' '\n' | sed -n 's/^200=//p'); ok200=${ok200:-0}
+rps=$(perl -e 'printf "%.0f", $ARGV[0] / ($ARGV[1] / 1e6)' "$ok200" "$dur")
+p50=$(perl -e 'printf "%.1f", $ARGV[0] / 1000' "$(field p50_us "$res")")
+p99=$(perl -e 'printf "%.1f", $ARGV[0] / 1000' "$(field p99_us "$res")")
+c0=$(head -n1 "$work/spairs" | cut -d' ' -f1)
+cat >"$work/select.sql" <<SQL
+\set scene random(1, 1000)
+SELECT id, status, image_url, scene_number, retry_count, progress, generation_time_seconds, error_message, created_at, updated_at FROM image_generations WHERE chapter_id = '$c0' AND scene_number = :scene AND user_id = '$su' ORDER BY created_at DESC LIMIT 1;
+SQL
+pg=$(pgb -c $CONNS -j 2 -T "$DURATION" -M prepared -f "$work/select.sql")
+pg_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$pg" | tail -n1)
+r=$(ratio "$rps" "$pg_tps")
+ok=$(verdict "$r >= 0.8 && $p99 <= 10 && $ok200 == $reqs")
+report status "$rps req/s (200: $ok200/$reqs) p50 ${p50}ms p99 ${p99}ms" \
+    "pgbench SELECT $pg_tps tps" "$r" ">=0.8, p99<=10ms" "$ok"
+
+# ---------------------------------------------------------------- drain
+log "drain: $DRAIN_JOBS jobs, stand-in answering at once"
+cat >"$work/update.sql" <<SQL
+\set scene random(1, 1000)
+UPDATE image_generations SET progress = 100, last_attempted_at = now() WHERE chapter_id = '$c0' AND scene_number = :scene AND user_id = '$su';
+SQL
+pg=$(pgb -c $CONNS -j 2 -T "$DURATION" -M prepared -f "$work/update.sql")
+pg_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$pg" | tail -n1)
+dchapter=$(seed_jobs "$DRAIN_JOBS")
+"$here/scripts/stack.sh" start-part "$stack" daemon
+for i in $(seq 1 1200); do
+	left=$(psql_q -c "SELECT count(*) FROM image_generations WHERE chapter_id = '$dchapter' AND status NOT IN ('completed', 'failed')")
+	[ "$left" = 0 ] && break
+	sleep 0.25
+done
+read -r done_n failed_n secs < <(psql_q -F ' ' -c "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'), extract(epoch FROM max(completed_at) - min(last_attempted_at)) FROM image_generations WHERE chapter_id = '$dchapter'")
+files=$(find "$SCENEGEN_IMAGE_DIR" -name '*.png' | wc -l)
+jps=$(perl -e 'printf "%.0f", $ARGV[1] > 0 ? $ARGV[0] / $ARGV[1] : 0' "$done_n" "${secs:-0}")
+r=$(ratio "$jps" "$pg_tps")
+ok=$(verdict "$jps >= 5000 && $done_n == $DRAIN_JOBS")
+report drain "$jps jobs/s ($done_n completed, $failed_n failed, $files images)" \
+    "pgbench UPDATE $pg_tps tps" "$r" ">=5000 jobs/s" "$ok"
+
+# ---------------------------------------------------------------- in flight
+log "in flight: $INFLIGHT_JOBS jobs of ${INFLIGHT_ETA}s at the stand-in"
+"$here/scripts/stack.sh" stop-part "$stack" daemon
+curl -s -X POST "$STANDIN_URL/_standin/config" \
+    -d "{\"mode\":\"processing\",\"eta\":$INFLIGHT_ETA}" >/dev/null
+curl -s -X POST "$STANDIN_URL/_standin/reset" >/dev/null || true
+curl -s -X POST "$STANDIN_URL/_standin/config" \
+    -d "{\"mode\":\"processing\",\"eta\":$INFLIGHT_ETA}" >/dev/null
+ichapter=$(seed_jobs "$INFLIGHT_JOBS")
+"$here/scripts/stack.sh" start-part "$stack" daemon
+dpid=$(daemon_pid)
+peak=0
+for i in $(seq 1 $((INFLIGHT_ETA * 4))); do
+	now=$(psql_q -c "SELECT count(*) FROM image_generations WHERE chapter_id = '$ichapter' AND provider_request_id IS NOT NULL AND status = 'in_progress'")
+	[ "$now" -gt "$peak" ] && peak=$now
+	[ "$now" -ge "$INFLIGHT_JOBS" ] && break
+	sleep 0.25
+done
+t0=$(cpu_ticks "$dpid"); s0=$(date +%s.%N)
+sleep 5
+t1=$(cpu_ticks "$dpid"); s1=$(date +%s.%N)
+cpu=$(perl -e 'printf "%.3f", ($ARGV[1] - $ARGV[0]) / 100 / ($ARGV[3] - $ARGV[2])' "$t0" "$t1" "$s0" "$s1")
+standin_peak=$(curl -s "$STANDIN_URL/_standin/stats" | perl -MJSON::PP -0 -ne 'print decode_json($_)->{processing_peak} // 0')
+hwm=$(hwm_kb "$dpid")
+for i in $(seq 1 $((INFLIGHT_ETA * 8))); do
+	left=$(psql_q -c "SELECT count(*) FROM image_generations WHERE chapter_id = '$ichapter' AND status NOT IN ('completed', 'failed')")
+	[ "$left" = 0 ] && break
+	sleep 0.5
+done
+hwm=$(hwm_kb "$dpid")
+ok=$(verdict "$standin_peak >= $INFLIGHT_JOBS && $hwm <= 65536 && $cpu <= 0.25 && $left == 0")
+report inflight "peak $standin_peak at provider (rows $peak), RSS peak $((hwm / 1024)) MB, CPU ${cpu} core" \
+    "-" "-" "all $INFLIGHT_JOBS, <=64MB, <=0.25" "$ok"
+
+# ---------------------------------------------------------------- pickup
+log "pickup: 200 single POSTs at light load"
+p=$(head -n1 "$work/pairs"); pc=${p%% *}; pt=${p#* }
+psql_q -c "INSERT INTO chapters (id, user_id, title) SELECT '$pc', user_id, 'bench' FROM chapters WHERE id = '$pc' ON CONFLICT DO NOTHING" >/dev/null
+for i in $(seq 1 200); do
+	curl -s -o /dev/null -X POST "$BASE_URL/api/v1/chapters/$pc/images/scenes/$i" \
+	    -H "Authorization: Bearer $pt" -H 'Content-Type: application/json' \
+	    -d '{"scene_description": "A quiet harbour at dawn"}'
+	sleep 0.02
+done
+sleep 1
+read -r pk50 pk99 pkn < <(psql_q -F ' ' -c "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::numeric, 2), round(percentile_cont(0.99) WITHIN GROUP (ORDER BY d)::numeric, 2), count(*) FROM (SELECT extract(epoch FROM last_attempted_at - created_at) * 1000 AS d FROM image_generations WHERE chapter_id = '$pc' AND last_attempted_at IS NOT NULL) s")
+ok=$(verdict "$pkn == 200 && $pk50 <= 2 && $pk99 <= 10")
+report pickup "202 -> in_progress p50 ${pk50}ms p99 ${pk99}ms ($pkn jobs)" "-" "-" "p50<=2ms, p99<=10ms" "$ok"
+
+# ---------------------------------------------------------------- footprint
+log "footprint: at rest"
+sleep 3
+api_master=$(head -n1 "$stack/api.pid")
+worst=0
+for w in $(pgrep -P "$api_master"); do
+	k=$(rss_kb "$w"); [ "$k" -gt "$worst" ] && worst=$k
+done
+drss=$(rss_kb "$(daemon_pid)")
+ok=$(verdict "$worst <= 8192 && $drss <= 16384")
+report footprint "API worker max $((worst / 1024)).$(((worst % 1024) * 10 / 1024)) MB, daemon $((drss / 1024)).$(((drss % 1024) * 10 / 1024)) MB" \
+    "-" "-" "worker<=8MB, daemon<=16MB" "$ok"
+
+{
+	echo "{\"date\":\"$(date -u +%FT%TZ)\",\"host_cores\":$(nproc),\"results\":["
+	(IFS=,; echo "${json_parts[*]}")
+	echo "]}"
+} >"$out_json"
+echo
+echo "scenario   figure                                       baseline                             ratio          target"
+printf '%s\n' "${lines[@]}"
+echo "results: $out_json"
