@@ -5,19 +5,12 @@
 use strict;
 use warnings;
 use Test::More;
-use Scenegen::Test qw(api_post api_status http_req new_chapter stack_part
-    wait_until wait_healthy is_api_error count_rows sql1 part_running api_pids);
+use Scenegen::Test qw(api_post api_status http_req new_chapter part_down
+    part_up wait_until wait_healthy is_api_error count_rows sql1 part_running
+    api_pids api_same_ok);
 
 my ($user, $chapter, $token) = new_chapter();
 ok(wait_healthy(10), 'healthy before the test');
-
-my $stopped = 0;
-END {
-	if ($stopped) {
-		eval { stack_part('start', 'postgres') };
-		wait_healthy(30);
-	}
-}
 
 sub post {
 	return api_post(token => $token, chapter => $chapter, scene => 1,
@@ -31,8 +24,7 @@ ok(@$workers > 0, 'the API has worker processes: ' . join(' ', @$workers));
 my $rows = count_rows(chapter => $chapter);
 is($rows, 4, 'four rows before the outage');
 
-stack_part('stop', 'postgres');
-$stopped = 1;
+part_down('postgres');
 
 my %seen;
 for my $i (1 .. 6) {
@@ -57,8 +49,7 @@ my $h = http_req('GET', '/healthz');
 is($h->{status}, 503, '/healthz 503 with PostgreSQL down');
 ok(ref $h->{json} eq 'HASH', '/healthz: a JSON body') or diag $h->{content};
 
-stack_part('start', 'postgres');
-$stopped = 0;
+part_up('postgres');
 ok(wait_healthy(30), '/healthz 200 again once PostgreSQL is back');
 
 # The API reconnects by itself: no restart, every request answered.
@@ -78,10 +69,7 @@ for my $i (1 .. 8) {
 is(scalar(grep { $_ == 202 } @after), scalar @after,
     'every POST after recovery answered 202')
     or diag join(' ', @after);
-my ($pid_after, $workers_after) = api_pids();
-is($pid_after, $api_pid, 'the API process was not restarted');
-is_deeply($workers_after, $workers,
-    'the same API workers answer (none died and was forked again)');
+api_same_ok($api_pid, $workers);
 ok(part_running('api'), 'the API is still running');
 my $found = sql1("SELECT count(*) FROM image_generations WHERE id = ANY(:'ids')",
     ids => '{' . join(',', @ids) . '}');

@@ -6,20 +6,13 @@
 use strict;
 use warnings;
 use Test::More;
-use Scenegen::Test qw(api_post api_status http_req new_chapter stack_part
-    wait_until wait_healthy count_rows sql1 is_uuid redis part_running
-    redis_monitor_start redis_monitor_stop stream_has_job api_pids);
+use Scenegen::Test qw(api_post api_status http_req new_chapter part_down
+    part_up wait_until wait_healthy count_rows sql1 is_uuid redis part_running
+    redis_monitor_start redis_monitor_stop stream_has_job api_pids
+    api_same_ok);
 
 my ($user, $chapter, $token) = new_chapter();
 ok(wait_healthy(10), 'healthy before the test');
-
-my $stopped = 0;
-END {
-	if ($stopped) {
-		eval { stack_part('start', 'redis') };
-		wait_healthy(30);
-	}
-}
 
 sub post {
 	my ($scene) = @_;
@@ -31,8 +24,7 @@ sub post {
 post(1) for 1 .. 3;
 my ($api_pid, $workers) = api_pids();
 
-stack_part('stop', 'redis');
-$stopped = 1;
+part_down('redis');
 ok(wait_until(sub { !part_running('redis') }, 10), 'Redis stopped');
 
 my @ids;
@@ -57,8 +49,7 @@ my $h = http_req('GET', '/healthz');
 is($h->{status}, 503, '/healthz 503 with Redis down');
 ok(ref $h->{json} eq 'HASH', '/healthz: a JSON body') or diag $h->{content};
 
-stack_part('start', 'redis');
-$stopped = 0;
+part_up('redis');
 ok(wait_healthy(30), '/healthz 200 once Redis is back');
 
 # New requests reach the queue again (the same API processes).
@@ -75,9 +66,6 @@ for my $id (@new) {
 	    or diag join("\n", grep { /XADD/i } @$cmds);
 }
 is(count_rows(chapter => $chapter), 3 + @ids + @new, 'rows = the 202s');
-my ($pid_after, $workers_after) = api_pids();
-is($pid_after, $api_pid, 'the API process was not restarted');
-is_deeply($workers_after, $workers,
-    'the same API workers answer (none died and was forked again)');
+api_same_ok($api_pid, $workers);
 
 done_testing();

@@ -8,16 +8,12 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(sleep time);
-use Scenegen::Test qw(daemons_sanitizer_clean stack_env new_chapter sql1 sql_rows wait_until
-    daemon_takeover daemon_start daemon_stop daemon_signal daemon_alive
+use Scenegen::Test qw(daemons_sanitizer_clean daemon_test_setup sql1 sql_rows
+    wait_until daemon_start daemon_stop daemon_signal daemon_alive
     daemon_exit_status daemon_wait_ready daemon_log standin_creates_all
     insert_jobs wait_all_final id_list row_states stream_has_job);
 
-my $env = stack_env();
-plan skip_all => 'no stand-in in this stack' unless $env->{STANDIN_URL};
-
-daemon_takeover();
-my ($user, $chapter) = new_chapter();
+my ($user, $chapter) = daemon_test_setup();
 
 sub all_submitted {
 	my ($ids, $timeout) = @_;

@@ -8,15 +8,12 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(sleep time);
-use Scenegen::Test qw(daemons_sanitizer_clean stack_env new_chapter sql1 sql_rows
-    daemon_takeover daemon_start daemon_stop daemon_wait_ready daemon_log
+use Scenegen::Test qw(daemons_sanitizer_clean daemon_test_setup stack_env
+    sql1 sql_rows daemon_start daemon_stop daemon_wait_ready daemon_log
     standin_creates_all insert_jobs wait_all_final id_list row_states);
 
+my ($user, $chapter) = daemon_test_setup();
 my $env = stack_env();
-plan skip_all => 'no stand-in in this stack' unless $env->{STANDIN_URL};
-
-daemon_takeover();
-my ($user, $chapter) = new_chapter();
 
 sub shared_batch {
 	my ($ndaemons, $njobs, $dup) = @_;

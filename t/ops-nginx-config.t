@@ -31,21 +31,28 @@ for my $f (qw(fastcgi_params mime.types)) {
 	system('cp', "/etc/nginx/$f", "$conf/$f") == 0 or die "cp $f";
 }
 
+# Copy the installed site file to $conf/$name, its absolute snippet paths
+# pointed into the DESTDIR. $edit, if given, may change each line (in $_)
+# and returns false to leave the line out.
 sub site_copy {
-	my ($name, $enable_limit) = @_;
+	my ($name, $edit) = @_;
 	open my $in, '<', $site or die $!;
 	open my $out, '>', "$conf/$name" or die $!;
-	while (my $l = <$in>) {
-		$l =~ s{/etc/nginx/snippets/}{$root/etc/nginx/snippets/}g;
-		$l =~ s/^(\s*)#(limit_req\S*\s)/$1$2/ if $enable_limit;
-		print $out $l;
+	local $_;
+	while (<$in>) {
+		s{/etc/nginx/snippets/}{$root/etc/nginx/snippets/}g;
+		next if $edit && !$edit->();
+		print $out $_;
 	}
 	close $out;
 }
 
-sub nginx_t {
-	my ($name) = @_;
+# Write $conf/nginx.conf, a main file around the site copy $name with every
+# path of nginx's own under $tmp; user => the worker processes' user.
+sub nginx_conf {
+	my ($name, %o) = @_;
 	open my $fh, '>', "$conf/nginx.conf" or die $!;
+	print $fh "user $o{user};\n" if $o{user};
 	print $fh <<CONF;
 pid $tmp/nginx.pid;
 error_log $tmp/error.log;
@@ -62,15 +69,20 @@ http {
 }
 CONF
 	close $fh;
+}
+
+sub nginx_t {
+	my ($name) = @_;
+	nginx_conf($name);
 	return run_cmd('nginx', '-t', '-c', "$conf/nginx.conf");
 }
 
-site_copy('site.conf', 0);
+site_copy('site.conf');
 my ($rc, $out) = nginx_t('site.conf');
 is($rc, 0, 'nginx -t: site with both snippets') or diag $out;
 like($out, qr/test is successful/, 'nginx says the test is successful');
 
-site_copy('site-limit.conf', 1);
+site_copy('site-limit.conf', sub { s/^(\s*)#(limit_req\S*\s)/$1$2/; 1 });
 open my $fh, '<', "$conf/site-limit.conf" or die $!;
 my $text = join '', <$fh>;
 my $n = () = $text =~ /^\s*limit_req/mg;
@@ -100,36 +112,14 @@ SKIP: {
 	    LocalPort => 0, ReuseAddr => 1)->sockport;
 	my $images = $e->{SCENEGEN_IMAGE_DIR} // "$e->{STACK_DIR}/images";
 	chmod 0755, $tmp, $root;
-	open my $in, '<', $site or die $!;
-	open my $out, '>', "$conf/served.conf" or die $!;
-	while (my $l = <$in>) {
-		$l =~ s{/etc/nginx/snippets/}{$root/etc/nginx/snippets/}g;
-		$l =~ s{unix:/run/scenegen/api\.sock}{unix:$e->{STACK_DIR}/api.sock};
-		$l =~ s{^(\s*)listen 80;}{$1listen 127.0.0.1:$port;};
-		next if $l =~ /listen \[::\]:80;/;
-		$l =~ s{alias /var/lib/scenegen/images/;}{alias $images/;};
-		$l =~ s{alias /usr/share/scenegen/}{alias $root/usr/share/scenegen/};
-		print $out $l;
-	}
-	close $out;
-	open my $fh, '>', "$conf/nginx.conf" or die $!;
-	print $fh <<CONF;
-user www-data;
-pid $tmp/nginx.pid;
-error_log $tmp/error.log;
-events { }
-http {
-	include mime.types;
-	access_log off;
-	client_body_temp_path $tmp/body;
-	fastcgi_temp_path $tmp/fastcgi;
-	proxy_temp_path $tmp/proxy;
-	uwsgi_temp_path $tmp/uwsgi;
-	scgi_temp_path $tmp/scgi;
-	include $conf/served.conf;
-}
-CONF
-	close $fh;
+	site_copy('served.conf', sub {
+		s{unix:/run/scenegen/api\.sock}{unix:$e->{STACK_DIR}/api.sock};
+		s{^(\s*)listen 80;}{$1listen 127.0.0.1:$port;};
+		s{alias /var/lib/scenegen/images/;}{alias $images/;};
+		s{alias /usr/share/scenegen/}{alias $root/usr/share/scenegen/};
+		return !/listen \[::\]:80;/;
+	});
+	nginx_conf('served.conf', user => 'www-data');
 	($rc, $out) = run_cmd('nginx', '-c', "$conf/nginx.conf");
 	is($rc, 0, 'nginx starts on the site file') or diag $out;
 	my $pid;

@@ -49,6 +49,29 @@ sub q_on {
 	return $out;
 }
 
+# migrate.sh on $db ($what in the names): exits 0, applies every file, and
+# schema_migrations lists them in name order (test $order_name).
+sub migrate_ok {
+	my ($db, $what, $where, $order_name) = @_;
+	my ($rc, $out) = migrate($db);
+	is($rc, 0, "migrate.sh on $what exits 0") or diag $out;
+	for my $f (@files) {
+		like($out, qr/applied \Q$f\E/, "$where: $f applied");
+	}
+	is(q_on($db, 'SELECT string_agg(filename, \',\' ORDER BY applied_at, filename) '
+	    . 'FROM schema_migrations'), join(',', @files), $order_name);
+}
+
+# migrate.sh once more on $db: exits 0 and applies nothing; returns what
+# it printed.
+sub migrate_again_ok {
+	my ($db, $exit_name, $nothing_name) = @_;
+	my ($rc, $out) = migrate($db);
+	is($rc, 0, $exit_name) or diag $out;
+	unlike($out, qr/applied \S+\.sql/, $nothing_name) or diag $out;
+	return $out;
+}
+
 # --- the old system's database ------------------------------------------
 
 q_on($old_db, <<'SQL');
@@ -101,14 +124,7 @@ SQL
 my $before = q_on($old_db, $snapshot_q);
 is(scalar(split /\n/, $before), 3, 'old table holds 3 rows');
 
-my ($rc, $out) = migrate($old_db);
-is($rc, 0, 'migrate.sh on the old database exits 0') or diag $out;
-for my $f (@files) {
-	like($out, qr/applied \Q$f\E/, "old database: $f applied");
-}
-
-is(q_on($old_db, 'SELECT string_agg(filename, \',\' ORDER BY applied_at, filename) '
-    . 'FROM schema_migrations'), join(',', @files),
+migrate_ok($old_db, 'the old database', 'old database',
     'schema_migrations records every file once, in name order');
 is(q_on($old_db, 'SELECT count(*) FROM schema_migrations'), scalar @files,
     'one schema_migrations row per file');
@@ -202,25 +218,17 @@ check_schema($old_db, 'upgraded');
 
 my $rows_all_q = 'SELECT to_jsonb(g)::text FROM image_generations g ORDER BY id';
 my $rows_before = q_on($old_db, $rows_all_q);
-my $mig_before = q_on($old_db, 'SELECT filename, applied_at FROM schema_migrations '
-    . 'ORDER BY filename');
-($rc, $out) = migrate($old_db);
-is($rc, 0, 'second migrate.sh exits 0') or diag $out;
-unlike($out, qr/applied \S+\.sql/, 'second run applies nothing') or diag $out;
+my $mig_q = 'SELECT filename, applied_at FROM schema_migrations ORDER BY filename';
+my $mig_before = q_on($old_db, $mig_q);
+my $out = migrate_again_ok($old_db, 'second migrate.sh exits 0',
+    'second run applies nothing');
 like($out, qr/\b0 migration/, 'second run says 0 migrations applied');
-is(q_on($old_db, 'SELECT filename, applied_at FROM schema_migrations '
-    . 'ORDER BY filename'), $mig_before, 'schema_migrations unchanged');
+is(q_on($old_db, $mig_q), $mig_before, 'schema_migrations unchanged');
 is(q_on($old_db, $rows_all_q), $rows_before, 'rows unchanged by the second run');
 
 # --- an empty database ---------------------------------------------------
 
-($rc, $out) = migrate($new_db);
-is($rc, 0, 'migrate.sh on an empty database exits 0') or diag $out;
-for my $f (@files) {
-	like($out, qr/applied \Q$f\E/, "empty database: $f applied");
-}
-is(q_on($new_db, 'SELECT string_agg(filename, \',\' ORDER BY applied_at, filename) '
-    . 'FROM schema_migrations'), join(',', @files),
+migrate_ok($new_db, 'an empty database', 'empty database',
     'empty database: schema_migrations in name order');
 q_on($new_db, "INSERT INTO chapters (id, user_id) VALUES "
     . "('7a0f58f4-3f0c-4b57-9a3c-1c8f3b2d9e01', "
@@ -235,14 +243,12 @@ my $types_q = "SELECT string_agg(column_name || ' ' || data_type, ', ' "
     . "WHERE table_schema = 'public' AND table_name = 'image_generations'";
 is(q_on($old_db, $types_q), q_on($new_db, $types_q),
     'upgraded and fresh image_generations have the same columns and types');
-is(q_on($old_db, "SELECT string_agg(indexname, ',' ORDER BY indexname) "
-    . "FROM pg_indexes WHERE tablename = 'image_generations'"),
-    q_on($new_db, "SELECT string_agg(indexname, ',' ORDER BY indexname) "
-    . "FROM pg_indexes WHERE tablename = 'image_generations'"),
+my $indexes_q = "SELECT string_agg(indexname, ',' ORDER BY indexname) "
+    . "FROM pg_indexes WHERE tablename = 'image_generations'";
+is(q_on($old_db, $indexes_q), q_on($new_db, $indexes_q),
     'upgraded and fresh have the same indexes');
 
-($rc, $out) = migrate($new_db);
-is($rc, 0, 'second run on the fresh database exits 0');
-unlike($out, qr/applied \S+\.sql/, 'second run on the fresh database applies nothing');
+migrate_again_ok($new_db, 'second run on the fresh database exits 0',
+    'second run on the fresh database applies nothing');
 
 done_testing();

@@ -7,54 +7,16 @@
 use strict;
 use warnings;
 
-use File::Temp qw(tempdir);
-use FindBin;
 use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
+use Scenegen::Standin qw(start_standin stop_standin);
 
-my $BIN = ($ENV{SCENEGEN_BUILD} // "$FindBin::Bin/../build")
-    . '/modelslab-standin';
-BAIL_OUT("$BIN is not built (make)") unless -x $BIN;
-
-my @children;
 my $json = JSON::PP->new->canonical;
 my $http = HTTP::Tiny->new(timeout => 10);
-
-# Starts the stand-in with @args; returns its pid and port.
-sub start_standin {
-	my @args = @_;
-	my $dir = tempdir(CLEANUP => 1);
-	my $pid = fork // die "fork: $!";
-	if ($pid == 0) {
-		open(STDERR, '>', "$dir/stderr") or die;
-		exec($BIN, '-l', '127.0.0.1:0', '-p', "$dir/port", @args);
-		exit 127;
-	}
-	push @children, $pid;
-	my $until = time + 5;
-	sleep 0.02 until -s "$dir/port" || time > $until;
-	open(my $fh, '<', "$dir/port") or die "stand-in did not start: $!";
-	my $port = <$fh>;
-	chomp $port;
-	return ($pid, $port);
-}
-
-sub stop_standin {
-	my ($pid) = @_;
-	kill 'TERM', $pid;
-	waitpid($pid, 0);
-	@children = grep { $_ != $pid } @children;
-	return $?;
-}
-
-END {
-	kill 'TERM', @children if @children;
-	waitpid($_, 0) for @children;
-}
 
 my ($pid, $port) = start_standin('-e', '0.3');
 my $base = "http://127.0.0.1:$port";

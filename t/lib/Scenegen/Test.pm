@@ -21,7 +21,8 @@ our @EXPORT_OK = qw(stack_env http_req api_post api_status make_token
     daemon_takeover daemon_start daemon_stop daemon_signal daemon_alive
     daemon_log daemon_wait_log daemon_wait_ready daemon_exit_status
     standin_req standin_creates standin_creates_all insert_jobs
-    wait_all_final id_list row_states daemons_sanitizer_clean);
+    wait_all_final id_list row_states daemons_sanitizer_clean
+    part_down part_up api_same_ok daemon_test_setup);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 sub json { $json }
@@ -316,6 +317,50 @@ sub wait_healthy {
 	    $timeout // 30);
 }
 
+# --- helpers for the outage tests -------------------------------------------
+# part_down() stops one part of the stack (postgres, redis, ...) for a test
+# and part_up() starts it again. A part still down at exit (END) is started
+# again and the stack waited on to be healthy, so a failed test leaves the
+# stack whole for the next file.
+
+my %parts_down;
+my $parts_pid = $$;
+
+sub part_down {
+	my ($part) = @_;
+	stack_part('stop', $part);
+	$parts_down{$part} = 1;
+}
+
+sub part_up {
+	my ($part) = @_;
+	stack_part('start', $part);
+	delete $parts_down{$part};
+}
+
+END {
+	local $?;
+	%parts_down = () unless $$ == $parts_pid;	# not in forked children
+	for my $part (sort keys %parts_down) {
+		eval { stack_part('start', $part) };
+		wait_healthy(30);
+	}
+}
+
+# Test: the API answers from the same processes as ($api_pid, $workers) of
+# an earlier api_pids(): the parent not restarted, no worker forked again.
+sub api_same_ok {
+	my ($api_pid, $workers) = @_;
+	require Test::More;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($pid_after, $workers_after) = api_pids();
+	my $ok = Test::More::is($pid_after, $api_pid,
+	    'the API process was not restarted');
+	$ok &= Test::More::is_deeply($workers_after, $workers,
+	    'the same API workers answer (none died and was forked again)');
+	return $ok;
+}
+
 # Watch every Redis command (redis-cli MONITOR) from now on, into a file;
 # returns a handle for redis_monitor_stop.
 sub redis_monitor_start {
@@ -399,6 +444,17 @@ my $took_over = 0;
 my $daemon_tmp;
 my $daemon_seq = 0;
 my $test_pid = $$;
+
+# The start of a daemon test: skip the file unless the stack has the
+# stand-in, take over the stack's daemon (daemon_takeover), and make a user
+# and a chapter; returns ($user_id, $chapter_id, $token) of new_chapter.
+sub daemon_test_setup {
+	require Test::More;
+	Test::More::plan(skip_all => 'no stand-in in this stack')
+	    unless stack_env()->{STANDIN_URL};
+	daemon_takeover();
+	return new_chapter();
+}
 
 sub daemon_takeover {
 	# END blocks (which restore the stack's daemon) run on these too.
