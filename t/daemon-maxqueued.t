@@ -69,7 +69,7 @@ is(sql1("SELECT count(*) FROM image_generations WHERE id IN ($in)
     or diag explain sql_rows("SELECT id, attempts, retry_count,
 	error_message FROM image_generations WHERE id IN ($in)
 	AND (retry_count <> 0 OR attempts <> 1)");
-unlike(daemon_log($d), qr/429|[Rr]ate limit/,
+unlike(daemon_log($d), qr/\bHTTP 429\b|\b429\b(?! *[0-9])|[Rr]ate limit/,
     'the daemon log shows no rate limit answer');
 # 20 jobs of ETA 1 s, 3 at a time: at least 6 rounds of one second.
 cmp_ok($took, '>=', 6, sprintf('took %.1f s: the limit was kept, not '
