@@ -29,6 +29,21 @@ settings_trim_slash(char *s)
 		s[--len] = '\0';
 }
 
+/* Whether url is http(s)://host... with a host that is not empty. */
+static int
+settings_http_url(const char *url)
+{
+	const char	*rest;
+
+	if (strncmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else
+		return 0;
+	return *rest != '\0' && *rest != '/' && *rest != '?' && *rest != '#';
+}
+
 int
 settings_load(struct settings *s, char *err, size_t errlen)
 {
@@ -103,13 +118,12 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    "below SCENEGEN_POLL_MIN_SECONDS");
 		return -1;
 	}
-	if (strncmp(s->base_url, "http://", 7) != 0 &&
-	    strncmp(s->base_url, "https://", 8) != 0) {
-		snprintf(err, errlen, "MODELSLAB_BASE_URL must start with "
-		    "http:// or https://");
+	settings_trim_slash(s->base_url);
+	if (!settings_http_url(s->base_url)) {
+		snprintf(err, errlen, "MODELSLAB_BASE_URL must be an http:// or "
+		    "https:// URL with a host");
 		return -1;
 	}
-	settings_trim_slash(s->base_url);
 	settings_trim_slash(s->image_base_url);
 	if (s->consumer == NULL) {
 		if (gethostname(host, sizeof(host)) == -1)

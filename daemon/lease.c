@@ -164,6 +164,7 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 			memcpy(renewed + n++ * TOKEN_LEN, v, TOKEN_LEN);
 	}
 	if (n > 0)
+		if (n > 1)
 		qsort(renewed, n, TOKEN_LEN, lease_cmp);
 	for (s = 0; s < JOB_STATE__MAX; s++) {
 		for (job = TAILQ_FIRST(&sg->jobs.list[s]); job != NULL;
@@ -248,7 +249,8 @@ lease_tick(struct lease *l)
 	if (buf_append_str(&ids, "}") == -1 ||
 	    buf_append_str(&tokens, "}") == -1)
 		goto fail;
-	qsort(l->sent, l->nsent, TOKEN_LEN, lease_cmp);
+	if (l->nsent > 1)
+		qsort(l->sent, l->nsent, TOKEN_LEN, lease_cmp);
 	snprintf(secs, sizeof(secs), "%ld", sg->cfg->lease_seconds);
 	params[0] = ids.data;
 	params[1] = tokens.data;

@@ -436,6 +436,23 @@ queue_rd_up(struct rconn *rc)
 
 /* --- reading entries --- */
 
+int
+queue_entry_id_valid(const char *s, size_t len)
+{
+	size_t	i, dash = 0, dashes = 0;
+
+	if (len < 3 || len >= 64)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '-') {
+			dash = i;
+			dashes++;
+		} else if (s[i] < '0' || s[i] > '9')
+			return 0;
+	}
+	return dashes == 1 && dash > 0 && dash < len - 1;
+}
+
 /* Hand one stream entry ([id, [field, value, ...]]) to the hook. */
 static void
 queue_entry(struct queue *q, const redisReply *e)
@@ -449,9 +466,11 @@ queue_entry(struct queue *q, const redisReply *e)
 		return;
 	id = e->element[0];
 	fields = e->element[1];
-	if (id->type != REDIS_REPLY_STRING || id->len == 0 ||
-	    id->len >= sizeof(entry_id))
+	if (id->type != REDIS_REPLY_STRING ||
+	    !queue_entry_id_valid(id->str, id->len)) {
+		log_warn("redis: an entry id that is not one; entry ignored");
 		return;
+	}
 	memcpy(entry_id, id->str, id->len);
 	entry_id[id->len] = '\0';
 	if (fields->type == REDIS_REPLY_ARRAY) {

@@ -69,6 +69,8 @@ void		 queue_move_due(struct queue *);
 /* Any other command on the command connection. */
 int		 queue_command(struct queue *, int argc, const char **argv,
 		    const size_t *lens, struct queue_reply);
+/* Whether s (len bytes) is a stream entry id: digits "-" digits. */
+int		 queue_entry_id_valid(const char *s, size_t len);
 /* Check for connections that owe a reply for too long (1 s timer). */
 void		 queue_watch(struct queue *);
 

@@ -168,8 +168,10 @@ stats_write_metrics(struct stats *s)
 	    "(quantiles over the last %d calls).\n"
 	    "# TYPE scenegen_provider_latency_seconds summary\n",
 	    LATENCY_RING);
-	memcpy(sorted, s->ring, s->nring * sizeof(double));
-	qsort(sorted, s->nring, sizeof(double), stats_cmp_double);
+	if (s->nring > 0) {
+		memcpy(sorted, s->ring, s->nring * sizeof(double));
+		qsort(sorted, s->nring, sizeof(double), stats_cmp_double);
+	}
 	for (i = 0; i < sizeof(qs) / sizeof(qs[0]) && s->nring > 0; i++) {
 		k = (size_t)(qs[i] * (double)(s->nring - 1));
 		buf_printf(&b, "scenegen_provider_latency_seconds{quantile="

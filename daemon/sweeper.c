@@ -40,6 +40,30 @@ static const char sweep_lua_enqueue[] =
     "end "
     "return n";
 
+/*
+ * Forget consumers of the group that hold nothing and have not been seen
+ * for ARGV[2] ms (daemons that stopped: each start is a new consumer).
+ * Atomic, so a consumer that reads meanwhile cannot lose an entry; one
+ * that is deleted while alive is made again by its next read.
+ */
+static const char sweep_lua_consumers[] =
+    "local n = 0 "
+    "local cs = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) "
+    "for i = 1, #cs do "
+    " local c, name, pending, idle = cs[i], nil, nil, nil "
+    " for j = 1, #c, 2 do "
+    "  if c[j] == 'name' then name = c[j + 1] "
+    "  elseif c[j] == 'pending' then pending = c[j + 1] "
+    "  elseif c[j] == 'idle' then idle = c[j + 1] end "
+    " end "
+    " if name and name ~= ARGV[3] and pending == 0 and "
+    "  idle > tonumber(ARGV[2]) then "
+    "  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) "
+    "  n = n + 1 "
+    " end "
+    "end "
+    "return n";
+
 struct sweeper {
 	struct scenegend	*sg;
 	int			 running;
@@ -179,9 +203,15 @@ sweep_page(redisReply *reply, const char *err, void *arg)
 		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
 		    e->element[0]->type != REDIS_REPLY_STRING)
 			continue;
-		if (e->element[0]->len + 2 < sizeof(w->cursor))
-			snprintf(w->cursor, sizeof(w->cursor), "(%s",
-			    e->element[0]->str);
+		if (!queue_entry_id_valid(e->element[0]->str,
+		    e->element[0]->len)) {
+			log_warn("sweeper: XRANGE sent an entry id that is not "
+			    "one; not sweeping");
+			sweep_end(w, 0);
+			return;
+		}
+		snprintf(w->cursor, sizeof(w->cursor), "(%s",
+		    e->element[0]->str);
 		f = e->element[1];
 		if (f->type != REDIS_REPLY_ARRAY)
 			continue;
@@ -269,6 +299,34 @@ sweep_scanned(const PGresult *res, const char *err, void *arg)
 }
 
 static void
+sweep_consumers_cb(redisReply *reply, const char *err, void *arg)
+{
+	if (err != NULL)
+		log_debug("sweeper: idle consumers: %s", err);
+	else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+	    reply->integer > 0)
+		log_info("sweeper: %lld stopped consumers removed from the "
+		    "group", reply->integer);
+}
+
+/* Remove consumers idle for an hour (or ten leases) that hold nothing. */
+static void
+sweep_consumers(struct sweeper *w)
+{
+	char			 idle[32];
+	const char		*argv[] = { "EVAL", sweep_lua_consumers, "1",
+	    KEY_JOB_STREAM, KEY_CONSUMER_GROUP, idle,
+	    w->sg->cfg->consumer };
+	struct queue_reply	 r = { sweep_consumers_cb, NULL };
+	long			 ms = w->sg->cfg->lease_seconds * 10000;
+
+	if (ms < 3600000)
+		ms = 3600000;
+	snprintf(idle, sizeof(idle), "%ld", ms);
+	queue_command(w->sg->queue, 7, argv, NULL, r);
+}
+
+static void
 sweep_locked(const PGresult *res, const char *err, void *arg)
 {
 	struct sweeper		*w = arg;
@@ -289,6 +347,7 @@ sweep_locked(const PGresult *res, const char *err, void *arg)
 	}
 	if (!sweep_same_conn(w))
 		return;
+	sweep_consumers(w);
 	snprintf(grace, sizeof(grace), "%ld",
 	    w->sg->cfg->pending_grace_seconds);
 	snprintf(limit, sizeof(limit), "%d", SWEEP_LIMIT);
