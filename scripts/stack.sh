@@ -228,11 +228,12 @@ CONF
 	    { say "nginx failed, see $dir/nginx/error.log"; tail -n5 "$dir/nginx/error.log" >&2; return 1; }
 }
 
+# SIGTERM the process of pid file $1, SIGKILL it after $2 seconds (10).
 stop_pidfile() {
 	local f=$1 i
 	alive "$f" || { rm -f "$f"; return 0; }
 	kill -TERM "$(head -n1 "$f")" 2>/dev/null || true
-	for i in $(seq 1 100); do
+	for i in $(seq 1 $((${2:-10} * 10))); do
 		alive "$f" || break
 		sleep 0.1
 	done
@@ -283,7 +284,8 @@ stop_part() {
 	redis) stop_redis;;
 	standin) stop_pidfile "$dir/standin.pid";;
 	api) stop_pidfile "$dir/api.pid";;
-	daemon) stop_pidfile "$dir/daemon.pid";;
+	# the daemon drains for SCENEGEN_DRAIN_SECONDS (20) before it exits
+	daemon) stop_pidfile "$dir/daemon.pid" "$(( ${SCENEGEN_DRAIN_SECONDS:-20} + 15 ))";;
 	nginx) stop_pidfile "$dir/nginx/nginx.pid";;
 	*) say "unknown part $1"; return 1;;
 	esac
