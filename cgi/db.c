@@ -202,6 +202,17 @@ db_exec(struct db *db, enum stmt s, const char *const *values,
 			db_close(db);
 			continue;
 		}
+		if (attempt > 0 && state != NULL &&
+		    strcmp(state, "23505") == 0) {
+			/*
+			 * The first try committed but its answer was lost
+			 * with the connection: the row is there.
+			 */
+			log_warn("%s: %s after a reconnect: the first try "
+			    "committed", stmts[s].name, msg);
+			PQclear(res);
+			return DB_DUPLICATE;
+		}
 		log_err("PQexecPrepared %s: %s", stmts[s].name, msg);
 		/* No result at all on a live connection: out of memory. */
 		st = res == NULL || !db_state_unavailable(state) ?

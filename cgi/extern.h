@@ -107,6 +107,7 @@ enum db_result {
 	DB_OK,
 	DB_UNAVAILABLE,		/* server down or unreachable: 503 */
 	DB_ERROR,		/* the statement failed: 500 */
+	DB_DUPLICATE,		/* unique violation after a reconnect */
 	DB__MAX
 };
 

@@ -142,12 +142,14 @@ scene_insert(struct request *req, const struct scene_input *in,
 		v[8] = req->user.tier;
 		v[9] = key;
 		rc = db_exec(&req->w->db, STMT_SCENE_INSERT, v, 10, &res);
-		if (rc != DB_OK) {
+		if (rc != DB_OK && rc != DB_DUPLICATE) {
 			reply_db_failure(req, rc);
 			return;
 		}
-		if (PQntuples(res) == 1) {
-			retry_count = pg_long(res, 0, 1);
+		/* DB_DUPLICATE: our own random id, committed by the try
+		 * whose answer the broken connection lost. */
+		if (rc == DB_DUPLICATE || PQntuples(res) == 1) {
+			retry_count = rc == DB_DUPLICATE ? 0 : pg_long(res, 0, 1);
 			PQclear(res);
 			if (queue_push_job(&req->w->queue, id, &st) == -1)
 				log_warn("record %s saved but not queued: the "
