@@ -122,5 +122,8 @@ chaos: deps all
 soak: deps all
 	@chaos/soak.sh $(if $(MINUTES),--minutes $(MINUTES))
 
+fuzz:
+	@fuzz/build.sh && fuzz/run.sh $(if $(SECONDS),$(SECONDS),60)
+
 clean:
 	rm -rf build build-asan build-fuzz

@@ -209,17 +209,9 @@ report inflight "peak $standin_peak at provider (rows $peak), RSS peak $((hwm / 
 # ---------------------------------------------------------------- pickup
 log "pickup: 200 single POSTs at light load"
 p=$(head -n1 "$work/pairs"); pc=${p%% *}; pt=${p#* }
-psql_q -c "INSERT INTO chapters (id, user_id, title) SELECT '$pc', user_id, 'bench' FROM chapters WHERE id = '$pc' ON CONFLICT DO NOTHING" >/dev/null
-for i in $(seq 1 200); do
-	curl -s -o /dev/null -X POST "$BASE_URL/api/v1/chapters/$pc/images/scenes/$i" \
-	    -H "Authorization: Bearer $pt" -H 'Content-Type: application/json' \
-	    -d '{"scene_description": "A quiet harbour at dawn"}'
-	sleep 0.02
-done
-sleep 1
-read -r pk50 pk99 pkn < <(psql_q -F ' ' -c "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d)::numeric, 2), round(percentile_cont(0.99) WITHIN GROUP (ORDER BY d)::numeric, 2), count(*) FROM (SELECT extract(epoch FROM last_attempted_at - created_at) * 1000 AS d FROM image_generations WHERE chapter_id = '$pc' AND last_attempted_at IS NOT NULL) s")
+read -r pk50 pk99 pkn < <("$here/bench/pickup.pl" "$BASE_URL" "$pc" "$pt" "$DATABASE_URL" 200)
 ok=$(verdict "$pkn == 200 && $pk50 <= 2 && $pk99 <= 10")
-report pickup "202 -> in_progress p50 ${pk50}ms p99 ${pk99}ms ($pkn jobs)" "-" "-" "p50<=2ms, p99<=10ms" "$ok"
+report pickup "202 received -> claimed p50 ${pk50}ms p99 ${pk99}ms ($pkn jobs)" "-" "-" "p50<=2ms, p99<=10ms" "$ok"
 
 # ---------------------------------------------------------------- footprint
 log "footprint: at rest"

@@ -239,8 +239,11 @@ validate_scene_body(const char *body, size_t len, struct scene_input *in,
 		continue;
 	if (i == len || body[i] != '{')
 		return -1;
-	/* The length includes the NUL: nothing may follow the value. */
-	o = cJSON_ParseWithLengthOpts(body, len + 1, NULL, 1);
+	/*
+	 * syntax_json_ok() already refused anything after the value, so
+	 * cJSON gets exactly len bytes: the body need not be NUL-terminated.
+	 */
+	o = cJSON_ParseWithLengthOpts(body, len, NULL, 0);
 	if (o == NULL) {
 		log_err("cJSON refused a body the syntax check accepted "
 		    "(out of memory?)");
