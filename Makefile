@@ -123,7 +123,7 @@ soak: deps all
 	@chaos/soak.sh $(if $(MINUTES),--minutes $(MINUTES))
 
 fuzz:
-	@fuzz/build.sh && fuzz/run.sh $(if $(SECONDS),$(SECONDS),60)
+	@fuzz/build.sh && fuzz/run.sh $(if $(FUZZ_SECONDS),$(FUZZ_SECONDS),60)
 
 clean:
 	rm -rf build build-asan build-fuzz
