@@ -319,7 +319,14 @@ job_write_send(struct job *job)
 {
 	struct db_reply	r = { job_write_cb, job };
 
-	if (!job_lease_valid(job)) {
+	/*
+	 * Recording the provider's id and the final write are worth trying
+	 * past our own deadline (say PostgreSQL was down longer than the
+	 * lease): the WHERE lease_token guard refuses them if anyone claimed
+	 * the row since, and otherwise the row is still ours.
+	 */
+	if (!job_lease_valid(job) && job->state != JOB_RECORDING &&
+	    job->state != JOB_FINISHING) {
 		job_abandon(job, job->lease_lost ? "the lease was not renewed" :
 		    "the lease ran out before the row could be written");
 		return;

@@ -70,8 +70,9 @@ lease_lost(struct job *job, const char *why)
 	job->lease_lost = 1;
 	if (job->busy > 0)
 		return;		/* the write's answer decides */
-	if (job->state == JOB_FINISHING || job->state == JOB_HANDING_BACK)
-		return;		/* a write is being retried: it checks */
+	if (job->state == JOB_FINISHING || job->state == JOB_HANDING_BACK ||
+	    job->state == JOB_RECORDING)
+		return;		/* a write is being retried: its guard decides */
 	job_abandon(job, why);
 }
 
