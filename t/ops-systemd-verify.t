@@ -45,7 +45,7 @@ for my $u (@units) {
 }
 
 # The installed units, unchanged, for the rating.
-for my $u (grep { /\.service$/ } @units) {
+for my $u (@units) {
 	my ($rc, $out) = run_cmd('systemd-analyze', 'security',
 	    '--offline=true', "$unitdir/$u");
 	my ($score) = $out =~ /Overall exposure level for \Q$u\E: ([0-9.]+)/;
