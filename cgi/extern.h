@@ -37,7 +37,7 @@ struct api_config {
 	char		*socket_mode_text;
 	char		*socket_group;		/* NULL: group unchanged */
 	char		*log_level;
-	long		 workers;		/* 0: one per CPU */
+	long		 workers;		/* 0: four per CPU */
 	long		 rate_limit;		/* POSTs/user/minute; 0 off */
 	long		 estimate_seconds;	/* fallback generation time */
 	mode_t		 socket_mode;

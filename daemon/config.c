@@ -58,7 +58,7 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    "https://modelslab.com/api", 0, 0, 0, 0, &s->base_url),
 		ROW("MODELSLAB_MODEL_ID", CONFIG_STRING, "gen4_image", 0, 0,
 		    0, 0, &s->model_id),
-		ROW("MODELSLAB_MAX_QUEUED", CONFIG_INT, "5", 1, 10000, 0, 0,
+		ROW("MODELSLAB_MAX_QUEUED", CONFIG_INT, "5", 1, 100000, 0, 0,
 		    &s->max_queued),
 		ROW("SCENEGEN_IMAGE_DIR", CONFIG_STRING,
 		    "/var/lib/scenegen/images", 0, 0, 0, 0, &s->image_dir),

@@ -4,6 +4,7 @@
  * Signal handlers do no work: libevent turns each signal into an event
  * handled in the loop like any other.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -217,10 +218,21 @@ static void
 loop_second_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct scenegend	*sg = arg;
+	size_t			 active;
 
 	queue_watch(sg->queue);
 	stats_tick(sg->stats);
 	scenegend_kick(sg);
+	/*
+	 * After a burst (thousands of jobs in flight) the heap keeps its
+	 * high-water mark; once the daemon is idle, hand it back.
+	 */
+	active = job_active(sg);
+	if (active == 0 && sg->loop_was_busy) {
+		malloc_trim(0);
+		sg->loop_was_busy = 0;
+	} else if (active > 0)
+		sg->loop_was_busy = 1;
 }
 
 static void

@@ -46,6 +46,7 @@ struct scenegend {
 	struct loop		*loop;
 	struct job_set		 jobs;
 	struct counters		 counters;
+	int			 loop_was_busy;	/* jobs seen since the last trim */
 	int			 ready;		/* READY=1 sent */
 	int			 draining;	/* SIGTERM seen */
 	int			 handing_back;	/* drain time is over */
