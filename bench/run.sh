@@ -105,7 +105,8 @@ SQL
 pg=$(pgb -c $CONNS -j 2 -T "$DURATION" -M prepared -f "$work/insert.sql")
 pg_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$pg" | tail -n1)
 r=$(ratio "$rps" "$pg_tps")
-ok=$(verdict "$r >= 0.75 && $p99 <= 20 && $accepted == $reqs && $rows == $accepted")
+# wrk stops counting at the deadline; requests already sent still land (at most one per connection)
+ok=$(verdict "$r >= 0.75 && $p99 <= 20 && $accepted == $reqs && $rows >= $accepted && $rows - $accepted <= $CONNS")
 report enqueue "$rps req/s (202: $accepted/$reqs, rows $rows) p50 ${p50}ms p99 ${p99}ms" \
     "pgbench INSERT $pg_tps tps" "$r" ">=0.75, p99<=20ms" "$ok"
 psql_q -c "DELETE FROM image_generations WHERE chapter_id IN (SELECT id FROM chapters WHERE title = 'bench')" >/dev/null
