@@ -603,8 +603,10 @@ queue_autoclaim_cb(redisReply *reply, const char *err, void *arg)
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
 		return;
 	cur = reply->element[0];
-	if (cur->type == REDIS_REPLY_STRING && cur->len > 0 &&
-	    cur->len < sizeof(q->claim_cursor)) {
+	/* The cursor goes back to Redis: only ever a well-formed id. */
+	if (cur->type == REDIS_REPLY_STRING &&
+	    cur->len < sizeof(q->claim_cursor) &&
+	    queue_entry_id_valid(cur->str, cur->len)) {
 		memcpy(q->claim_cursor, cur->str, cur->len);
 		q->claim_cursor[cur->len] = '\0';
 	} else
