@@ -17,7 +17,7 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libhiredis-dev \
 	libcjson-dev libcurl4-openssl-dev libevent-dev libssl-dev libpq-dev \
 	libsystemd-dev zlib1g-dev postgresql-15 postgresql-client-15 \
 	redis-server redis-tools nginx-light curl perl procps util-linux \
-	spawn-fcgi systemd mandoc
+	spawn-fcgi systemd mandoc clang libclang-rt-14-dev
 
 CC	?= cc
 PKGS	 = fcgi hiredis libcjson libcurl libevent libpq libsystemd libcrypto zlib
