@@ -266,12 +266,35 @@ run_progressed(struct job *job, long rows, const char *value)
 		job_timer(job, run_poll_wait(job), run_poll);
 }
 
+
+/*
+ * Enter state, then the lease-guarded write stmt with (id, lease, value,
+ * eta or NULL), done called with its answer. Both STMT_PROGRESS and
+ * STMT_RECORD take these four parameters.
+ */
+static void
+run_write_eta(struct job *job, enum job_state state, int stmt,
+    const char *value, void (*done)(struct job *, long, const char *))
+{
+	char		 eta[32];
+	const char	*params[4];
+
+	if (job->eta >= 0)
+		snprintf(eta, sizeof(eta), "%.3f", job->eta);
+	params[0] = job->record_id;
+	params[1] = job->lease_token;
+	params[2] = value;
+	params[3] = job->eta >= 0 ? eta : NULL;
+	if (job_set_state(job, state) == -1)
+		return;
+	if (job_write(job, stmt, 4, params, done) == -1)
+		job_abandon(job, "out of memory");
+}
 /* The generation still runs: write progress if it moved, wait again. */
 static void
 run_still_processing(struct job *job)
 {
-	char		 p[16], eta[32], timeout[160];
-	const char	*params[4];
+	char		 p[16], timeout[160];
 	int		 progress;
 
 	if (run_elapsed(job) > (double)job->sg->cfg->generation_timeout) {
@@ -291,16 +314,7 @@ run_still_processing(struct job *job)
 	}
 	job->progress = progress;
 	snprintf(p, sizeof(p), "%d", progress);
-	if (job->eta >= 0)
-		snprintf(eta, sizeof(eta), "%.3f", job->eta);
-	params[0] = job->record_id;
-	params[1] = job->lease_token;
-	params[2] = p;
-	params[3] = job->eta >= 0 ? eta : NULL;
-	if (job_set_state(job, JOB_PROGRESSING) == -1)
-		return;
-	if (job_write(job, STMT_PROGRESS, 4, params, run_progressed) == -1)
-		job_abandon(job, "out of memory");
+	run_write_eta(job, JOB_PROGRESSING, STMT_PROGRESS, p, run_progressed);
 }
 
 /* The provider answered a fetch. */
@@ -422,19 +436,8 @@ run_recorded(struct job *job, long rows, const char *value)
 static void
 run_record(struct job *job)
 {
-	char		 eta[32];
-	const char	*params[4];
-
-	if (job->eta >= 0)
-		snprintf(eta, sizeof(eta), "%.3f", job->eta);
-	params[0] = job->record_id;
-	params[1] = job->lease_token;
-	params[2] = job->provider_id;
-	params[3] = job->eta >= 0 ? eta : NULL;
-	if (job_set_state(job, JOB_RECORDING) == -1)
-		return;
-	if (job_write(job, STMT_RECORD, 4, params, run_recorded) == -1)
-		job_abandon(job, "out of memory");
+	run_write_eta(job, JOB_RECORDING, STMT_RECORD, job->provider_id,
+	    run_recorded);
 }
 
 /* The provider answered the create call. */
