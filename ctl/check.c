@@ -67,11 +67,41 @@ check_join(PGresult *res, char *out, size_t outlen)
 	}
 }
 
+/*
+ * Run sql, which lists the names of wanted ($1, a text[] literal) that
+ * the schema lacks; report a FAIL naming them as noun ("column(s)").
+ * -1 if it reported one.
+ */
+static int
+check_missing(struct check_state *st, PGconn *conn, const char *wanted,
+    const char *what, const char *noun, const char *sql)
+{
+	const char	*params[1] = { wanted };
+	PGresult	*res;
+	char		 detail[CHECK_DETAIL_MAX], names[CHECK_TEXT_MAX];
+
+	res = ctl_db_query(conn, what, sql, 1, params);
+	if (res == NULL) {
+		snprintf(detail, sizeof(detail), "cannot read the %s", what);
+		check_report(st, 0, "schema", detail);
+		return -1;
+	}
+	if (PQntuples(res) > 0) {
+		check_join(res, names, sizeof(names));
+		snprintf(detail, sizeof(detail), "image_generations lacks "
+		    "%s %s: run scenegenctl migrate", noun, names);
+		check_report(st, 0, "schema", detail);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
 /* 1. The tables, columns, indexes and migrations the programs need. */
 static void
 check_schema(struct check_state *st)
 {
-	const char	*params[1];
 	const char	*dir, *p;
 	PGconn		*conn;
 	PGresult	*res = NULL;
@@ -95,41 +125,18 @@ check_schema(struct check_state *st)
 		goto done;
 	}
 	PQclear(res);
-	params[0] = check_columns;
-	res = ctl_db_query(conn, "information_schema.columns",
-	    "SELECT c FROM unnest($1::text[]) AS c WHERE c NOT IN "
+	res = NULL;
+	if (check_missing(st, conn, check_columns, "columns",
+	    "column(s)", "SELECT c FROM unnest($1::text[]) AS c WHERE c NOT IN "
 	    "(SELECT column_name FROM information_schema.columns WHERE "
 	    "table_schema = current_schema() AND "
-	    "table_name = 'image_generations') ORDER BY c", 1, params);
-	if (res == NULL) {
-		check_report(st, 0, "schema", "cannot read the columns");
-		goto done;
-	}
-	if (PQntuples(res) > 0) {
-		check_join(res, names, sizeof(names));
-		snprintf(detail, sizeof(detail), "image_generations lacks "
-		    "column(s) %s: run scenegenctl migrate", names);
-		check_report(st, 0, "schema", detail);
-		goto done;
-	}
-	PQclear(res);
-	params[0] = check_indexes;
-	res = ctl_db_query(conn, "pg_indexes",
-	    "SELECT i FROM unnest($1::text[]) AS i WHERE NOT EXISTS "
+	    "table_name = 'image_generations') ORDER BY c") == -1 ||
+	    check_missing(st, conn, check_indexes, "indexes",
+	    "index(es)", "SELECT i FROM unnest($1::text[]) AS i WHERE NOT EXISTS "
 	    "(SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
 	    "AND tablename = 'image_generations' AND indexname = i) "
-	    "ORDER BY i", 1, params);
-	if (res == NULL) {
-		check_report(st, 0, "schema", "cannot read the indexes");
+	    "ORDER BY i") == -1)
 		goto done;
-	}
-	if (PQntuples(res) > 0) {
-		check_join(res, names, sizeof(names));
-		snprintf(detail, sizeof(detail), "image_generations lacks "
-		    "index(es) %s: run scenegenctl migrate", names);
-		check_report(st, 0, "schema", detail);
-		goto done;
-	}
 	dir = ctl_settings_sql_dir(st->settings);
 	n = dir != NULL ? ctl_migrate_pending(conn, dir, names,
 	    sizeof(names)) : 0;
