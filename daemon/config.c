@@ -96,7 +96,7 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    &s->metrics_file),
 		ROW("SCENEGEN_ENV_FILE", CONFIG_STRING, NULL, 0, 0, 0, 0,
 		    &s->env_file),
-		ROW("SCENEGEN_DB_CONNECTIONS", CONFIG_INT, "3", 1, 64, 0, 0,
+		ROW("SCENEGEN_DB_CONNECTIONS", CONFIG_INT, "1", 1, 64, 0, 0,
 		    &s->db_connections),
 		ROW("SCENEGEN_IMAGE_MAX_BYTES", CONFIG_INT, "33554432", 1024,
 		    1073741824, 0, 0, &s->image_max_bytes),

@@ -1,13 +1,17 @@
 /*
  * db.c: asynchronous libpq on libevent; see db.h.
  *
- * Each connection is a small state machine: DOWN (waiting for the
- * reconnect timer), CONNECTING (PQconnectPoll driven by socket events),
- * IDLE, PREPARING (PQsendPrepare of the head statement), EXECUTING. The
- * head of the FIFO is the statement on the wire; nothing else is sent
- * until its results are read, so no pipelining state can go wrong. A
- * statement that takes longer than the query timeout drops the
- * connection (PQcancel would block).
+ * Each connection is DOWN (waiting for the reconnect timer), CONNECTING
+ * (PQconnectPoll driven by socket events) or UP, in libpq's pipeline
+ * mode. Queued statements go out in batches: up to batch_max statements
+ * and a Sync, which PostgreSQL runs as one implicit transaction, so a
+ * batch costs one commit. Results are kept until the Sync's answer says
+ * the transaction committed, then handed over in order. A batch with an
+ * error committed nothing: its statements run again one per batch, so
+ * each gets its own answer. Up to DB_BATCHES_IN_FLIGHT batches are on the
+ * wire, so the next one runs while the previous one commits. A connection
+ * that makes no progress within the query timeout is dropped (PQcancel
+ * would block).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +22,14 @@
 #include "db.h"
 #include "log.h"
 
-#define DB_RETRY_MIN	0.25
-#define DB_RETRY_MAX	10.0
+#define DB_RETRY_MIN		0.25
+#define DB_RETRY_MAX		10.0
+#define DB_BATCHES_IN_FLIGHT	2
 
 enum db_conn_state {
 	DBC_DOWN,
 	DBC_CONNECTING,
-	DBC_IDLE,
-	DBC_PREPARING,
-	DBC_EXECUTING,
+	DBC_UP,
 	DBC__MAX
 };
 
@@ -36,9 +39,26 @@ struct db_query {
 	int			 n;
 	char			*params[DB_MAX_PARAMS];
 	struct db_reply		 reply;
+	int			 solo;		/* its batch failed: run alone */
+	PGresult		*result;	/* first result, until the Sync */
+	char			*error;		/* first error line */
 };
 
 TAILQ_HEAD(db_query_list, db_query);
+
+/* What is on the wire, in the order its answers come back. */
+enum db_slot_kind {
+	SLOT_PREPARE,
+	SLOT_QUERY,
+	SLOT_SYNC
+};
+
+struct db_slot {
+	enum db_slot_kind	 kind;
+	int			 stmt;		/* SLOT_PREPARE */
+	struct db_query		*q;		/* SLOT_QUERY */
+	int			 nqueries;	/* SLOT_SYNC: its batch's size */
+};
 
 struct db_conn {
 	struct db_pool		*pool;
@@ -50,15 +70,20 @@ struct db_conn {
 	struct event		*rev;		/* connected: persistent read */
 	struct event		*wev;		/* connected: flush */
 	struct event		*timer;		/* reconnect, timeouts */
-	struct event		*kick;		/* run the FIFO, deferred */
+	struct event		*kick;		/* send the FIFO, deferred */
 	double			 retry_delay;
 	int			 was_up;
 	int			 logged_down;
-	unsigned char		*prepared;	/* per statement */
-	struct db_query_list	 fifo;
-	size_t			 queued;
-	PGresult		*result;	/* first result of the head */
-	char			*error;		/* first error of the head */
+	unsigned char		*prepared;	/* per statement: sent */
+	struct db_query_list	 pending;	/* not sent yet */
+	struct db_query_list	 sent;		/* on the wire, in order */
+	size_t			 queued;	/* pending + sent */
+	struct db_slot		*slots;		/* ring of what is on the wire */
+	size_t			 slot_cap, slot_head, slot_len;
+	int			 batches;	/* Syncs on the wire */
+	int			 batch_failed;	/* the batch being read */
+	PGresult		*batch_res;	/* its first error result */
+	char			*batch_error;	/* and its first error line */
 };
 
 struct db_pool {
@@ -67,6 +92,7 @@ struct db_pool {
 	char				*label;
 	struct db_conn			*conns;
 	int				 nconn;
+	int				 batch_max;
 	const struct db_stmt_def	*table;
 	int				 nstmt;
 	double				 query_timeout;
@@ -106,14 +132,38 @@ db_first_line(const char *msg, char *out, size_t outlen)
 	out[len] = '\0';
 }
 
+/* Forget a query's kept answer (before a rerun or when freeing it). */
+static void
+db_query_clear(struct db_query *q)
+{
+	if (q->result != NULL)
+		PQclear(q->result);
+	q->result = NULL;
+	free(q->error);
+	q->error = NULL;
+}
+
 static void
 db_query_free(struct db_query *q)
 {
 	int	i;
 
+	db_query_clear(q);
 	for (i = 0; i < q->n; i++)
 		free(q->params[i]);
 	free(q);
+}
+
+/* Forget the error state of the batch being read. */
+static void
+db_conn_batch_reset(struct db_conn *c)
+{
+	if (c->batch_res != NULL)
+		PQclear(c->batch_res);
+	c->batch_res = NULL;
+	free(c->batch_error);
+	c->batch_error = NULL;
+	c->batch_failed = 0;
 }
 
 /* Free the events tied to the current socket. */
@@ -140,15 +190,29 @@ db_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		db_conn_start(c);
 	else if (c->state == DBC_CONNECTING)
 		db_conn_lost(c, "connection attempt timed out");
-	else if (c->state == DBC_PREPARING || c->state == DBC_EXECUTING)
+	else if (c->slot_len > 0)
 		db_conn_lost(c, "statement timed out");
+}
+
+/* Fail every query of list (in order) as transient; callbacks may queue. */
+static void
+db_conn_fail_list(struct db_conn *c, struct db_query_list *list,
+    const char *line)
+{
+	struct db_query	*q;
+
+	for (q = TAILQ_FIRST(list); q != NULL; q = TAILQ_FIRST(list)) {
+		TAILQ_REMOVE(list, q, entry);
+		c->queued--;
+		q->reply.fn(NULL, line, q->reply.arg);
+		db_query_free(q);
+	}
 }
 
 /* Drop the connection, fail every queued statement, plan a reconnect. */
 static void
 db_conn_lost(struct db_conn *c, const char *why)
 {
-	struct db_query	*q;
 	char		 line[256];
 
 	db_first_line(why, line, sizeof(line));
@@ -160,20 +224,14 @@ db_conn_lost(struct db_conn *c, const char *why)
 	if (c->pg != NULL)
 		PQfinish(c->pg);
 	c->pg = NULL;
-	if (c->result != NULL)
-		PQclear(c->result);
-	c->result = NULL;
-	free(c->error);
-	c->error = NULL;
 	c->state = DBC_DOWN;
+	c->slot_head = c->slot_len = 0;
+	c->batches = 0;
+	db_conn_batch_reset(c);
 	evtimer_del(c->timer);
 	/* Fail in order; a callback may queue again (elsewhere). */
-	for (q = TAILQ_FIRST(&c->fifo); q != NULL; q = TAILQ_FIRST(&c->fifo)) {
-		TAILQ_REMOVE(&c->fifo, q, entry);
-		c->queued--;
-		q->reply.fn(NULL, line, q->reply.arg);
-		db_query_free(q);
-	}
+	db_conn_fail_list(c, &c->sent, line);
+	db_conn_fail_list(c, &c->pending, line);
 	db_conn_timer(c, c->retry_delay);
 	c->retry_delay *= 2;
 	if (c->retry_delay > DB_RETRY_MAX)
@@ -211,103 +269,204 @@ db_transient(const PGresult *res)
 	    strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0;
 }
 
-/* The head statement is finished: hand its result over, run the next. */
+/* Hand q its answer: result, permanent error, or transient failure. */
 static void
-db_conn_complete(struct db_conn *c)
+db_query_deliver(struct db_query *q, PGresult *res, const char *error)
 {
-	struct db_query	*q;
-	PGresult	*res;
-	char		*error;
-
-	q = TAILQ_FIRST(&c->fifo);
-	res = c->result;
-	error = c->error;
-	c->result = NULL;
-	c->error = NULL;
-	evtimer_del(c->timer);
-	if (c->state == DBC_PREPARING) {
-		if (error == NULL) {
-			c->prepared[q->stmt] = 1;
-			c->state = DBC_IDLE;
-			if (res != NULL)
-				PQclear(res);
-			db_conn_run(c);
-			return;
-		}
-		log_err("%s: prepare %s: %s", c->pool->label,
-		    c->pool->table[q->stmt].name, error);
-	}
-	TAILQ_REMOVE(&c->fifo, q, entry);
-	c->queued--;
-	c->state = DBC_IDLE;
-	if (res == NULL || (error != NULL && db_transient(res))) {
-		/* No result, or the server going away: transient. */
+	if (res == NULL || (error != NULL && db_transient(res)))
 		q->reply.fn(NULL, error != NULL ? error : "no result",
 		    q->reply.arg);
-	} else
+	else
 		q->reply.fn(res, error, q->reply.arg);
-	if (res != NULL)
-		PQclear(res);
-	free(error);
-	db_query_free(q);
-	if (c->state == DBC_IDLE)
-		db_conn_run(c);
 }
 
-/* Read what the server sent; complete the head statement when done. */
+/*
+ * The Sync of the oldest batch came back. Committed: hand every answer
+ * over. Failed: a lone statement gets its error; a larger batch runs
+ * again, one statement per batch, ahead of everything queued since.
+ */
+static void
+db_conn_batch_done(struct db_conn *c, int nqueries)
+{
+	struct db_query_list	 batch;
+	struct db_query		*q;
+	int			 i, failed = c->batch_failed;
+
+	TAILQ_INIT(&batch);
+	for (i = 0; i < nqueries && (q = TAILQ_FIRST(&c->sent)) != NULL; i++) {
+		TAILQ_REMOVE(&c->sent, q, entry);
+		TAILQ_INSERT_TAIL(&batch, q, entry);
+	}
+	c->batches--;
+	if (failed && nqueries > 1) {
+		log_debug("%s: connection %d: a batch of %d failed (%s); "
+		    "running its statements one by one", c->pool->label,
+		    c->index, nqueries, c->batch_error != NULL ?
+		    c->batch_error : "?");
+		while ((q = TAILQ_LAST(&batch, db_query_list)) != NULL) {
+			TAILQ_REMOVE(&batch, q, entry);
+			db_query_clear(q);
+			q->solo = 1;
+			TAILQ_INSERT_HEAD(&c->pending, q, entry);
+		}
+		db_conn_batch_reset(c);
+		return;
+	}
+	while ((q = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, q, entry);
+		c->queued--;
+		if (!failed)
+			db_query_deliver(q, q->result, NULL);
+		else if (q->error != NULL)
+			db_query_deliver(q, q->result, q->error);
+		else
+			db_query_deliver(q, c->batch_res, c->batch_error);
+		db_query_free(q);
+	}
+	db_conn_batch_reset(c);
+}
+
+/* Note a failure of the batch being read; keep its first error. */
+static int
+db_conn_note_error(struct db_conn *c, PGresult *r, const char *line)
+{
+	c->batch_failed = 1;
+	if (c->batch_error != NULL)
+		return 0;
+	c->batch_error = strdup(line);
+	if (c->batch_error == NULL)
+		return -1;
+	if (r != NULL && PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
+		c->batch_res = r;
+		return 1;	/* r is kept */
+	}
+	return 0;
+}
+
+/*
+ * One result r for the slot s at the head of the ring. Returns -1 when
+ * out of memory; r is always consumed (kept or cleared).
+ */
+static int
+db_conn_take_result(struct db_conn *c, const struct db_slot *s,
+    PGresult *r)
+{
+	struct db_query	*q = s->q;
+	ExecStatusType	 st = PQresultStatus(r);
+	char		 line[512];
+	int		 kept = 0, aborted = st == PGRES_PIPELINE_ABORTED;
+
+	if (aborted)
+		snprintf(line, sizeof(line), "statement skipped: an earlier "
+		    "one in its batch failed");
+	else if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE ||
+	    st == PGRES_NONFATAL_ERROR)
+		db_first_line(PQresultErrorMessage(r), line, sizeof(line));
+	else
+		line[0] = '\0';
+	if (s->kind == SLOT_PREPARE && line[0] != '\0') {
+		if (!aborted)
+			log_err("%s: prepare %s: %s", c->pool->label,
+			    c->pool->table[s->stmt].name, line);
+		c->prepared[s->stmt] = 0;
+	}
+	if (s->kind == SLOT_QUERY && !aborted) {
+		if (line[0] != '\0' && q->error == NULL &&
+		    (q->error = strdup(line)) == NULL) {
+			PQclear(r);
+			return -1;
+		}
+		if (q->result == NULL) {
+			q->result = r;
+			kept = 1;
+		}
+	}
+	if (line[0] != '\0') {
+		switch (db_conn_note_error(c, kept ? NULL : r, line)) {
+		case -1:
+			if (!kept)
+				PQclear(r);
+			return -1;
+		case 1:
+			kept = 1;
+			break;
+		}
+	}
+	if (!kept)
+		PQclear(r);
+	return 0;
+}
+
+/* Pop the slot at the head of the ring. */
+static void
+db_conn_pop_slot(struct db_conn *c)
+{
+	c->slot_head = (c->slot_head + 1) % c->slot_cap;
+	c->slot_len--;
+}
+
+/* Push a slot at the tail of the ring (room is reserved by the sender). */
+static void
+db_conn_push_slot(struct db_conn *c, enum db_slot_kind kind, int stmt,
+    struct db_query *q, int nqueries)
+{
+	struct db_slot	*s;
+
+	s = &c->slots[(c->slot_head + c->slot_len) % c->slot_cap];
+	s->kind = kind;
+	s->stmt = stmt;
+	s->q = q;
+	s->nqueries = nqueries;
+	c->slot_len++;
+}
+
+/* Read what the server sent; finish each batch whose Sync came back. */
 static void
 db_conn_read(struct db_conn *c)
 {
+	struct db_slot	 s;
 	PGresult	*r;
-	ExecStatusType	 st;
-	char		 line[512];
+	PGnotify	*n;
 
 	if (PQconsumeInput(c->pg) == 0) {
 		db_conn_lost(c, PQerrorMessage(c->pg));
 		return;
 	}
-	if (c->state == DBC_IDLE) {
-		PGnotify	*n;
-
-		for (n = PQnotifies(c->pg); n != NULL; n = PQnotifies(c->pg))
-			PQfreemem(n);
-		return;
-	}
-	if (c->state != DBC_PREPARING && c->state != DBC_EXECUTING)
-		return;
-	if (db_conn_flush(c) == -1) {
-		db_conn_lost(c, PQerrorMessage(c->pg));
-		return;
-	}
-	while (!PQisBusy(c->pg)) {
+	for (n = PQnotifies(c->pg); n != NULL; n = PQnotifies(c->pg))
+		PQfreemem(n);
+	while (c->state == DBC_UP && c->slot_len > 0 && !PQisBusy(c->pg)) {
+		s = c->slots[c->slot_head];
 		r = PQgetResult(c->pg);
 		if (r == NULL) {
-			if (PQstatus(c->pg) == CONNECTION_BAD)
-				db_conn_lost(c, c->error != NULL ? c->error :
-				    PQerrorMessage(c->pg));
-			else
-				db_conn_complete(c);
+			if (PQstatus(c->pg) == CONNECTION_BAD) {
+				db_conn_lost(c, PQerrorMessage(c->pg));
+				return;
+			}
+			if (s.kind == SLOT_SYNC)
+				break;		/* its answer is yet to come */
+			db_conn_pop_slot(c);	/* the slot's answers are all in */
+			continue;
+		}
+		if (s.kind == SLOT_SYNC &&
+		    PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			db_conn_pop_slot(c);
+			db_conn_batch_done(c, s.nqueries);
+			if (c->state != DBC_UP)
+				return;
+			continue;
+		}
+		if (db_conn_take_result(c, &s, r) == -1) {
+			db_conn_lost(c, "out of memory");
 			return;
 		}
-		st = PQresultStatus(r);
-		if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE ||
-		    st == PGRES_NONFATAL_ERROR) {
-			if (c->error == NULL) {
-				db_first_line(PQresultErrorMessage(r), line,
-				    sizeof(line));
-				c->error = strdup(line);
-				if (c->error == NULL) {
-					PQclear(r);
-					db_conn_lost(c, "out of memory");
-					return;
-				}
-			}
-		}
-		if (c->result == NULL)
-			c->result = r;
-		else
-			PQclear(r);
 	}
+	if (c->state != DBC_UP)
+		return;
+	evtimer_del(c->timer);
+	if (c->slot_len > 0)
+		db_conn_timer(c, c->pool->query_timeout);
+	db_conn_run(c);
 }
 
 static void
@@ -331,41 +490,71 @@ db_conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		db_conn_lost(c, PQerrorMessage(c->pg));
 }
 
-/* Send the head of the FIFO (preparing its statement first if needed). */
+/* Send q (preparing its statement first if this connection has not). */
+static int
+db_conn_send(struct db_conn *c, struct db_query *q)
+{
+	const struct db_stmt_def	*def = &c->pool->table[q->stmt];
+
+	if (def->prepare && !c->prepared[q->stmt]) {
+		if (!PQsendPrepare(c->pg, def->name, def->sql, def->nparams,
+		    NULL))
+			return -1;
+		c->prepared[q->stmt] = 1;
+		db_conn_push_slot(c, SLOT_PREPARE, q->stmt, NULL, 0);
+	}
+	if (def->prepare) {
+		if (!PQsendQueryPrepared(c->pg, def->name, q->n,
+		    (const char *const *)q->params, NULL, NULL, 0))
+			return -1;
+	} else if (!PQsendQueryParams(c->pg, def->sql, q->n, NULL,
+	    (const char *const *)q->params, NULL, NULL, 0))
+		return -1;
+	db_conn_push_slot(c, SLOT_QUERY, q->stmt, q, 0);
+	return 0;
+}
+
+/*
+ * Send what is queued, one batch per Sync: up to batch_max statements,
+ * a statement marked solo alone.
+ */
 static void
 db_conn_run(struct db_conn *c)
 {
-	const struct db_stmt_def	*def;
-	struct db_query			*q;
-	int				 ok;
+	struct db_query	*q;
+	int		 k, was_idle = c->slot_len == 0;
 
-	if (c->state != DBC_IDLE)
+	if (c->state != DBC_UP)
 		return;
-	q = TAILQ_FIRST(&c->fifo);
-	if (q == NULL)
-		return;
-	def = &c->pool->table[q->stmt];
-	if (def->prepare && !c->prepared[q->stmt]) {
-		ok = PQsendPrepare(c->pg, def->name, def->sql, def->nparams,
-		    NULL);
-		c->state = DBC_PREPARING;
-	} else if (def->prepare) {
-		ok = PQsendQueryPrepared(c->pg, def->name, q->n,
-		    (const char *const *)q->params, NULL, NULL, 0);
-		c->state = DBC_EXECUTING;
-	} else {
-		ok = PQsendQueryParams(c->pg, def->sql, q->n, NULL,
-		    (const char *const *)q->params, NULL, NULL, 0);
-		c->state = DBC_EXECUTING;
+	while (c->batches < DB_BATCHES_IN_FLIGHT &&
+	    (q = TAILQ_FIRST(&c->pending)) != NULL) {
+		for (k = 0; q != NULL && k < c->pool->batch_max;
+		    q = TAILQ_FIRST(&c->pending)) {
+			if (q->solo && k > 0)
+				break;
+			if (db_conn_send(c, q) == -1)
+				goto lost;
+			TAILQ_REMOVE(&c->pending, q, entry);
+			TAILQ_INSERT_TAIL(&c->sent, q, entry);
+			k++;
+			if (q->solo)
+				break;
+		}
+		if (!PQpipelineSync(c->pg))
+			goto lost;
+		db_conn_push_slot(c, SLOT_SYNC, 0, NULL, k);
+		c->batches++;
 	}
-	if (!ok || db_conn_flush(c) == -1) {
-		db_conn_lost(c, PQerrorMessage(c->pg));
-		return;
-	}
-	db_conn_timer(c, c->pool->query_timeout);
+	if (db_conn_flush(c) == -1)
+		goto lost;
+	if (was_idle && c->slot_len > 0)
+		db_conn_timer(c, c->pool->query_timeout);
+	return;
+lost:
+	db_conn_lost(c, PQerrorMessage(c->pg));
 }
 
-/* The connection is established: install its events, run the FIFO. */
+/* The connection is established: pipeline mode, events, send the FIFO. */
 static void
 db_conn_ready(struct db_conn *c)
 {
@@ -375,8 +564,9 @@ db_conn_ready(struct db_conn *c)
 	if (c->cev != NULL)
 		event_free(c->cev);
 	c->cev = NULL;
-	if (PQsetnonblocking(c->pg, 1) == -1) {
-		db_conn_lost(c, "PQsetnonblocking failed");
+	if (PQsetnonblocking(c->pg, 1) == -1 ||
+	    PQenterPipelineMode(c->pg) == 0) {
+		db_conn_lost(c, "could not enter pipeline mode");
 		return;
 	}
 	c->fd = PQsocket(c->pg);
@@ -388,7 +578,7 @@ db_conn_ready(struct db_conn *c)
 		return;
 	}
 	memset(c->prepared, 0, (size_t)p->nstmt);
-	c->state = DBC_IDLE;
+	c->state = DBC_UP;
 	c->retry_delay = DB_RETRY_MIN;
 	p->generation++;
 	if (c->logged_down || !c->was_up)
@@ -468,7 +658,7 @@ db_conn_start(struct db_conn *c)
 
 struct db_pool *
 db_pool_new(struct event_base *base, const char *conninfo, const char *label,
-    int nconn, const struct db_stmt_def *table, int nstmt,
+    int nconn, int batch_max, const struct db_stmt_def *table, int nstmt,
     double query_timeout, double connect_timeout)
 {
 	struct db_pool	*p;
@@ -482,6 +672,7 @@ db_pool_new(struct event_base *base, const char *conninfo, const char *label,
 	p->table = table;
 	p->nstmt = nstmt;
 	p->nconn = nconn;
+	p->batch_max = batch_max < 1 ? 1 : batch_max;
 	p->query_timeout = query_timeout;
 	p->connect_timeout = connect_timeout;
 	p->conninfo = strdup(conninfo);
@@ -496,11 +687,17 @@ db_pool_new(struct event_base *base, const char *conninfo, const char *label,
 		c->fd = -1;
 		c->state = DBC_DOWN;
 		c->retry_delay = DB_RETRY_MIN;
-		TAILQ_INIT(&c->fifo);
+		TAILQ_INIT(&c->pending);
+		TAILQ_INIT(&c->sent);
+		/* Each batch: a prepare and a query per statement, a Sync. */
+		c->slot_cap = (size_t)DB_BATCHES_IN_FLIGHT *
+		    (2 * (size_t)p->batch_max + 1);
+		c->slots = calloc(c->slot_cap, sizeof(*c->slots));
 		c->prepared = calloc((size_t)nstmt, 1);
 		c->timer = evtimer_new(base, db_conn_timer_cb, c);
 		c->kick = event_new(base, -1, 0, db_conn_kick_cb, c);
-		if (c->prepared == NULL || c->timer == NULL || c->kick == NULL)
+		if (c->slots == NULL || c->prepared == NULL ||
+		    c->timer == NULL || c->kick == NULL)
 			goto fail;
 	}
 	for (i = 0; i < nconn; i++)
@@ -518,22 +715,32 @@ db_pool_on_up(struct db_pool *p, void (*fn)(void *), void *arg)
 	p->on_up_arg = arg;
 }
 
+/* Free the queries of list without calling back. */
+static void
+db_query_list_free(struct db_query_list *list)
+{
+	struct db_query	*q;
+
+	while ((q = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, q, entry);
+		db_query_free(q);
+	}
+}
+
 void
 db_pool_free(struct db_pool *p)
 {
 	struct db_conn	*c;
-	struct db_query	*q;
 	int		 i;
 
 	if (p == NULL)
 		return;
 	for (i = 0; p->conns != NULL && i < p->nconn; i++) {
 		c = &p->conns[i];
-		for (q = TAILQ_FIRST(&c->fifo); q != NULL;
-		    q = TAILQ_FIRST(&c->fifo)) {
-			TAILQ_REMOVE(&c->fifo, q, entry);
-			db_query_free(q);
-		}
+		if (c->pool == NULL)
+			continue;	/* never set up */
+		db_query_list_free(&c->sent);
+		db_query_list_free(&c->pending);
 		db_conn_events_free(c);
 		if (c->timer != NULL)
 			event_free(c->timer);
@@ -541,9 +748,8 @@ db_pool_free(struct db_pool *p)
 			event_free(c->kick);
 		if (c->pg != NULL)
 			PQfinish(c->pg);
-		if (c->result != NULL)
-			PQclear(c->result);
-		free(c->error);
+		db_conn_batch_reset(c);
+		free(c->slots);
 		free(c->prepared);
 	}
 	free(p->conns);
@@ -558,7 +764,7 @@ db_pool_up(const struct db_pool *p)
 	int	i, n = 0;
 
 	for (i = 0; i < p->nconn; i++)
-		if (p->conns[i].state >= DBC_IDLE)
+		if (p->conns[i].state == DBC_UP)
 			n++;
 	return n;
 }
@@ -581,7 +787,7 @@ db_query(struct db_pool *p, int stmt, int n, const char *const *params,
 		return -1;
 	for (i = 0; i < p->nconn; i++) {
 		c = &p->conns[i];
-		if (c->state < DBC_IDLE)
+		if (c->state != DBC_UP)
 			continue;
 		if (best == NULL || c->queued < best->queued)
 			best = c;
@@ -604,7 +810,7 @@ db_query(struct db_pool *p, int stmt, int n, const char *const *params,
 		}
 	}
 	q->n = n;
-	TAILQ_INSERT_TAIL(&best->fifo, q, entry);
+	TAILQ_INSERT_TAIL(&best->pending, q, entry);
 	best->queued++;
 	/* Never call back from inside db_query(): run it from the loop. */
 	event_active(best->kick, 0, 0);

@@ -1,11 +1,15 @@
 /*
  * db.h: asynchronous PostgreSQL on the event loop.
  *
- * A pool of non-blocking libpq connections; each runs a FIFO of statements
- * one at a time, preparing each statement of the table on first use. A
- * lost connection fails what it held and comes back by itself with a
- * growing delay (PQconnectStart/PQconnectPoll: nothing blocks, except the
- * host name lookup libpq does inside PQconnectStart for a TCP host).
+ * A pool of non-blocking libpq connections in pipeline mode; each sends
+ * its FIFO of statements in batches of up to batch_max, one transaction
+ * (one commit) per batch, preparing each statement of the table on first
+ * use. Every statement still gets its own answer, and only once its batch
+ * has committed. A pool whose statements build transactions of their own
+ * (BEGIN ... COMMIT) uses batch_max 1. A lost connection fails what it
+ * held and comes back by itself with a growing delay
+ * (PQconnectStart/PQconnectPoll: nothing blocks, except the host name
+ * lookup libpq does inside PQconnectStart for a TCP host).
  */
 #ifndef SCENEGEND_DB_H
 #define SCENEGEND_DB_H
@@ -37,7 +41,7 @@ struct db_reply {
 };
 
 struct db_pool	*db_pool_new(struct event_base *, const char *conninfo,
-		    const char *label, int nconn,
+		    const char *label, int nconn, int batch_max,
 		    const struct db_stmt_def *table, int nstmt,
 		    double query_timeout, double connect_timeout);
 /* Call fn(arg) each time a connection comes up. */

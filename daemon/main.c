@@ -27,9 +27,11 @@
 #include "sql.h"
 #include "stats.h"
 #include "storage.h"
+#include "writer.h"
 #include "sweeper.h"
 
 #define QUERY_TIMEOUT	30.0	/* seconds a statement may take */
+#define DB_BATCH_MAX	256	/* statements per transaction (db.h) */
 
 static void
 usage(void)
@@ -51,6 +53,7 @@ teardown(struct scenegend *sg)
 	lease_free(sg->lease);
 	stats_free(sg->stats);
 	loop_free(sg->loop);
+	writer_free(sg->writer);
 	if (sg->base != NULL)
 		event_base_free(sg->base);
 }
@@ -94,6 +97,11 @@ main(int argc, char *argv[])
 		fprintf(stderr, "scenegend: event_base_new: out of memory\n");
 		goto done;
 	}
+	if (!cfg.keep_provider_url &&
+	    (sg.writer = writer_new(sg.base, cfg.image_dir)) == NULL) {
+		fprintf(stderr, "scenegend: cannot start the image writer\n");
+		goto done;
+	}
 	sg.http = http_new(sg.base);
 	sg.stats = stats_new(&sg);
 	sg.lease = lease_new(&sg);
@@ -109,10 +117,10 @@ main(int argc, char *argv[])
 		goto done;
 	}
 	sg.db = db_pool_new(sg.base, cfg.database_url, "postgresql",
-	    (int)cfg.db_connections, sql_statements, STMT__MAX, QUERY_TIMEOUT,
-	    cfg.connect_timeout);
+	    (int)cfg.db_connections, DB_BATCH_MAX, sql_statements, STMT__MAX,
+	    QUERY_TIMEOUT, cfg.connect_timeout);
 	sg.db_sweep = db_pool_new(sg.base, cfg.database_url,
-	    "postgresql (sweeper)", 1, sql_statements, STMT__MAX,
+	    "postgresql (sweeper)", 1, 1, sql_statements, STMT__MAX,
 	    QUERY_TIMEOUT, cfg.connect_timeout);
 	if (sg.db == NULL || sg.db_sweep == NULL) {
 		fprintf(stderr, "scenegend: out of memory\n");
