@@ -43,7 +43,8 @@ CTL_SRCS	= $(wildcard ctl/*.c)
 objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 API_LIBS	= -lfcgi -lpq -lhiredis -lcjson -lcrypto -lsystemd
-DAEMON_LIBS	= -lpq -lhiredis -lcjson -lcurl -levent -lsystemd -lcrypto -lm
+DAEMON_LIBS	= -lpq -lhiredis -lcjson -lcurl -levent -lsystemd -lcrypto -lm \
+		  -pthread
 STANDIN_LIBS	= -levent -lcjson -lz -lm
 CTL_LIBS	= -lpq -lhiredis -lcjson -lcrypto -lm
 

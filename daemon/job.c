@@ -24,6 +24,7 @@ const char *const job_state_names[JOB_STATE__MAX] = {
 	"polling",
 	"progressing",
 	"downloading",
+	"storing",
 	"finishing",
 	"handing back",
 	"acking",
@@ -48,8 +49,9 @@ static const unsigned int job_next[JOB_STATE__MAX] = {
 	    T(JOB_DONE),
 	[JOB_PROGRESSING] = T(JOB_WAITING) | T(JOB_HANDING_BACK) |
 	    T(JOB_DONE),
-	[JOB_DOWNLOADING] = T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-	    T(JOB_DONE),
+	[JOB_DOWNLOADING] = T(JOB_STORING) | T(JOB_FINISHING) |
+	    T(JOB_HANDING_BACK) | T(JOB_DONE),
+	[JOB_STORING] = T(JOB_FINISHING) | T(JOB_DONE),
 	[JOB_FINISHING] = T(JOB_ACKING) | T(JOB_DONE),
 	[JOB_HANDING_BACK] = T(JOB_ACKING) | T(JOB_DONE),
 	[JOB_ACKING] = T(JOB_DONE),

@@ -29,6 +29,7 @@ enum job_state {
 	JOB_POLLING,		/* fetch call at the provider */
 	JOB_PROGRESSING,	/* writing progress */
 	JOB_DOWNLOADING,	/* fetching the image */
+	JOB_STORING,		/* the writer thread puts it on disk */
 	JOB_FINISHING,		/* final UPDATE (completed, failed, retry) */
 	JOB_HANDING_BACK,	/* shutdown: lease given back */
 	JOB_ACKING,		/* stream entry being acked or moved */

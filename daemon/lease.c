@@ -42,6 +42,7 @@ lease_held(const struct job *job)
 	case JOB_POLLING:
 	case JOB_PROGRESSING:
 	case JOB_DOWNLOADING:
+	case JOB_STORING:
 	case JOB_FINISHING:
 	case JOB_HANDING_BACK:
 		return 1;

@@ -28,6 +28,7 @@
 #include "sql.h"
 #include "stats.h"
 #include "storage.h"
+#include "writer.h"
 
 #define JSON_MAX	(1024 * 1024)	/* cap of a provider answer */
 
@@ -159,31 +160,50 @@ run_keep_success(struct job *job, const struct provider_answer *a)
 
 static void	run_download(struct job *);
 
+/* The writer thread has the image on disk (or could not). */
+static void
+run_stored(void *arg, const char *err)
+{
+	struct job	*job = arg;
+	char		 url[4096];
+
+	job->busy--;
+	if (job->state == JOB_DONE) {
+		job_reap_soon(job->sg);
+		return;
+	}
+	if (err != NULL) {
+		log_err("job %s: storing the image: %s", job->record_id, err);
+		finish_error(job, PROVIDER_RETRY, "could not store the image "
+		    "on local disk (see the daemon's log)", -1, 0);
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/%s.png", job->sg->cfg->image_base_url,
+	    job->record_id);
+	log_debug("job %s: image stored", job->record_id);
+	finish_complete(job, url);
+}
+
 /* The image came (or did not). */
 static void
 run_downloaded(const struct http_result *r, void *arg)
 {
 	struct job		*job = arg;
-	const struct settings	*cfg = job->sg->cfg;
-	char			 err[512], url[4096], msg[512];
+	char			 msg[512];
 	int			 dead;
 
 	job->http = NULL;
 	if (r->code == CURLE_OK && r->status == 200 &&
 	    storage_is_image(r->body->data, r->body->len)) {
-		if (storage_write(cfg->image_dir, job->record_id,
-		    r->body->data, r->body->len, err, sizeof(err)) == -1) {
-			log_err("job %s: storing the image: %s", job->record_id,
-			    err);
-			finish_error(job, PROVIDER_RETRY, "could not store the "
-			    "image on local disk (see the daemon's log)", -1, 0);
+		if (job_set_state(job, JOB_STORING) == -1)
+			return;
+		if (writer_submit(job->sg->writer, job->record_id,
+		    r->body->data, r->body->len, run_stored, job) == -1) {
+			finish_error(job, PROVIDER_RETRY, "out of memory storing "
+			    "the image", -1, 0);
 			return;
 		}
-		snprintf(url, sizeof(url), "%s/%s.png", cfg->image_base_url,
-		    job->record_id);
-		log_debug("job %s: image stored (%zu bytes)", job->record_id,
-		    r->body->len);
-		finish_complete(job, url);
+		job->busy++;
 		return;
 	}
 	if (r->code != CURLE_OK)

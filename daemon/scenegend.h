@@ -21,6 +21,7 @@ struct stats;
 struct sweeper;
 struct lease;
 struct loop;
+struct writer;
 
 /* Totals since start, exported in STATUS= and the metrics file. */
 struct counters {
@@ -44,6 +45,7 @@ struct scenegend {
 	struct sweeper		*sweeper;
 	struct lease		*lease;
 	struct loop		*loop;
+	struct writer		*writer;	/* NULL: images stay remote */
 	struct job_set		 jobs;
 	struct counters		 counters;
 	int			 loop_was_busy;	/* jobs seen since the last trim */

@@ -1,7 +1,6 @@
 /*
- * storage.c: images on local disk; see storage.h. The writes are small
- * and local, so they are done in the loop (a few ms, bounded by the
- * image cap); nginx serves the folder.
+ * storage.c: images on local disk; see storage.h. The writes run in the
+ * writer thread (writer.c), a batch at a time; nginx serves the folder.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,65 +30,116 @@ storage_is_image(const char *data, size_t len)
 	return 0;
 }
 
-int
-storage_write(const char *dir, const char *record_id, const char *data,
-    size_t len, char *err, size_t errlen)
+/* Mark f failed with a sentence; close and remove its temporary file. */
+static void
+storage_fail(struct storage_file *f, const char *what)
 {
-	char	tmp[4096], final[4096];
+	snprintf(f->err, sizeof(f->err), "%s %s: %s", what,
+	    f->tmp != NULL ? f->tmp : f->record_id, strerror(errno));
+	if (f->fd != -1)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmp != NULL)
+		unlink(f->tmp);
+	f->ok = 0;
+}
+
+/* Create f's temporary file, write it all and start its write-back. */
+static void
+storage_start(const char *dir, struct storage_file *f)
+{
 	size_t	off = 0;
 	ssize_t	n;
-	int	fd = -1, dfd, tn, fn;
 
-	tn = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, record_id);
-	fn = snprintf(final, sizeof(final), "%s/%s.png", dir, record_id);
-	if (tn < 0 || (size_t)tn >= sizeof(tmp) || fn < 0 ||
-	    (size_t)fn >= sizeof(final)) {
-		snprintf(err, errlen, "image path too long");
-		return -1;
+	f->ok = 0;
+	f->fd = -1;
+	f->err[0] = '\0';
+	if (asprintf(&f->tmp, "%s/.%s.XXXXXX", dir, f->record_id) == -1) {
+		f->tmp = NULL;
+		snprintf(f->err, sizeof(f->err), "out of memory");
+		return;
 	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd == -1) {
-		snprintf(err, errlen, "mkostemp %s: %s", tmp, strerror(errno));
-		return -1;
+	f->fd = mkostemp(f->tmp, O_CLOEXEC);
+	if (f->fd == -1) {
+		storage_fail(f, "mkostemp");
+		return;
 	}
-	while (off < len) {
-		n = write(fd, data + off, len - off);
+	while (off < f->len) {
+		n = write(f->fd, f->data + off, f->len - off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "write %s: %s", tmp,
-			    strerror(errno));
-			goto fail;
+			if (n == 0)
+				errno = EIO;
+			storage_fail(f, "write");
+			return;
 		}
 		off += (size_t)n;
 	}
-	if (fchmod(fd, 0644) == -1 || fsync(fd) == -1) {
-		snprintf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
-		goto fail;
+	if (fchmod(f->fd, 0644) == -1) {
+		storage_fail(f, "fchmod");
+		return;
 	}
-	if (close(fd) == -1) {
-		fd = -1;
-		snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
-		goto fail;
+	/* Queue the data now, so that one flush below covers the batch. */
+	(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	f->ok = 1;
+}
+
+void
+storage_write_batch(const char *dir, struct storage_file *files, size_t n)
+{
+	char	*final;
+	size_t	 i, renamed = 0;
+	int	 dfd;
+
+	for (i = 0; i < n; i++)
+		storage_start(dir, &files[i]);
+	/* The first flush commits the journal for all; the rest are cheap. */
+	for (i = 0; i < n; i++) {
+		if (!files[i].ok)
+			continue;
+		if (fdatasync(files[i].fd) == -1) {
+			storage_fail(&files[i], "fdatasync");
+			continue;
+		}
+		if (close(files[i].fd) == -1) {
+			files[i].fd = -1;
+			storage_fail(&files[i], "close");
+			continue;
+		}
+		files[i].fd = -1;
 	}
-	fd = -1;
-	if (rename(tmp, final) == -1) {
-		snprintf(err, errlen, "rename to %s: %s", final,
-		    strerror(errno));
-		goto fail;
+	for (i = 0; i < n; i++) {
+		if (!files[i].ok)
+			continue;
+		if (asprintf(&final, "%s/%s.png", dir, files[i].record_id) ==
+		    -1) {
+			errno = ENOMEM;
+			storage_fail(&files[i], "naming");
+			continue;
+		}
+		if (rename(files[i].tmp, final) == -1)
+			storage_fail(&files[i], "rename");
+		else
+			renamed++;
+		free(final);
 	}
-	/* Make the rename itself durable. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd != -1) {
-		fsync(dfd);
+	/* Make the renames themselves durable, once for the batch. */
+	dfd = renamed == 0 ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (renamed > 0 && (dfd == -1 || fsync(dfd) == -1)) {
+		for (i = 0; i < n; i++)
+			if (files[i].ok) {
+				snprintf(files[i].err, sizeof(files[i].err),
+				    "fsync %s: %s", dir, strerror(errno));
+				files[i].ok = 0;
+			}
+	}
+	if (dfd != -1)
 		close(dfd);
+	for (i = 0; i < n; i++) {
+		free(files[i].tmp);
+		files[i].tmp = NULL;
 	}
-	return 0;
-fail:
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	return -1;
 }
 
 int
