@@ -6,6 +6,11 @@
  * transfers are collected after curl_multi_socket_action() returns, so a
  * completion callback never runs inside a curl callback and may start or
  * cancel other transfers.
+ *
+ * At most HTTP_MAX_RUNNING transfers run at once; the others wait in a
+ * FIFO as a few copied strings, and get their curl handle (and its
+ * buffers) only when a slot frees. Ten thousand jobs starting together
+ * cost ten thousand small records, not ten thousand transfers.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +22,26 @@
 
 #include "http.h"
 
+#define HTTP_MAX_RUNNING	256	/* transfers at once */
+#define HTTP_MAX_CACHED		256	/* idle connections kept */
+
 struct http_req {
 	TAILQ_ENTRY(http_req)	 entry;
 	struct http		*h;
-	CURL			*easy;
+	CURL			*easy;		/* NULL while waiting */
 	struct curl_slist	*headers;
 	struct buf		 body;
-	char			 errbuf[CURL_ERROR_SIZE];
+	char			*errbuf;	/* CURL_ERROR_SIZE, once running */
 	double			 retry_after;
 	int			 too_large;
 	struct http_done	 done;
+	/* The options, kept until the transfer starts. */
+	char			*url;
+	char			*post_body;
+	double			 timeout;
+	double			 connect_timeout;
+	int			 follow;
+	int			 fresh;
 };
 
 TAILQ_HEAD(http_req_list, http_req);
@@ -35,8 +50,11 @@ struct http {
 	struct event_base	*base;
 	CURLM			*multi;
 	struct event		*timer;
-	struct http_req_list	 reqs;
-	int			 nreqs;
+	struct event		*admit;		/* start waiting transfers */
+	struct http_req_list	 reqs;		/* running */
+	struct http_req_list	 waiting;	/* for a free slot */
+	int			 nrunning;
+	int			 nwaiting;
 };
 
 /* What we watch for one socket curl uses. */
@@ -56,7 +74,20 @@ http_req_free(struct http_req *r)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	buf_free(&r->body);
+	free(r->errbuf);
+	free(r->url);
+	if (r->post_body != NULL)
+		explicit_bzero(r->post_body, strlen(r->post_body));
+	free(r->post_body);
 	free(r);
+}
+
+/* A slot is free: start waiting transfers from the loop, not from here. */
+static void
+http_slot_freed(struct http *h)
+{
+	if (h->nwaiting > 0)
+		event_active(h->admit, 0, 0);
 }
 
 /* libevent saw activity on a socket: tell curl. */
@@ -214,16 +245,104 @@ http_check_done(struct http *h)
 		res.code = msg->data.result;
 		curl_multi_remove_handle(h->multi, r->easy);
 		TAILQ_REMOVE(&h->reqs, r, entry);
-		h->nreqs--;
+		h->nrunning--;
+		http_slot_freed(h);
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
 		curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &res.seconds);
-		res.error = r->errbuf[0] != '\0' ? r->errbuf :
+		res.error = r->errbuf != NULL && r->errbuf[0] != '\0' ? r->errbuf :
 		    curl_easy_strerror(res.code);
 		res.body = &r->body;
 		res.too_large = r->too_large;
 		res.retry_after = r->retry_after;
 		if (r->body.data == NULL && buf_append(&r->body, "", 0) == -1)
 			res.too_large = 1;
+		r->done.fn(&res, r->done.arg);
+		http_req_free(r);
+	}
+}
+
+/* Give r its curl handle and start it; -1 when out of memory. */
+static int
+http_launch(struct http *h, struct http_req *r)
+{
+	CURL	*e;
+
+	r->errbuf = calloc(1, CURL_ERROR_SIZE);
+	e = r->easy = curl_easy_init();
+	if (e == NULL || r->errbuf == NULL)
+		return -1;
+	if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header_cb) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+	    (long)(r->timeout * 1000)) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)(r->connect_timeout * 1000)) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "scenegend/1") !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)r->body.cap) != CURLE_OK)
+		return -1;
+	if (r->post_body != NULL &&
+	    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->post_body) !=
+	    CURLE_OK)
+		return -1;
+	if (r->fresh &&
+	    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK)
+		return -1;
+	if (r->follow &&
+	    (curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
+	    CURLE_OK))
+		return -1;
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
+		return -1;
+	/* curl has its own copies now. */
+	if (r->post_body != NULL)
+		explicit_bzero(r->post_body, strlen(r->post_body));
+	free(r->post_body);
+	free(r->url);
+	r->post_body = r->url = NULL;
+	TAILQ_INSERT_TAIL(&h->reqs, r, entry);
+	h->nrunning++;
+	return 0;
+}
+
+/* Loop: start waiting transfers while there are free slots. */
+static void
+http_admit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http		*h = arg;
+	struct http_req		*r;
+	struct http_result	 res;
+
+	while (h->nrunning < HTTP_MAX_RUNNING &&
+	    (r = TAILQ_FIRST(&h->waiting)) != NULL) {
+		TAILQ_REMOVE(&h->waiting, r, entry);
+		h->nwaiting--;
+		if (http_launch(h, r) == 0)
+			continue;
+		/* Could not start: the owner hears of it as a failure. */
+		memset(&res, 0, sizeof(res));
+		res.code = CURLE_OUT_OF_MEMORY;
+		res.error = curl_easy_strerror(res.code);
+		res.retry_after = -1;
+		if (buf_append(&r->body, "", 0) == -1)
+			res.too_large = 1;
+		res.body = &r->body;
 		r->done.fn(&res, r->done.arg);
 		http_req_free(r);
 	}
@@ -239,9 +358,11 @@ http_new(struct event_base *base)
 		return NULL;
 	h->base = base;
 	TAILQ_INIT(&h->reqs);
+	TAILQ_INIT(&h->waiting);
 	h->multi = curl_multi_init();
 	h->timer = evtimer_new(base, http_timeout_cb, h);
-	if (h->multi == NULL || h->timer == NULL) {
+	h->admit = event_new(base, -1, 0, http_admit_cb, h);
+	if (h->multi == NULL || h->timer == NULL || h->admit == NULL) {
 		http_free(h);
 		return NULL;
 	}
@@ -249,7 +370,8 @@ http_new(struct event_base *base)
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_timer_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 64L);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
+	    (long)HTTP_MAX_CACHED);
 	return h;
 }
 
@@ -260,12 +382,16 @@ http_free(struct http *h)
 
 	if (h == NULL)
 		return;
-	for (r = TAILQ_FIRST(&h->reqs); r != NULL; r = TAILQ_FIRST(&h->reqs))
+	while ((r = TAILQ_FIRST(&h->reqs)) != NULL)
+		http_cancel(r);
+	while ((r = TAILQ_FIRST(&h->waiting)) != NULL)
 		http_cancel(r);
 	if (h->multi != NULL)
 		curl_multi_cleanup(h->multi);
 	if (h->timer != NULL)
 		event_free(h->timer);
+	if (h->admit != NULL)
+		event_free(h->admit);
 	free(h);
 }
 
@@ -274,7 +400,6 @@ http_start(struct http *h, const struct http_opts *o, struct http_done done)
 {
 	struct http_req		*r;
 	struct curl_slist	*l;
-	CURL			*e;
 	size_t			 i;
 
 	r = calloc(1, sizeof(*r));
@@ -283,9 +408,14 @@ http_start(struct http *h, const struct http_opts *o, struct http_done done)
 	r->h = h;
 	r->done = done;
 	r->retry_after = -1;
+	r->timeout = o->timeout;
+	r->connect_timeout = o->connect_timeout;
+	r->follow = o->follow;
+	r->fresh = o->fresh;
 	buf_init(&r->body, o->max_body);
-	e = r->easy = curl_easy_init();
-	if (e == NULL)
+	r->url = strdup(o->url);
+	if (r->url == NULL || (o->post_body != NULL &&
+	    (r->post_body = strdup(o->post_body)) == NULL))
 		goto fail;
 	/* "Expect:" off: no 100-continue round trip for larger bodies. */
 	l = curl_slist_append(NULL, "Expect:");
@@ -298,47 +428,13 @@ http_start(struct http *h, const struct http_opts *o, struct http_done done)
 			goto fail;
 		r->headers = l;
 	}
-	if (curl_easy_setopt(e, CURLOPT_URL, o->url) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header_cb) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-	    (long)(o->timeout * 1000)) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)(o->connect_timeout * 1000)) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
-	    CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_USERAGENT, "scenegend/1") !=
-	    CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)o->max_body) != CURLE_OK)
-		goto fail;
-	if (o->post_body != NULL &&
-	    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->post_body) !=
-	    CURLE_OK)
-		goto fail;
-	if (o->fresh &&
-	    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK)
-		goto fail;
-	if (o->follow &&
-	    (curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
-	    CURLE_OK))
-		goto fail;
-	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
-		goto fail;
-	TAILQ_INSERT_TAIL(&h->reqs, r, entry);
-	h->nreqs++;
+	if (h->nrunning < HTTP_MAX_RUNNING && h->nwaiting == 0) {
+		if (http_launch(h, r) == -1)
+			goto fail;
+		return r;
+	}
+	TAILQ_INSERT_TAIL(&h->waiting, r, entry);
+	h->nwaiting++;
 	return r;
 fail:
 	http_req_free(r);
@@ -353,14 +449,20 @@ http_cancel(struct http_req *r)
 	if (r == NULL)
 		return;
 	h = r->h;
-	curl_multi_remove_handle(h->multi, r->easy);
-	TAILQ_REMOVE(&h->reqs, r, entry);
-	h->nreqs--;
+	if (r->url == NULL) {		/* running: launched, copies dropped */
+		curl_multi_remove_handle(h->multi, r->easy);
+		TAILQ_REMOVE(&h->reqs, r, entry);
+		h->nrunning--;
+		http_slot_freed(h);
+	} else {
+		TAILQ_REMOVE(&h->waiting, r, entry);
+		h->nwaiting--;
+	}
 	http_req_free(r);
 }
 
 int
 http_running(const struct http *h)
 {
-	return h->nreqs;
+	return h->nrunning + h->nwaiting;
 }

@@ -60,7 +60,7 @@ struct http_req	*http_start(struct http *, const struct http_opts *,
 		    struct http_done);
 /* Abort a transfer that has not called back yet; no callback. */
 void		 http_cancel(struct http_req *);
-/* Transfers running. */
+/* Transfers running or waiting for a slot. */
 int		 http_running(const struct http *);
 
 #endif

@@ -195,8 +195,8 @@ transfer(struct http_req *req, struct http_result *res, CURLcode code,
 	}
 	memset(res, 0, sizeof(*res));
 	res->code = code;
-	res->error = req->errbuf[0] != '\0' ? req->errbuf :
-	    curl_easy_strerror(code);
+	res->error = req->errbuf != NULL && req->errbuf[0] != '\0' ?
+	    req->errbuf : curl_easy_strerror(code);
 	res->body = &req->body;
 	res->too_large = req->too_large;
 	res->retry_after = req->retry_after;
