@@ -40,10 +40,19 @@ rcli() { redis-cli -s "$REDIS_SOCKET" "$@"; }
 uuid() { cat /proc/sys/kernel/random/uuid; }
 # Print the value of key=value field $1 of line $2.
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
+per_job() { perl -e 'printf "%.0f", $ARGV[0] * 10000 / $ARGV[1]' "$1" "$DRAIN_JOBS"; }
 ratio() { perl -e 'printf "%.2f", $ARGV[1] > 0 ? $ARGV[0] / $ARGV[1] : 0' "$1" "$2"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of every process whose command line matches $1, summed.
+group_ticks() {
+	local p t=0
+	for p in $(pgrep -f "$1"); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
 daemon_pid() { head -n1 "$stack/daemon.pid"; }
 
 declare -a lines=()
@@ -77,6 +86,43 @@ SQL
 	echo "$chapter"
 }
 
+# ---------------------------------------------------------------- ceiling
+# Bare nginx answering a fixed JSON body itself, with the stack's worker
+# settings: the most any request through nginx can do on this machine
+# (wrk, nginx and the kernel share the same two cores with everything).
+log "ceiling: bare nginx, $CONNS connections, ${DURATION}s"
+bare=$work/bare
+mkdir -p "$bare/tmp"
+bare_port=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport')
+cat >"$bare/nginx.conf" <<NGINX
+worker_processes auto;
+pid $bare/nginx.pid;
+error_log $bare/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $bare/tmp;
+	proxy_temp_path $bare/tmp;
+	fastcgi_temp_path $bare/tmp;
+	uwsgi_temp_path $bare/tmp;
+	scgi_temp_path $bare/tmp;
+	server {
+		listen 127.0.0.1:$bare_port;
+		location / {
+			default_type application/json;
+			return 200 '{"status":"completed","progress":100}';
+		}
+	}
+}
+NGINX
+nginx -c "$bare/nginx.conf"
+wrk -t2 -c$CONNS -d2s "http://127.0.0.1:$bare_port/" >/dev/null
+bare_out=$(wrk -t2 -c$CONNS -d${DURATION}s --latency "http://127.0.0.1:$bare_port/")
+nginx -c "$bare/nginx.conf" -s stop
+bare_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$bare_out" | cut -d. -f1)
+bare_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$bare_out")
+report ceiling "bare nginx $bare_rps req/s, p99 $bare_p99" "-" "-" "(reference)" "info"
+
 # ---------------------------------------------------------------- enqueue
 log "enqueue: $CONNS connections, ${DURATION}s"
 "$here/scripts/stack.sh" stop-part "$stack" daemon
@@ -109,6 +155,7 @@ r=$(ratio "$rps" "$pg_tps")
 ok=$(verdict "$r >= 0.75 && $p99 <= 20 && $accepted == $reqs && $rows >= $accepted && $rows - $accepted <= $CONNS")
 report enqueue "$rps req/s (202: $accepted/$reqs, rows $rows) p50 ${p50}ms p99 ${p99}ms" \
     "pgbench INSERT $pg_tps tps" "$r" ">=0.75, p99<=20ms" "$ok"
+log "enqueue: $(ratio "$rps" "$bare_rps") of bare nginx's rate"
 psql_q -c "DELETE FROM image_generations WHERE chapter_id IN (SELECT id FROM chapters WHERE title = 'bench')" >/dev/null
 rcli del '{scenegen}:jobs' >/dev/null
 
@@ -149,6 +196,7 @@ r=$(ratio "$rps" "$pg_tps")
 ok=$(verdict "$r >= 0.8 && $p99 <= 10 && $ok200 == $reqs")
 report status "$rps req/s (200: $ok200/$reqs) p50 ${p50}ms p99 ${p99}ms" \
     "pgbench SELECT $pg_tps tps" "$r" ">=0.8, p99<=10ms" "$ok"
+log "status: $(ratio "$rps" "$bare_rps") of bare nginx's rate"
 
 # ---------------------------------------------------------------- drain
 log "drain: $DRAIN_JOBS jobs, stand-in answering at once"
@@ -159,6 +207,7 @@ SQL
 pg=$(pgb -c $CONNS -j 2 -T "$DURATION" -M prepared -f "$work/update.sql")
 pg_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$pg" | tail -n1)
 dchapter=$(seed_jobs "$DRAIN_JOBS")
+pg_t0=$(group_ticks "postgres: scenegen"); st_t0=$(group_ticks modelslab-standin)
 "$here/scripts/stack.sh" start-part "$stack" daemon
 for i in $(seq 1 1200); do
 	left=$(psql_q -c "SELECT count(*) FROM image_generations WHERE chapter_id = '$dchapter' AND status NOT IN ('completed', 'failed')")
@@ -167,6 +216,11 @@ for i in $(seq 1 1200); do
 done
 read -r done_n failed_n secs < <(psql_q -F ' ' -c "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'), extract(epoch FROM max(completed_at) - min(last_attempted_at)) FROM image_generations WHERE chapter_id = '$dchapter'")
 files=$(find "$SCENEGEN_IMAGE_DIR" -name '*.png' | wc -l)
+# Where the CPU went, per job (the backends of the daemon's connections
+# are new, so their totals count from zero).
+pg_t1=$(group_ticks "postgres: scenegen"); st_t1=$(group_ticks modelslab-standin)
+d_t=$(cpu_ticks "$(daemon_pid)")
+log "drain CPU per job: daemon $(per_job "$d_t") us, postgres $(per_job $((pg_t1 - pg_t0))) us, stand-in $(per_job $((st_t1 - st_t0))) us"
 jps=$(perl -e 'printf "%.0f", $ARGV[1] > 0 ? $ARGV[0] / $ARGV[1] : 0' "$done_n" "${secs:-0}")
 r=$(ratio "$jps" "$pg_tps")
 ok=$(verdict "$jps >= 5000 && $done_n == $DRAIN_JOBS")
