@@ -9,8 +9,9 @@
 #
 # Environment: PORT (nginx, default 8080; 0 picks a free one), SCENEGEN_BUILD
 # (folder of the binaries, default build), MODELSLAB_API_KEY,
-# MODELSLAB_BASE_URL, MODELSLAB_MAX_QUEUED, STANDIN_ARGS, and any scenegen
-# setting to pass through.
+# MODELSLAB_BASE_URL, MODELSLAB_MAX_QUEUED, STANDIN_ARGS, DAEMON_WRAPPER (a
+# command scenegend is started under, split on spaces, e.g. valgrind and
+# its options; chaos/valgrind.sh), and any scenegen setting to pass through.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -179,10 +180,14 @@ start_daemon() {
 	# does under systemd.
 	(umask 077 && printf '%s\n' "$modelslab_key" \
 	    >"$dir/secrets/modelslab_api_key")
+	# shellcheck disable=SC2086
 	MODELSLAB_API_KEY_FILE="$dir/secrets/modelslab_api_key" \
-	    setsid "$build/scenegend" </dev/null >>"$dir/daemon.log" 2>&1 &
+	    setsid ${DAEMON_WRAPPER:-} "$build/scenegend" </dev/null \
+	    >>"$dir/daemon.log" 2>&1 &
 	echo $! >"$dir/daemon.pid"
-	sleep 0.2
+	# A wrapper such as valgrind takes seconds to reach main(): give a
+	# bad setting that long to show before calling the start good.
+	if [ -n "${DAEMON_WRAPPER:-}" ]; then sleep 3; else sleep 0.2; fi
 	alive "$dir/daemon.pid" ||
 	    { say "scenegend failed, see $dir/daemon.log"; tail -n5 "$dir/daemon.log" >&2; return 1; }
 }
