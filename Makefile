@@ -5,6 +5,7 @@
 #   make stop       stop it
 #   make test       install, build (plain and ASan+UBSan), run every test
 #   make bench      benchmarks against baselines measured in the same run
+#   make valgrind   scenegend under valgrind for thousands of jobs (JOBS=)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -17,7 +18,7 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libhiredis-dev \
 	libcjson-dev libcurl4-openssl-dev libevent-dev libssl-dev libpq-dev \
 	libsystemd-dev zlib1g-dev postgresql-15 postgresql-client-15 \
 	redis-server redis-tools nginx-light curl perl procps util-linux \
-	spawn-fcgi systemd mandoc clang libclang-rt-14-dev
+	spawn-fcgi systemd mandoc clang libclang-rt-14-dev valgrind
 
 CC	?= cc
 PKGS	 = fcgi hiredis libcjson libcurl libevent libpq libsystemd libcrypto zlib
@@ -54,7 +55,7 @@ PROGRAMS = $(if $(API_SRCS),$(BUILD)/scenegen-api) \
 	$(if $(CTL_SRCS),$(BUILD)/scenegenctl)
 
 .PHONY: all deps run stop test test-plain test-san bench install deb clean \
-	chaos soak fuzz
+	chaos soak fuzz valgrind
 
 all: $(PROGRAMS)
 
@@ -122,6 +123,10 @@ chaos: deps all
 
 soak: deps all
 	@chaos/soak.sh $(if $(MINUTES),--minutes $(MINUTES))
+
+# The plain build under valgrind (not the ASan one): zero errors, zero leaks.
+valgrind: deps all
+	@chaos/valgrind.sh $(if $(JOBS),--jobs $(JOBS))
 
 fuzz:
 	@fuzz/build.sh && fuzz/run.sh $(if $(FUZZ_SECONDS),$(FUZZ_SECONDS),60)
