@@ -6,6 +6,16 @@
 
 #define EPOCH_MS(col)	"(extract(epoch FROM " col ") * 1000)::bigint"
 
+/*
+ * The status as a value the planner cannot look up in an index. Every
+ * statement of a job finds its row by primary key; were status an index
+ * key here, a generic plan could pick the status index instead (its
+ * statistics lag behind a burst: "no row in_progress") and filter
+ * thousands of rows per statement.
+ */
+#define STATUS		"(status || '')"
+#define G_STATUS	"(g.status || '')"
+
 const struct db_stmt_def sql_statements[STMT__MAX] = {
 	[STMT_PING] = { "sg_ping", "SELECT 1", 0, 1 },
 
@@ -31,7 +41,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  lease_expires_at = now() + $3::double precision"
 	    "   * interval '1 second'"
 	    " WHERE id = $1::uuid"
-	    "  AND (status = 'pending' OR (status = 'in_progress' AND"
+	    "  AND (" STATUS " = 'pending' OR (" STATUS " = 'in_progress' AND"
 	    "   (lease_token IS NULL OR lease_expires_at < now())))"
 	    "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
 	    " RETURNING id, prompt, style, aspect_ratio, tier, attempts,"
@@ -57,7 +67,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    " provider_eta_seconds = $4::double precision,"
 	    " progress = GREATEST(progress, 10)"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
-	    " AND status = 'in_progress'"
+	    " AND " STATUS " = 'in_progress'"
 	    " RETURNING " EPOCH_MS("provider_submitted_at"),
 	    4, 1 },
 
@@ -68,7 +78,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    " provider_eta_seconds = COALESCE($4::double precision,"
 	    "  provider_eta_seconds)"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
-	    " AND status = 'in_progress'"
+	    " AND " STATUS " = 'in_progress'"
 	    " RETURNING progress",
 	    4, 1 },
 
@@ -94,7 +104,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  'chapter_id', chapter_id,"
 	    "  'provider_request_id', COALESCE($6, provider_request_id))"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
-	    " AND status = 'in_progress'"
+	    " AND " STATUS " = 'in_progress'"
 	    " RETURNING 1",
 	    6, 1 },
 
@@ -105,7 +115,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    " lease_token = NULL, lease_expires_at = NULL,"
 	    " next_attempt_at = NULL"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
-	    " AND status = 'in_progress'"
+	    " AND " STATUS " = 'in_progress'"
 	    " RETURNING 1",
 	    3, 1 },
 
@@ -128,7 +138,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    " provider_eta_seconds = CASE WHEN $5::boolean THEN NULL"
 	    "  ELSE provider_eta_seconds END"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
-	    " AND status = 'in_progress'"
+	    " AND " STATUS " = 'in_progress'"
 	    " RETURNING " EPOCH_MS("next_attempt_at"),
 	    5, 1 },
 
@@ -138,7 +148,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    " lease_token = NULL, lease_expires_at = NULL,"
 	    " attempts = GREATEST(attempts - 1, 0)"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
-	    " AND status = 'in_progress'"
+	    " AND " STATUS " = 'in_progress'"
 	    " RETURNING 1",
 	    2, 1 },
 
@@ -152,7 +162,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  * interval '1 second'"
 	    " FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)"
 	    " WHERE g.id = h.id AND g.lease_token = h.token"
-	    " AND g.status = 'in_progress'"
+	    " AND " G_STATUS " = 'in_progress'"
 	    " RETURNING g.lease_token",
 	    3, 1 },
 

@@ -1,0 +1,58 @@
+#!/usr/bin/perl
+# Every statement of a job finds its row by primary key, whatever the
+# planner's statistics say. Right after a burst they still say "no row
+# pending, none in progress"; a cached generic plan that looked rows up
+# in the status index would then read every in-progress row for each
+# statement of each job: quadratic (20,000 jobs next to 100,000 final
+# rows drained in 69 s instead of 9 s). The status index's own counters
+# show whether the daemon's statements went through it.
+use strict;
+use warnings;
+use Test::More;
+use Scenegen::Test qw(daemons_sanitizer_clean stack_env new_chapter sql sql1
+    daemon_takeover daemon_start daemon_stop daemon_wait_ready daemon_log
+    insert_jobs wait_all_final row_states);
+
+my $env = stack_env();
+plan skip_all => 'no stand-in in this stack' unless $env->{STANDIN_URL};
+my $jobs = 300;
+
+daemon_takeover();
+
+# Statistics taken while (nearly) every row is final.
+my ($old_user, $old_chapter) = new_chapter();
+sql(q{INSERT INTO image_generations (id, user_id, chapter_id, scene_number,
+    image_type, status, progress, prompt, style, aspect_ratio, metadata)
+    SELECT gen_random_uuid(), :'u', :'c', g, 'scene', 'completed', 100,
+    'old', 'cinematic', '16:9', '{}' FROM generate_series(1, 20000) g},
+    u => $old_user, c => $old_chapter);
+sql('ANALYZE image_generations');
+
+sub status_index_reads {
+	return sql1(q{SELECT COALESCE(sum(idx_tup_read), 0)
+	    FROM pg_stat_user_indexes
+	    WHERE indexrelname = 'idx_image_generations_status'});
+}
+my $before = status_index_reads();
+
+my ($user, $chapter) = new_chapter();
+my @ids = insert_jobs($user, $chapter, $jobs,
+    prompt => 'plans %d [standin:eta=0.3]');
+my $d = daemon_start(name => 'plans', MODELSLAB_MAX_QUEUED => $jobs,
+    SCENEGEN_POLL_MIN_SECONDS => 0.25);
+ok(daemon_wait_ready($d), 'daemon ready') or diag daemon_log($d);
+ok(wait_all_final(\@ids, 90), "all $jobs final");
+is_deeply(row_states(\@ids), { completed => $jobs }, "all $jobs completed");
+# A backend reports its counters when it ends: stop the daemon first.
+is(daemon_stop($d), 0, 'daemon exits 0 on SIGTERM');
+sleep 1;
+my $reads = status_index_reads() - $before;
+# The sweeper may scan pending rows by status once; a statement per job
+# through the index reads hundreds of rows each (tens of thousands here).
+cmp_ok($reads, '<', 2 * $jobs, "rows read through the status index: "
+    . "$reads (by primary key: none per job)");
+
+sql(q{DELETE FROM image_generations WHERE chapter_id IN (:'a', :'b')},
+    a => $old_chapter, b => $chapter);
+daemons_sanitizer_clean();
+done_testing();
