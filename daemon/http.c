@@ -23,7 +23,7 @@
 #include "http.h"
 
 #define HTTP_MAX_RUNNING	256	/* transfers at once */
-#define HTTP_MAX_CACHED		256	/* idle connections kept */
+#define HTTP_MAX_CACHED		64	/* idle connections kept */
 
 struct http_req {
 	TAILQ_ENTRY(http_req)	 entry;

@@ -28,6 +28,7 @@ enum job_state {
 	JOB_WAITING,		/* timer until the next fetch */
 	JOB_POLLING,		/* fetch call at the provider */
 	JOB_PROGRESSING,	/* writing progress */
+	JOB_DISK_WAIT,		/* image ready; the writer has a backlog */
 	JOB_DOWNLOADING,	/* fetching the image */
 	JOB_STORING,		/* the writer thread puts it on disk */
 	JOB_FINISHING,		/* final UPDATE (completed, failed, retry) */

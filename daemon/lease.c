@@ -41,6 +41,7 @@ lease_held(const struct job *job)
 	case JOB_WAITING:
 	case JOB_POLLING:
 	case JOB_PROGRESSING:
+	case JOB_DISK_WAIT:
 	case JOB_DOWNLOADING:
 	case JOB_STORING:
 	case JOB_FINISHING:

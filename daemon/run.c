@@ -31,6 +31,11 @@
 #include "writer.h"
 
 #define JSON_MAX	(1024 * 1024)	/* cap of a provider answer */
+/*
+ * Images downloaded but not yet on disk, past which the next downloads
+ * wait: the network outruns the disk, and each waiting image is memory.
+ */
+#define DISK_BACKLOG_MAX	512
 
 static void	run_poll(struct job *);
 
@@ -160,6 +165,25 @@ run_keep_success(struct job *job, const struct provider_answer *a)
 
 static void	run_download(struct job *);
 
+/* Whether images being downloaded or written are at the backlog cap. */
+static int
+run_disk_busy(const struct scenegend *sg)
+{
+	return writer_backlog(sg->writer) +
+	    sg->jobs.count[JOB_DOWNLOADING] >= DISK_BACKLOG_MAX;
+}
+
+/* The writer caught up: start the downloads that waited for it. */
+static void
+run_disk_resume(struct scenegend *sg)
+{
+	struct job	*job;
+
+	while (!run_disk_busy(sg) &&
+	    (job = TAILQ_FIRST(&sg->jobs.list[JOB_DISK_WAIT])) != NULL)
+		run_download(job);
+}
+
 /* The writer thread has the image on disk (or could not). */
 static void
 run_stored(void *arg, const char *err)
@@ -167,6 +191,7 @@ run_stored(void *arg, const char *err)
 	struct job	*job = arg;
 	char		 url[4096];
 
+	run_disk_resume(job->sg);
 	job->busy--;
 	if (job->state == JOB_DONE) {
 		job_reap_soon(job->sg);
@@ -266,6 +291,12 @@ run_image_ready(struct job *job)
 	if (job->sg->cfg->keep_provider_url) {
 		finish_complete(job, job->output_url != NULL ?
 		    job->output_url : job->proxy_url);
+		return;
+	}
+	if (run_disk_busy(job->sg)) {
+		log_debug("job %s: image ready; waiting for the disk",
+		    job->record_id);
+		job_set_state(job, JOB_DISK_WAIT);
 		return;
 	}
 	run_download(job);

@@ -48,6 +48,7 @@ struct writer {
 	int			 stop;		/* shared, under mu */
 	int			 wake[2];	/* thread -> loop */
 	struct event		*ev;
+	size_t			 backlog;	/* loop only */
 };
 
 static void
@@ -146,9 +147,16 @@ writer_wake_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&w->mu);
 	while ((it = STAILQ_FIRST(&done)) != NULL) {
 		STAILQ_REMOVE_HEAD(&done, entry);
+		w->backlog--;
 		it->done(it->arg, it->ok ? NULL : it->err);
 		writer_item_free(it);
 	}
+}
+
+size_t
+writer_backlog(const struct writer *w)
+{
+	return w->backlog;
 }
 
 struct writer *
@@ -232,6 +240,7 @@ writer_submit(struct writer *w, const char *record_id, const char *data,
 	snprintf(it->record_id, sizeof(it->record_id), "%s", record_id);
 	it->done = done;
 	it->arg = arg;
+	w->backlog++;
 	pthread_mutex_lock(&w->mu);
 	STAILQ_INSERT_TAIL(&w->todo, it, entry);
 	pthread_cond_signal(&w->cv);

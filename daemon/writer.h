@@ -19,6 +19,8 @@ typedef void	writer_done_fn(void *arg, const char *err);
 struct writer	*writer_new(struct event_base *, const char *dir);
 /* Stop the thread (after its current batch); pending answers are dropped. */
 void		 writer_free(struct writer *);
+/* Images handed over and not answered yet (loop side). */
+size_t		 writer_backlog(const struct writer *);
 /*
  * Queue <dir>/<record_id>.png with a copy of data. 0: done() will be
  * called; -1: out of memory, it will not.
