@@ -348,6 +348,38 @@ http_admit_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A curl multi handle with our callbacks; NULL when out of memory. */
+static CURLM *
+http_multi_new(struct http *h)
+{
+	CURLM	*m;
+
+	m = curl_multi_init();
+	if (m == NULL)
+		return NULL;
+	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, http_sock_cb);
+	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, http_timer_cb);
+	curl_multi_setopt(m, CURLMOPT_TIMERDATA, h);
+	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_CACHED);
+	return m;
+}
+
+void
+http_release_idle(struct http *h)
+{
+	CURLM	*m;
+
+	if (h->nrunning > 0 || h->nwaiting > 0)
+		return;
+	m = http_multi_new(h);
+	if (m == NULL)
+		return;
+	curl_multi_cleanup(h->multi);	/* closes the idle connections */
+	h->multi = m;
+	evtimer_del(h->timer);
+}
+
 struct http *
 http_new(struct event_base *base)
 {
@@ -359,19 +391,13 @@ http_new(struct event_base *base)
 	h->base = base;
 	TAILQ_INIT(&h->reqs);
 	TAILQ_INIT(&h->waiting);
-	h->multi = curl_multi_init();
+	h->multi = http_multi_new(h);
 	h->timer = evtimer_new(base, http_timeout_cb, h);
 	h->admit = event_new(base, -1, 0, http_admit_cb, h);
 	if (h->multi == NULL || h->timer == NULL || h->admit == NULL) {
 		http_free(h);
 		return NULL;
 	}
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http_sock_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-	    (long)HTTP_MAX_CACHED);
 	return h;
 }
 

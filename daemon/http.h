@@ -60,6 +60,8 @@ struct http_req	*http_start(struct http *, const struct http_opts *,
 		    struct http_done);
 /* Abort a transfer that has not called back yet; no callback. */
 void		 http_cancel(struct http_req *);
+/* With no transfer at all: close the idle connections kept for reuse. */
+void		 http_release_idle(struct http *);
 /* Transfers running or waiting for a slot. */
 int		 http_running(const struct http *);
 

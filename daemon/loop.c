@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "db.h"
+#include "http.h"
 #include "job.h"
 #include "lease.h"
 #include "log.h"
@@ -225,10 +226,12 @@ loop_second_cb(evutil_socket_t fd, short what, void *arg)
 	scenegend_kick(sg);
 	/*
 	 * After a burst (thousands of jobs in flight) the heap keeps its
-	 * high-water mark; once the daemon is idle, hand it back.
+	 * high-water mark, and curl its idle connections; once the daemon
+	 * is idle, hand both back.
 	 */
 	active = job_active(sg);
 	if (active == 0 && sg->loop_was_busy) {
+		http_release_idle(sg->http);
 		malloc_trim(0);
 		sg->loop_was_busy = 0;
 	} else if (active > 0)
