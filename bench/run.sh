@@ -263,6 +263,7 @@ report inflight "peak $standin_peak at provider (rows $peak), RSS peak $((hwm / 
 
 # ---------------------------------------------------------------- pickup
 log "pickup: 200 single POSTs at light load"
+curl -s -X POST "$STANDIN_URL/_standin/config" -d '{"mode":"success","eta":0}' >/dev/null
 p=$(head -n1 "$work/pairs"); pc=${p%% *}; pt=${p#* }
 read -r pk50 pk99 pkn < <("$here/bench/pickup.pl" "$BASE_URL" "$pc" "$pt" "$DATABASE_URL" 200)
 ok=$(verdict "$pkn == 200 && $pk50 <= 2 && $pk99 <= 10")
@@ -270,6 +271,12 @@ report pickup "202 received -> claimed p50 ${pk50}ms p99 ${pk99}ms ($pkn jobs)" 
 
 # ---------------------------------------------------------------- footprint
 log "footprint: at rest"
+# At rest: the pickup's jobs final, then a few of the daemon's idle ticks.
+for i in $(seq 1 120); do
+	left=$(psql_q -c "SELECT count(*) FROM image_generations WHERE status IN ('pending', 'in_progress')")
+	[ "$left" = 0 ] && break
+	sleep 0.5
+done
 sleep 3
 api_master=$(head -n1 "$stack/api.pid")
 worst=0

@@ -27,6 +27,7 @@
 
 #define JANITOR_MS	200
 #define DRAIN_POLL_MS	50
+#define TRIM_MIN_PEAK	256	/* a burst worth trimming after, in jobs */
 
 struct loop {
 	struct scenegend	*sg;
@@ -226,16 +227,20 @@ loop_second_cb(evutil_socket_t fd, short what, void *arg)
 	scenegend_kick(sg);
 	/*
 	 * After a burst (thousands of jobs in flight) the heap keeps its
-	 * high-water mark, and curl its idle connections; once the daemon
-	 * is idle, hand both back.
+	 * high-water mark, and curl its idle connections: hand the heap
+	 * back once the burst is mostly over (a quarter of its peak left),
+	 * and the connections once the daemon is idle.
 	 */
 	active = job_active(sg);
-	if (active == 0 && sg->loop_was_busy) {
-		http_release_idle(sg->http);
+	if (active > sg->active_peak)
+		sg->active_peak = active;
+	if (sg->active_peak > 0 && (active == 0 || (active <=
+	    sg->active_peak / 4 && sg->active_peak >= TRIM_MIN_PEAK))) {
+		if (active == 0)
+			http_release_idle(sg->http);
 		malloc_trim(0);
-		sg->loop_was_busy = 0;
-	} else if (active > 0)
-		sg->loop_was_busy = 1;
+		sg->active_peak = active;
+	}
 }
 
 static void

@@ -48,7 +48,7 @@ struct scenegend {
 	struct writer		*writer;	/* NULL: images stay remote */
 	struct job_set		 jobs;
 	struct counters		 counters;
-	int			 loop_was_busy;	/* jobs seen since the last trim */
+	size_t			 active_peak;	/* most jobs since the last trim */
 	int			 ready;		/* READY=1 sent */
 	int			 draining;	/* SIGTERM seen */
 	int			 handing_back;	/* drain time is over */
