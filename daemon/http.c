@@ -252,7 +252,9 @@ http_check_done(struct http *h)
 		res.error = r->errbuf != NULL && r->errbuf[0] != '\0' ? r->errbuf :
 		    curl_easy_strerror(res.code);
 		res.body = &r->body;
-		res.too_large = r->too_large;
+		/* Past the cap as it came, or as announced (curl stops early). */
+		res.too_large = r->too_large ||
+		    res.code == CURLE_FILESIZE_EXCEEDED;
 		res.retry_after = r->retry_after;
 		if (r->body.data == NULL && buf_append(&r->body, "", 0) == -1)
 			res.too_large = 1;
@@ -293,7 +295,7 @@ http_launch(struct http *h, struct http_req *r)
 	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)r->body.cap) != CURLE_OK)
+	    (curl_off_t)r->body.max) != CURLE_OK)
 		return -1;
 	if (r->post_body != NULL &&
 	    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->post_body) !=

@@ -56,6 +56,9 @@ my @cases = (
 	[ 'http403', 'failed', 0, 1,
 	    qr/plan does not include this model\/feature/ ],
 	[ 'http400', 'failed', 0, 1, qr/refused the request as invalid/ ],
+	# Announced larger than the cap (curl stops before the body).
+	[ 'oversized;size=2000000', 'failed', 3, 4,
+	    qr/after 4 attempts.*answer larger than 1048576 bytes/ ],
 	[ 'http429;retry_after=20;times=1', 'completed', 1, 2, undef, 20 ],
 	[ 'http503;at=fetch;times=2', 'completed', 0, 1 ],
 );
