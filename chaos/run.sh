@@ -19,6 +19,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=chaos/lib.sh
+. "$here/chaos/lib.sh"
 short=0 duration= dir= keep=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -36,20 +38,10 @@ done
 [ -n "$duration" ] || { [ "$short" = 1 ] && duration=40 || duration=300; }
 case $duration in ''|*[!0-9]*) echo "chaos: --duration wants seconds" >&2; exit 2;; esac
 
-if [ -n "$dir" ]; then
-	mkdir -p "$dir" || exit 2
-	dir=$(cd "$dir" && pwd)
-else
-	dir=$(mktemp -d /tmp/scenegen-chaos.XXXXXX) || exit 2
-fi
-chmod 755 "$dir"
+dir=$(work_dir chaos "$dir") || exit 2
 stack=$dir/stack
 
-export SCENEGEN_BUILD=${SCENEGEN_BUILD:-$here/build}
-case $SCENEGEN_BUILD in /*) ;; *) SCENEGEN_BUILD=$here/$SCENEGEN_BUILD;; esac
-for b in scenegen-api scenegend modelslab-standin; do
-	[ -x "$SCENEGEN_BUILD/$b" ] || { echo "chaos: no $SCENEGEN_BUILD/$b (make)" >&2; exit 2; }
-done
+use_build chaos
 
 # The stack: its own folder and port, a fast stand-in, short timings.
 export PORT=0 STACK_QUIET=1

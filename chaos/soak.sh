@@ -19,6 +19,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=chaos/lib.sh
+. "$here/chaos/lib.sh"
 minutes=10 dir= keep=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -34,22 +36,12 @@ while [ $# -gt 0 ]; do
 done
 case $minutes in ''|*[!0-9.]*) echo "soak: --minutes wants a number" >&2; exit 2;; esac
 
-if [ -n "$dir" ]; then
-	mkdir -p "$dir" || exit 2
-	dir=$(cd "$dir" && pwd)
-else
-	dir=$(mktemp -d /tmp/scenegen-soak.XXXXXX) || exit 2
-fi
-chmod 755 "$dir"
+dir=$(work_dir soak "$dir") || exit 2
 stack=$dir/stack
 results=$here/chaos/results
 mkdir -p "$results"
 
-export SCENEGEN_BUILD=${SCENEGEN_BUILD:-$here/build}
-case $SCENEGEN_BUILD in /*) ;; *) SCENEGEN_BUILD=$here/$SCENEGEN_BUILD;; esac
-for b in scenegen-api scenegend modelslab-standin; do
-	[ -x "$SCENEGEN_BUILD/$b" ] || { echo "soak: no $SCENEGEN_BUILD/$b (make)" >&2; exit 2; }
-done
+use_build soak
 
 export PORT=0 STACK_QUIET=1
 export STANDIN_ARGS="-e 3"

@@ -34,6 +34,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=chaos/lib.sh
+. "$here/chaos/lib.sh"
 jobs=${VALGRIND_JOBS:-3000} dir='' keep=0
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -53,22 +55,12 @@ stop_wait=${VALGRIND_STOP_WAIT:-600}
 
 command -v valgrind >/dev/null ||
     { echo "valgrind: no valgrind (apt-get install valgrind)" >&2; exit 2; }
-if [ -n "$dir" ]; then
-	mkdir -p "$dir"
-	dir=$(cd "$dir" && pwd)
-else
-	dir=$(mktemp -d /tmp/scenegen-valgrind.XXXXXX)
-fi
+dir=$(work_dir valgrind "$dir") || exit 2
 # DAEMON_WRAPPER is split on spaces: the log paths in it must have none.
 case $dir in *[[:space:]]*) echo "valgrind: $dir: no spaces, please" >&2; exit 2;; esac
-chmod 755 "$dir"
 stack=$dir/stack
 
-export SCENEGEN_BUILD=${SCENEGEN_BUILD:-$here/build}
-case $SCENEGEN_BUILD in /*) ;; *) SCENEGEN_BUILD=$here/$SCENEGEN_BUILD;; esac
-for b in scenegen-api scenegend modelslab-standin; do
-	[ -x "$SCENEGEN_BUILD/$b" ] || { echo "valgrind: no $SCENEGEN_BUILD/$b (make)" >&2; exit 2; }
-done
+use_build valgrind
 # AddressSanitizer and valgrind do not mix: the plain build only.
 if nm "$SCENEGEN_BUILD/scenegend" 2>/dev/null | grep -q __asan_init; then
 	echo "valgrind: $SCENEGEN_BUILD/scenegend is an ASan build; use build/" >&2
