@@ -33,6 +33,12 @@ enum db_conn_state {
 	DBC__MAX
 };
 
+/* An answer kept until its batch's Sync: first result, first error line. */
+struct db_answer {
+	PGresult		*res;
+	char			*error;
+};
+
 struct db_query {
 	TAILQ_ENTRY(db_query)	 entry;
 	int			 stmt;
@@ -40,8 +46,7 @@ struct db_query {
 	char			*params[DB_MAX_PARAMS];
 	struct db_reply		 reply;
 	int			 solo;		/* its batch failed: run alone */
-	PGresult		*result;	/* first result, until the Sync */
-	char			*error;		/* first error line */
+	struct db_answer	 answer;	/* its own */
 };
 
 TAILQ_HEAD(db_query_list, db_query);
@@ -82,8 +87,7 @@ struct db_conn {
 	size_t			 slot_cap, slot_head, slot_len;
 	int			 batches;	/* Syncs on the wire */
 	int			 batch_failed;	/* the batch being read */
-	PGresult		*batch_res;	/* its first error result */
-	char			*batch_error;	/* and its first error line */
+	struct db_answer	 batch_error;	/* its first error */
 };
 
 struct db_pool {
@@ -132,15 +136,15 @@ db_first_line(const char *msg, char *out, size_t outlen)
 	out[len] = '\0';
 }
 
-/* Forget a query's kept answer (before a rerun or when freeing it). */
+/* Forget a kept answer (before a rerun, or when done with it). */
 static void
-db_query_clear(struct db_query *q)
+db_answer_clear(struct db_answer *a)
 {
-	if (q->result != NULL)
-		PQclear(q->result);
-	q->result = NULL;
-	free(q->error);
-	q->error = NULL;
+	if (a->res != NULL)
+		PQclear(a->res);
+	a->res = NULL;
+	free(a->error);
+	a->error = NULL;
 }
 
 static void
@@ -148,7 +152,7 @@ db_query_free(struct db_query *q)
 {
 	int	i;
 
-	db_query_clear(q);
+	db_answer_clear(&q->answer);
 	for (i = 0; i < q->n; i++)
 		free(q->params[i]);
 	free(q);
@@ -158,11 +162,7 @@ db_query_free(struct db_query *q)
 static void
 db_conn_batch_reset(struct db_conn *c)
 {
-	if (c->batch_res != NULL)
-		PQclear(c->batch_res);
-	c->batch_res = NULL;
-	free(c->batch_error);
-	c->batch_error = NULL;
+	db_answer_clear(&c->batch_error);
 	c->batch_failed = 0;
 }
 
@@ -301,11 +301,11 @@ db_conn_batch_done(struct db_conn *c, int nqueries)
 	if (failed && nqueries > 1) {
 		log_debug("%s: connection %d: a batch of %d failed (%s); "
 		    "running its statements one by one", c->pool->label,
-		    c->index, nqueries, c->batch_error != NULL ?
-		    c->batch_error : "?");
+		    c->index, nqueries, c->batch_error.error != NULL ?
+		    c->batch_error.error : "?");
 		while ((q = TAILQ_LAST(&batch, db_query_list)) != NULL) {
 			TAILQ_REMOVE(&batch, q, entry);
-			db_query_clear(q);
+			db_answer_clear(&q->answer);
 			q->solo = 1;
 			TAILQ_INSERT_HEAD(&c->pending, q, entry);
 		}
@@ -316,11 +316,12 @@ db_conn_batch_done(struct db_conn *c, int nqueries)
 		TAILQ_REMOVE(&batch, q, entry);
 		c->queued--;
 		if (!failed)
-			db_query_deliver(q, q->result, NULL);
-		else if (q->error != NULL)
-			db_query_deliver(q, q->result, q->error);
+			db_query_deliver(q, q->answer.res, NULL);
+		else if (q->answer.error != NULL)
+			db_query_deliver(q, q->answer.res, q->answer.error);
 		else
-			db_query_deliver(q, c->batch_res, c->batch_error);
+			db_query_deliver(q, c->batch_error.res,
+			    c->batch_error.error);
 		db_query_free(q);
 	}
 	db_conn_batch_reset(c);
@@ -331,13 +332,13 @@ static int
 db_conn_note_error(struct db_conn *c, PGresult *r, const char *line)
 {
 	c->batch_failed = 1;
-	if (c->batch_error != NULL)
+	if (c->batch_error.error != NULL)
 		return 0;
-	c->batch_error = strdup(line);
-	if (c->batch_error == NULL)
+	c->batch_error.error = strdup(line);
+	if (c->batch_error.error == NULL)
 		return -1;
 	if (r != NULL && PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
-		c->batch_res = r;
+		c->batch_error.res = r;
 		return 1;	/* r is kept */
 	}
 	return 0;
@@ -371,13 +372,13 @@ db_conn_take_result(struct db_conn *c, const struct db_slot *s,
 		c->prepared[s->stmt] = 0;
 	}
 	if (s->kind == SLOT_QUERY && !aborted) {
-		if (line[0] != '\0' && q->error == NULL &&
-		    (q->error = strdup(line)) == NULL) {
+		if (line[0] != '\0' && q->answer.error == NULL &&
+		    (q->answer.error = strdup(line)) == NULL) {
 			PQclear(r);
 			return -1;
 		}
-		if (q->result == NULL) {
-			q->result = r;
+		if (q->answer.res == NULL) {
+			q->answer.res = r;
 			kept = 1;
 		}
 	}

@@ -477,7 +477,7 @@ http_cancel(struct http_req *r)
 	if (r == NULL)
 		return;
 	h = r->h;
-	if (r->url == NULL) {		/* running: launched, copies dropped */
+	if (r->easy != NULL) {		/* running (a waiting one has none) */
 		curl_multi_remove_handle(h->multi, r->easy);
 		TAILQ_REMOVE(&h->reqs, r, entry);
 		h->nrunning--;
