@@ -86,40 +86,41 @@ storage_start(const char *dir, struct storage_file *f)
 }
 
 void
-storage_write_batch(const char *dir, struct storage_file *files, size_t n)
+storage_write_batch(const char *dir, struct storage_file *const *files,
+    size_t n)
 {
 	char	*final;
 	size_t	 i, renamed = 0;
 	int	 dfd;
 
 	for (i = 0; i < n; i++)
-		storage_start(dir, &files[i]);
+		storage_start(dir, files[i]);
 	/* The first flush commits the journal for all; the rest are cheap. */
 	for (i = 0; i < n; i++) {
-		if (!files[i].ok)
+		if (!files[i]->ok)
 			continue;
-		if (fdatasync(files[i].fd) == -1) {
-			storage_fail(&files[i], "fdatasync");
-			continue;
-		}
-		if (close(files[i].fd) == -1) {
-			files[i].fd = -1;
-			storage_fail(&files[i], "close");
+		if (fdatasync(files[i]->fd) == -1) {
+			storage_fail(files[i], "fdatasync");
 			continue;
 		}
-		files[i].fd = -1;
+		if (close(files[i]->fd) == -1) {
+			files[i]->fd = -1;
+			storage_fail(files[i], "close");
+			continue;
+		}
+		files[i]->fd = -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (!files[i].ok)
+		if (!files[i]->ok)
 			continue;
-		if (asprintf(&final, "%s/%s.png", dir, files[i].record_id) ==
+		if (asprintf(&final, "%s/%s.png", dir, files[i]->record_id) ==
 		    -1) {
 			errno = ENOMEM;
-			storage_fail(&files[i], "naming");
+			storage_fail(files[i], "naming");
 			continue;
 		}
-		if (rename(files[i].tmp, final) == -1)
-			storage_fail(&files[i], "rename");
+		if (rename(files[i]->tmp, final) == -1)
+			storage_fail(files[i], "rename");
 		else
 			renamed++;
 		free(final);
@@ -128,17 +129,17 @@ storage_write_batch(const char *dir, struct storage_file *files, size_t n)
 	dfd = renamed == 0 ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (renamed > 0 && (dfd == -1 || fsync(dfd) == -1)) {
 		for (i = 0; i < n; i++)
-			if (files[i].ok) {
-				snprintf(files[i].err, sizeof(files[i].err),
+			if (files[i]->ok) {
+				snprintf(files[i]->err, sizeof(files[i]->err),
 				    "fsync %s: %s", dir, strerror(errno));
-				files[i].ok = 0;
+				files[i]->ok = 0;
 			}
 	}
 	if (dfd != -1)
 		close(dfd);
 	for (i = 0; i < n; i++) {
-		free(files[i].tmp);
-		files[i].tmp = NULL;
+		free(files[i]->tmp);
+		files[i]->tmp = NULL;
 	}
 }
 

@@ -22,7 +22,7 @@ struct storage_file {
  * rename, so readers see the whole file or none, and a file marked ok is
  * on disk. One journal commit and one directory flush serve the batch.
  */
-void	storage_write_batch(const char *dir, struct storage_file *files,
+void	storage_write_batch(const char *dir, struct storage_file *const *files,
 	    size_t n);
 /* Whether dir exists and we may write there; creates it if missing. */
 int	storage_check(const char *dir, char *err, size_t errlen);

@@ -27,10 +27,8 @@
 struct writer_item {
 	STAILQ_ENTRY(writer_item) entry;
 	char			 record_id[UUID_STR_LEN + 1];
-	char			*data;
-	size_t			 len;
-	int			 ok;
-	char			 err[320];
+	char			*data;		/* our copy, until written */
+	struct storage_file	 file;		/* what storage.c reads, says */
 	writer_done_fn		*done;
 	void			*arg;
 };
@@ -73,25 +71,17 @@ writer_list_free(struct writer_list *list)
 static void
 writer_write(struct writer *w, struct writer_list *batch)
 {
-	struct storage_file	 files[WRITER_BATCH_MAX];
+	struct storage_file	*files[WRITER_BATCH_MAX];
 	struct writer_item	*it;
 	size_t			 n = 0;
 
-	memset(files, 0, sizeof(files));
-	STAILQ_FOREACH(it, batch, entry) {
-		files[n].record_id = it->record_id;
-		files[n].data = it->data;
-		files[n].len = it->len;
-		n++;
-	}
+	STAILQ_FOREACH(it, batch, entry)
+		files[n++] = &it->file;
 	storage_write_batch(w->dir, files, n);
-	n = 0;
 	STAILQ_FOREACH(it, batch, entry) {
-		it->ok = files[n].ok;
-		memcpy(it->err, files[n].err, sizeof(it->err));
 		free(it->data);		/* written: the copy is no longer needed */
 		it->data = NULL;
-		n++;
+		it->file.data = NULL;
 	}
 }
 
@@ -148,7 +138,7 @@ writer_wake_cb(evutil_socket_t fd, short what, void *arg)
 	while ((it = STAILQ_FIRST(&done)) != NULL) {
 		STAILQ_REMOVE_HEAD(&done, entry);
 		w->backlog--;
-		it->done(it->arg, it->ok ? NULL : it->err);
+		it->done(it->arg, it->file.ok ? NULL : it->file.err);
 		writer_item_free(it);
 	}
 }
@@ -236,8 +226,10 @@ writer_submit(struct writer *w, const char *record_id, const char *data,
 		return -1;
 	}
 	memcpy(it->data, data, len);
-	it->len = len;
 	snprintf(it->record_id, sizeof(it->record_id), "%s", record_id);
+	it->file.record_id = it->record_id;
+	it->file.data = it->data;
+	it->file.len = len;
 	it->done = done;
 	it->arg = arg;
 	w->backlog++;
