@@ -18,7 +18,8 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libhiredis-dev \
 	libcjson-dev libcurl4-openssl-dev libevent-dev libssl-dev libpq-dev \
 	libsystemd-dev zlib1g-dev postgresql-15 postgresql-client-15 \
 	redis-server redis-tools nginx-light curl perl procps util-linux \
-	spawn-fcgi systemd mandoc clang libclang-rt-14-dev valgrind
+	spawn-fcgi systemd mandoc clang libclang-rt-14-dev valgrind \
+	clang-format clang-tools
 
 CC	?= cc
 PKGS	 = fcgi hiredis libcjson libcurl libevent libpq libsystemd libcrypto zlib
@@ -55,7 +56,7 @@ PROGRAMS = $(if $(API_SRCS),$(BUILD)/scenegen-api) \
 	$(if $(CTL_SRCS),$(BUILD)/scenegenctl)
 
 .PHONY: all deps run stop test test-plain test-san bench install deb clean \
-	chaos soak fuzz valgrind
+	chaos soak fuzz valgrind style format
 
 all: $(PROGRAMS)
 
@@ -130,6 +131,13 @@ valgrind: deps all
 
 fuzz:
 	@fuzz/build.sh && fuzz/run.sh $(if $(FUZZ_SECONDS),$(FUZZ_SECONDS),60)
+
+# The house layout (.clang-format, KNF) and no assignment in conditions.
+style: deps
+	@scripts/check-style.sh
+
+format: deps
+	@scripts/check-style.sh --fix --format-only
 
 clean:
 	rm -rf build build-asan build-fuzz
