@@ -100,6 +100,8 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    &s->db_connections),
 		ROW("SCENEGEN_IMAGE_MAX_BYTES", CONFIG_INT, "33554432", 1024,
 		    1073741824, 0, 0, &s->image_max_bytes),
+		ROW("SCENEGEN_DEBUG_REFUSE_STATE", CONFIG_STRING, NULL, 0, 0,
+		    0, 0, &s->debug_refuse_state),
 	};
 	char	host[HOST_NAME_MAX + 1];
 	int	n;
@@ -162,6 +164,7 @@ settings_free(struct settings *s)
 	free(s->log_level);
 	free(s->metrics_file);
 	free(s->env_file);
+	free(s->debug_refuse_state);
 	memset(s, 0, sizeof(*s));
 }
 
