@@ -15,33 +15,21 @@ use warnings;
 use Test::More;
 use POSIX ();
 use File::Temp qw(tempfile);
+use Scenegen::Pg qw(pg_system_set);
 use Scenegen::Test qw(api_post new_chapter new_uuid wait_until wait_healthy
     count_rows sql1 sql_on pg_admin_url json);
 
 my $admin = pg_admin_url('postgres');
-my $changed = 0;
-# Set the stack's deadlock_timeout (undef: back to the default, 1 s).
-sub deadlock_timeout {
-	my ($value) = @_;
-	$changed = defined $value;
-	sql_on($admin, (defined $value
-	    ? "ALTER SYSTEM SET deadlock_timeout = '$value';"
-	    : 'ALTER SYSTEM RESET deadlock_timeout;')
-	    . 'SELECT pg_reload_conf();');
-	# A new session sees the reloaded setting.
-	return wait_until(sub { sql1('SHOW deadlock_timeout')
-	    eq ($value // '1s') }, 10);
-}
 my ($session, $session_pid, $post_pid);
 END {
 	local $?;
 	kill 'KILL', $_ for grep { defined } $session_pid, $post_pid;
-	eval { deadlock_timeout(undef) } if $changed;
 }
 
 my ($user, $chapter, $token) = new_chapter();
 ok(wait_healthy(10), 'healthy before the test');
-ok(deadlock_timeout('5s'), 'deadlock_timeout is 5 s for the stack');
+ok(pg_system_set('deadlock_timeout', '5s'),
+    'deadlock_timeout is 5 s for the stack');
 
 my $key = 'deadlock-' . new_uuid();
 my $app = 'scenegen-test-' . $$;
@@ -110,8 +98,8 @@ is($r->{json}{code}, 'unavailable', 'the code is unavailable');
 like($r->{retry_after} // '', qr/\A[1-9][0-9]*\z/, 'with Retry-After');
 is(count_rows(chapter => $chapter), 0, 'no row was made');
 
-ok(deadlock_timeout(undef), 'deadlock_timeout restored');
-$changed = 0;
+ok(pg_system_set('deadlock_timeout', undef),
+    'deadlock_timeout restored');
 my $again = api_post(token => $token, chapter => $chapter, scene => 1,
     headers => { 'Idempotency-Key' => $key },
     body => { scene_description => 'A bridge in the fog' });

@@ -8,27 +8,10 @@
 use strict;
 use warnings;
 use Test::More;
+use Scenegen::Pg qw(pg_read_only);
 use Scenegen::Test qw(api_post api_status new_chapter wait_until
-    wait_healthy is_api_error count_rows sql1 sql_on pg_admin_url api_pids
+    wait_healthy is_api_error count_rows sql1 api_pids
     api_same_ok part_running);
-
-my $admin = pg_admin_url('postgres');
-my $read_only = 0;
-sub read_only {
-	my ($on) = @_;
-	$read_only = $on;
-	sql_on($admin, 'SET default_transaction_read_only = off;'
-	    . ($on ? 'ALTER SYSTEM SET default_transaction_read_only = on;'
-	    : 'ALTER SYSTEM RESET default_transaction_read_only;')
-	    . 'SELECT pg_reload_conf();');
-	# A new session sees the reloaded setting.
-	return wait_until(sub { sql1('SHOW default_transaction_read_only')
-	    eq ($on ? 'on' : 'off') }, 10);
-}
-END {
-	local $?;
-	eval { read_only(0) } if $read_only;
-}
 
 my ($user, $chapter, $token) = new_chapter();
 ok(wait_healthy(10), 'healthy before the test');
@@ -45,7 +28,7 @@ is(scalar(grep { $_ == 202 } @warm), 4, 'four POSTs answered 202 before');
 my ($api_pid, $workers) = api_pids();
 my $rows = count_rows(chapter => $chapter);
 
-ok(read_only(1), 'PostgreSQL refuses writes');
+ok(pg_read_only(1), 'PostgreSQL refuses writes');
 my %seen;
 for my $i (1 .. 6) {
 	my $r = post();
@@ -63,7 +46,7 @@ is(count_rows(chapter => $chapter), $rows, 'no row made during the window');
 is(api_status(token => $token, chapter => $chapter, scene => 1)->{status},
     200, 'GET status still answers 200 (reads work)');
 
-ok(read_only(0), 'PostgreSQL takes writes again');
+ok(pg_read_only(0), 'PostgreSQL takes writes again');
 my @after;
 ok(wait_until(sub { my $r = post(); push @after, $r->{status};
     $r->{status} == 202 }, 15), 'POST answers 202 again')

@@ -9,29 +9,12 @@
 use strict;
 use warnings;
 use Test::More;
+use Scenegen::Pg qw(pg_read_only);
 use Scenegen::Test qw(daemon_test_setup daemon_start daemon_wait_ready
-    daemon_log daemon_stop insert_jobs id_list sql sql1 sql_on pg_admin_url
+    daemon_log daemon_stop insert_jobs id_list sql sql1
     stack_env wait_until wait_all_final row_states daemons_sanitizer_clean);
 
 my ($user, $chapter) = daemon_test_setup();
-my $admin = pg_admin_url('postgres');
-
-my $read_only = 0;
-sub read_only {
-	my ($on) = @_;
-	$read_only = $on;
-	sql_on($admin, 'SET default_transaction_read_only = off;'
-	    . ($on ? 'ALTER SYSTEM SET default_transaction_read_only = on;'
-	    : 'ALTER SYSTEM RESET default_transaction_read_only;')
-	    . 'SELECT pg_reload_conf();');
-	# A new session sees the reloaded setting.
-	return wait_until(sub { sql1('SHOW default_transaction_read_only')
-	    eq ($on ? 'on' : 'off') }, 10);
-}
-END {
-	local $?;
-	eval { read_only(0) } if $read_only;
-}
 
 # A lease long enough that the window never outlasts it: what is tested
 # is the write's retry, not the lease's loss.
@@ -47,7 +30,7 @@ ok(wait_until(sub { sql1("SELECT count(*) FROM image_generations WHERE id"
     . " NULL") == @first }, 30), 'the first jobs are in flight')
     or diag daemon_log($d);
 
-ok(read_only(1), 'PostgreSQL refuses writes');
+ok(pg_read_only(1), 'PostgreSQL refuses writes');
 
 # Each in-flight job meets the refusal when it writes (its result).
 sub refused {
@@ -80,7 +63,7 @@ my $failed = sql1('SELECT count(*) FROM image_generations WHERE id IN ('
     . id_list(@first, @second) . ") AND status = 'failed'");
 is($failed, 0, 'no job failed during the window');
 
-ok(read_only(0), 'PostgreSQL takes writes again');
+ok(pg_read_only(0), 'PostgreSQL takes writes again');
 
 my @all = (@first, @second);
 ok(wait_all_final(\@all, 90), 'every job reached a final state')
