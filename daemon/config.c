@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "secret.h"
 #include "settings.h"
 
 #define ROW(n, t, d, lo, hi, req, sec, tgt) \
@@ -151,11 +152,9 @@ settings_load(struct settings *s, char *err, size_t errlen)
 void
 settings_free(struct settings *s)
 {
-	if (s->api_key != NULL)
-		explicit_bzero(s->api_key, strlen(s->api_key));
 	free(s->database_url);
 	free(s->redis_url);
-	free(s->api_key);
+	secret_free(s->api_key);
 	free(s->base_url);
 	free(s->model_id);
 	free(s->image_dir);
