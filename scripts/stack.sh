@@ -200,7 +200,7 @@ supervise() {
 	if alive "$dpid"; then
 		child=$(head -n1 "$dpid")
 		sup_log "watching scenegend $n (pid $child) started earlier"
-		while kill -0 "$child" 2>/dev/null; do sleep 0.5; done
+		while kill -0 "$child" 2>/dev/null; do sleep 0.5 & wait $! || true; done
 		sup_log "scenegend $n (pid $child) is gone (exit status unknown);" \
 		    "restarting in 1 s"
 		sleep 1
@@ -227,7 +227,8 @@ supervise() {
 		while kill -0 "$child" 2>/dev/null; do
 			[ "$(head -n1 "$dpid" 2>/dev/null)" = "$child" ] ||
 			    echo "$child" >"$dpid"
-			sleep 0.5
+			# (a trapped TERM interrupts `wait` at once, not `sleep`)
+			sleep 0.5 & wait $! || true
 		done
 		st=0
 		wait "$child" || st=$?
@@ -242,7 +243,7 @@ supervise() {
 		if [ "$st" -gt 128 ]; then why="killed by signal $((st - 128))"
 		else why="exited with status $st"; fi
 		sup_log "scenegend $n (pid $child) $why; restarting in 1 s"
-		sleep 1
+		sleep 1 & wait $! || true
 		sup_log "scenegend $n: restarting"
 	done
 	rm -f "$spid"
