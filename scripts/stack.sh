@@ -11,7 +11,12 @@
 # (folder of the binaries, default build), MODELSLAB_API_KEY,
 # MODELSLAB_BASE_URL, MODELSLAB_MAX_QUEUED, STANDIN_ARGS, DAEMON_WRAPPER (a
 # command scenegend is started under, split on spaces, e.g. valgrind and
-# its options; chaos/valgrind.sh), and any scenegen setting to pass through.
+# its options; chaos/valgrind.sh), SCENEGEN_DAEMONS (daemons to run,
+# default 1), and every other SCENEGEN_*/MODELSLAB_* setting, passed through.
+#
+# Each daemon runs under a supervisor (stack.sh supervise DIR N, a bash loop
+# started by start-part daemon): restarted within 5 s when it dies, as
+# systemd's Restart=on-failure would; see supervise() below.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,14 +75,17 @@ load_conf() {
 	export DATABASE_URL="postgresql:///scenegen?host=$dir/pg&user=scenegen"
 	export REDIS_URL="unix://$dir/redis/redis.sock"
 	export JWT_AUDIENCE=${JWT_AUDIENCE:-authenticated}
-	export SCENEGEN_IMAGE_DIR=$dir/images
+	# The caller's SCENEGEN_* and MODELSLAB_* settings reach the programs
+	# as they are (exported variables are inherited); these have
+	# stack defaults, and nginx follows the two paths.
+	export SCENEGEN_IMAGE_DIR=${SCENEGEN_IMAGE_DIR:-$dir/images}
 	export SCENEGEN_IMAGE_BASE_URL=${SCENEGEN_IMAGE_BASE_URL:-http://127.0.0.1:$NGINX_PORT/images}
-	export SCENEGEN_API_SOCKET=$dir/api.sock
-	export SCENEGEN_API_SOCKET_GROUP=www-data
+	export SCENEGEN_API_SOCKET=${SCENEGEN_API_SOCKET:-$dir/api.sock}
+	export SCENEGEN_API_SOCKET_GROUP=${SCENEGEN_API_SOCKET_GROUP:-www-data}
 	export SUPABASE_JWT_SECRET_FILE=$dir/secrets/jwt_secret
-	mkdir -p "$dir/secrets" "$dir/images"
+	mkdir -p "$dir/secrets" "$SCENEGEN_IMAGE_DIR"
 	chmod 700 "$dir/secrets"
-	chmod 755 "$dir" "$dir/images"
+	chmod 755 "$dir" "$SCENEGEN_IMAGE_DIR"
 	printf '%s\n' "$JWT_SECRET" >"$dir/secrets/jwt_secret"
 }
 
@@ -164,10 +172,10 @@ provider_env() {
 start_api() {
 	[ -x "$build/scenegen-api" ] || { say "no $build/scenegen-api"; return 1; }
 	alive "$dir/api.pid" && return 0
-	rm -f "$dir/api.sock"
+	rm -f "$SCENEGEN_API_SOCKET"
 	setsid "$build/scenegen-api" </dev/null >>"$dir/api.log" 2>&1 &
 	echo $! >"$dir/api.pid"
-	wait_for "test -S '$dir/api.sock'" 100 ||
+	wait_for "test -S '$SCENEGEN_API_SOCKET'" 100 ||
 	    { say "scenegen-api failed, see $dir/api.log"; tail -n5 "$dir/api.log" >&2; return 1; }
 }
 
@@ -315,13 +323,13 @@ http {
 	proxy_temp_path $dir/nginx/tmp/proxy;
 	uwsgi_temp_path $dir/nginx/tmp/uwsgi;
 	scgi_temp_path $dir/nginx/tmp/scgi;
-	upstream scenegen_api { server unix:$dir/api.sock; }
+	upstream scenegen_api { server unix:$SCENEGEN_API_SOCKET; }
 	server {
 		listen 127.0.0.1:$NGINX_PORT;
 		server_name localhost;
 		include $here/nginx/scenegen-errors.conf;
 		include $here/nginx/scenegen-api.conf;
-		location /images/ { alias $dir/images/; }
+		location /images/ { alias $SCENEGEN_IMAGE_DIR/; }
 		# As nginx/scenegen-site.conf: anything else is a JSON 404.
 		location / {
 			default_type "application/json; charset=utf-8";
@@ -370,7 +378,7 @@ write_env() {
 		echo "REDIS_SOCKET=$dir/redis/redis.sock"
 		[ -f "$dir/standin.port" ] && [ "${modelslab_key:-standin-key}" = standin-key ] &&
 		    echo "STANDIN_URL=http://127.0.0.1:$(cat "$dir/standin.port")"
-		echo "SCENEGEN_IMAGE_DIR=$dir/images"
+		echo "SCENEGEN_IMAGE_DIR=$SCENEGEN_IMAGE_DIR"
 	} >"$dir/env.tmp"
 	chmod 600 "$dir/env.tmp"
 	mv -f "$dir/env.tmp" "$dir/env"
