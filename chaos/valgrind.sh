@@ -168,6 +168,13 @@ stop_daemon() {
 		return 1
 	fi
 	run_stop[$n]=$(date +%s)
+	# its supervisor first: a run that exits non-zero (valgrind's
+	# --error-exitcode) must not be started again under this run's options
+	local f
+	for f in "$stack"/supervise*.pid; do
+		[ -f "$f" ] && kill -TERM "$(head -n1 "$f")" 2>/dev/null
+		rm -f "$f"
+	done
 	kill -TERM "$pid"
 	for _ in $(seq 1 $((stop_wait * 5))); do
 		kill -0 "$pid" 2>/dev/null || break
