@@ -25,6 +25,7 @@
 #include "queue.h"
 #include "run.h"
 #include "scenegend.h"
+#include "secret.h"
 #include "sql.h"
 #include "stats.h"
 #include "storage.h"
@@ -47,16 +48,6 @@ run_ignore_cb(redisReply *reply, const char *err, void *arg)
 
 	if (err != NULL)
 		log_warn("redis: %s: %s", what, err);
-}
-
-/* Wipe a string that held a secret, then free it (NULL is fine). */
-static void
-run_wipe_free(char *s)
-{
-	if (s == NULL)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
 }
 
 /* Copy s (may be NULL) into a new string; -1 when out of memory. */
@@ -156,8 +147,8 @@ run_call(struct job *job, const char *url, char *body, int create,
 	if (job->http != NULL)
 		rc = 0;
 done:
-	run_wipe_free(key);
-	run_wipe_free(body);
+	secret_free(key);
+	secret_free(body);
 	return rc;
 }
 
