@@ -21,6 +21,21 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libhiredis-dev \
 	spawn-fcgi systemd mandoc clang libclang-rt-14-dev valgrind \
 	clang-format clang-tools
 
+# What each longer target needs beyond DEB_PACKAGES: `make deps` installs
+# DEB_PACKAGES and the list of the target it runs for (DEPS_EXTRA), e.g.
+# `make bench` on a fresh machine installs wrk first. pgbench is in
+# postgresql-15; t/ops-deps-complete.t checks these lists against every
+# command the scripts run.
+DEB_PACKAGES_TEST = systemd-container binutils
+DEB_PACKAGES_BENCH = wrk postgresql-15 postgresql-client-15
+DEB_PACKAGES_CHAOS = postgresql-15 redis-server redis-tools procps
+DEB_PACKAGES_SOAK = $(DEB_PACKAGES_CHAOS)
+DEB_PACKAGES_VALGRIND = valgrind $(DEB_PACKAGES_CHAOS)
+DEB_PACKAGES_FUZZ = clang libclang-rt-14-dev
+DEB_PACKAGES_DEB = binutils dpkg gzip git
+DEB_LISTS = TEST BENCH CHAOS SOAK VALGRIND FUZZ DEB
+DEPS_EXTRA ?=
+
 CC	?= cc
 PKGS	 = fcgi hiredis libcjson libcurl libevent libpq libsystemd libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -47,7 +62,7 @@ objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 API_LIBS	= -lfcgi -lpq -lhiredis -lcjson -lcrypto -lsystemd
 DAEMON_LIBS	= -lpq -lhiredis -lcjson -lcurl -levent -lsystemd -lcrypto -lm \
 		  -pthread
-STANDIN_LIBS	= -levent -lcjson -lz -lm
+STANDIN_LIBS	= -levent -lcjson -lz -lm -lhiredis
 CTL_LIBS	= -lpq -lhiredis -lcjson -lcrypto -lm
 
 PROGRAMS = $(if $(API_SRCS),$(BUILD)/scenegen-api) \
@@ -56,7 +71,7 @@ PROGRAMS = $(if $(API_SRCS),$(BUILD)/scenegen-api) \
 	$(if $(CTL_SRCS),$(BUILD)/scenegenctl)
 
 .PHONY: all deps run stop test test-plain test-san bench install deb clean \
-	chaos soak fuzz valgrind style format
+	chaos soak fuzz valgrind print-deb-packages style format
 
 all: $(PROGRAMS)
 
@@ -80,7 +95,7 @@ $(BUILD)/obj/%.o: %.c
 
 # Installs only what is missing; a no-op on a machine that has it all.
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+	@missing=$$(for p in $(DEB_PACKAGES) $(DEPS_EXTRA); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -89,6 +104,20 @@ deps:
 		apt-get install -y -qq --no-install-recommends $$missing \
 		>/dev/null || exit 1; \
 	fi
+
+# Each target's own packages, installed by its `deps` prerequisite.
+test test-plain test-san: DEPS_EXTRA = $(DEB_PACKAGES_TEST) $(foreach l,$(DEB_LISTS),$(DEB_PACKAGES_$(l)))
+bench: DEPS_EXTRA = $(DEB_PACKAGES_BENCH)
+chaos: DEPS_EXTRA = $(DEB_PACKAGES_CHAOS)
+soak: DEPS_EXTRA = $(DEB_PACKAGES_SOAK)
+valgrind: DEPS_EXTRA = $(DEB_PACKAGES_VALGRIND)
+fuzz: DEPS_EXTRA = $(DEB_PACKAGES_FUZZ)
+deb: DEPS_EXTRA = $(DEB_PACKAGES_DEB)
+
+# One line per list: its name and packages (t/ops-deps-complete.t).
+print-deb-packages:
+	@echo DEB_PACKAGES $(DEB_PACKAGES)
+	@$(foreach l,$(DEB_LISTS),echo DEB_PACKAGES_$(l) $(DEB_PACKAGES_$(l));)
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -116,7 +145,7 @@ bench: deps all
 install: all
 	@deploy/install.sh "$(DESTDIR)" "$(PREFIX)" "$(BUILD)"
 
-deb: all
+deb: deps all
 	@deploy/build-deb.sh "$(BUILD)"
 
 chaos: deps all
@@ -129,7 +158,7 @@ soak: deps all
 valgrind: deps all
 	@chaos/valgrind.sh $(if $(JOBS),--jobs $(JOBS))
 
-fuzz:
+fuzz: deps
 	@fuzz/build.sh && fuzz/run.sh $(if $(FUZZ_SECONDS),$(FUZZ_SECONDS),60)
 
 # The house layout (.clang-format, KNF) and no assignment in conditions.

@@ -23,11 +23,35 @@ export STANDIN_ARGS="-m success -e 0"
 export MODELSLAB_MAX_QUEUED=20000
 unset MODELSLAB_API_KEY
 
+# shellcheck source=chaos/lib.sh
+. "$here/chaos/lib.sh"
+
+# Processes this script starts itself (not through stack.sh), by PID: each
+# is stopped with SIGTERM and waited for (SIGKILL after 10 s), whatever way
+# the script ends.
+own_pids=()
+stop_own() {	# pid
+	local p=$1 i
+	kill -TERM "$p" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+}
 cleanup() {
+	local rc=$? p left=0
+	trap - EXIT
+	for p in "${own_pids[@]}"; do stop_own "$p"; done
 	"$here/scripts/stack.sh" stop "$stack" >/dev/null 2>&1 || true
+	nothing_left bench "$work" || left=1
 	rm -rf "$work"
+	[ "$left" = 0 ] || exit 1
+	exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 log() { echo "bench: $*" >&2; }
 
@@ -95,6 +119,8 @@ bare=$work/bare
 mkdir -p "$bare/tmp"
 bare_port=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport')
 cat >"$bare/nginx.conf" <<NGINX
+# In the foreground, a child of this script: stopped and waited for by PID.
+daemon off;
 worker_processes auto;
 pid $bare/nginx.pid;
 error_log $bare/error.log;
@@ -115,10 +141,23 @@ http {
 	}
 }
 NGINX
-nginx -c "$bare/nginx.conf"
+nginx -c "$bare/nginx.conf" &
+bare_pid=$!
+own_pids+=("$bare_pid")
+for _ in $(seq 1 50); do
+	[ -s "$bare/nginx.pid" ] && break
+	kill -0 "$bare_pid" 2>/dev/null || { log "bare nginx failed: $(tail -n3 "$bare/error.log")"; exit 1; }
+	sleep 0.1
+done
 wrk -t2 -c$CONNS -d2s "http://127.0.0.1:$bare_port/" >/dev/null
 bare_out=$(wrk -t2 -c$CONNS -d${DURATION}s --latency "http://127.0.0.1:$bare_port/")
-nginx -c "$bare/nginx.conf" -s stop
+# `nginx -s stop` only sends the signal: stop it by its PID and wait for
+# the master (it waits for its workers) to be gone.
+stop_own "$bare_pid"
+own_pids=()
+if pgrep -f -- "$bare/nginx.conf" >/dev/null; then
+	log "bare nginx still running after its stop"; exit 1
+fi
 bare_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$bare_out" | cut -d. -f1)
 bare_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$bare_out")
 report ceiling "bare nginx $bare_rps req/s, p99 $bare_p99" "-" "-" "(reference)" "info"

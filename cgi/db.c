@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pgerr.h"
 #include "extern.h"
 
 static const struct {
@@ -72,29 +73,16 @@ db_init(struct db *db, const char *url)
 	db->conn = NULL;
 }
 
-/* libpq's message without its final newline, for one log line. */
+/* libpq's message for res (or else conn) as one log line; see pgerr.h. */
 static const char *
 db_message(const PGconn *conn, const PGresult *res, char *out, size_t len)
 {
 	const char	*m;
-	size_t		 n;
 
 	m = res != NULL ? PQresultErrorMessage(res) : "";
 	if (m[0] == '\0')
 		m = conn != NULL ? PQerrorMessage(conn) : "out of memory";
-	/* Its lines joined by single spaces. */
-	for (n = 0; *m != '\0' && n + 1 < len; m++) {
-		if (*m == '\n' || *m == '\r' || *m == '\t') {
-			if (n > 0 && out[n - 1] != ' ')
-				out[n++] = ' ';
-			continue;
-		}
-		out[n++] = *m;
-	}
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = '\0';
-	return out;
+	return pgerr_flatten(m, out, len);
 }
 
 void
@@ -155,18 +143,6 @@ fail:
 	return -1;
 }
 
-/* 1 if sqlstate says the server cannot serve now (retry later). */
-static int
-db_state_unavailable(const char *state)
-{
-	if (state == NULL)
-		return 1;
-	return strncmp(state, "08", 2) == 0 ||	/* connection exception */
-	    strncmp(state, "53", 2) == 0 ||	/* insufficient resources */
-	    strncmp(state, "57", 2) == 0 ||	/* operator intervention */
-	    strcmp(state, "25006") == 0;	/* read-only (a standby) */
-}
-
 /*
  * Run prepared statement s with text values (NULL for SQL NULL). On
  * DB_OK *out holds the result, which the caller PQclear()s. DB_UNAVAILABLE
@@ -215,7 +191,7 @@ db_exec(struct db *db, enum stmt s, const char *const *values,
 		}
 		log_err("PQexecPrepared %s: %s", stmts[s].name, msg);
 		/* No result at all on a live connection: out of memory. */
-		st = res == NULL || !db_state_unavailable(state) ?
+		st = res == NULL || !pgerr_transient(state) ?
 		    DB_ERROR : DB_UNAVAILABLE;
 		PQclear(res);
 		return st;

@@ -22,7 +22,8 @@
 #include "redis_url.h"
 #include "uuid.h"
 
-#define BODY_MAX	16384		/* bytes of request body accepted */
+#define BODY_MAX_KIB	16		/* KiB of request body accepted */
+#define BODY_MAX	(BODY_MAX_KIB * 1024)
 #define TIER_MAX	32		/* bytes of a tier name */
 
 /* config.c: the settings, loaded once at start-up. */
@@ -63,7 +64,23 @@ int	 pool_run(const struct api_config *, struct listener *);
 void	 worker_run(const struct api_config *, int listen_fd,
 	    pid_t parent) __attribute__((noreturn));
 
-/* route.c: method + path to a page, before anything else runs. */
+/*
+ * The text of a numeric constant, so that a sentence quoting a limit is
+ * built from the constant that enforces it. The constant must be a plain
+ * decimal literal.
+ */
+#define NUM_TEXT(n)	NUM_TEXT_(n)
+#define NUM_TEXT_(n)	#n
+
+/*
+ * route.c: the route table, one row per page, read by the front line
+ * (404, 405 with Allow, 400 for a bad path parameter, then 401) before
+ * any handler runs.
+ */
+#define SCENE_MIN	1		/* the scene numbers of a chapter */
+#define SCENE_MAX	10000
+#define ALLOW_MAX	64		/* bytes of an Allow: value */
+
 enum page {
 	PAGE_SCENE_CREATE,	/* POST .../scenes/{n} */
 	PAGE_SCENE_STATUS,	/* GET, HEAD .../scenes/{n}/status */
@@ -71,27 +88,90 @@ enum page {
 	PAGE__MAX
 };
 
-extern const char *const page_names[PAGE__MAX];
+/* The methods a row may allow; Allow: lists them in this order. */
+enum method {
+	METHOD_GET,
+	METHOD_HEAD,
+	METHOD_POST,
+	METHOD_PUT,
+	METHOD_PATCH,
+	METHOD_DELETE,
+	METHOD__MAX
+};
+
+#define METHOD_BIT(m)	(1u << (m))
+
+extern const char *const method_names[METHOD__MAX];
+
+/* Who may use a page. */
+enum access {
+	ACCESS_PUBLIC,		/* anyone: no token looked at */
+	ACCESS_TOKEN,		/* a valid bearer token (auth.c) */
+	ACCESS__MAX
+};
+
+/* The path parameters a shape may capture, written "{name}" in it. */
+enum param {
+	PARAM_CHAPTER_ID,	/* a UUID */
+	PARAM_SCENE_NUMBER,	/* SCENE_MIN..SCENE_MAX */
+	PARAM__MAX
+};
+
+enum param_kind {
+	PARAM_UUID,		/* any case; kept in lower case */
+	PARAM_INT,		/* decimal digits, min..max */
+	PARAM_KIND__MAX
+};
+
+struct param_rule {
+	const char	*name;		/* in a shape and in a 400 */
+	enum param_kind	 kind;
+	long		 min;		/* PARAM_INT only */
+	long		 max;
+	const char	*reason;	/* the 400 sentence: "must be ..." */
+};
+
+extern const struct param_rule param_rules[PARAM__MAX];
+
+struct request;
+
+/*
+ * A row of the route table. shape is the path, literal but for whole
+ * segments "{param}"; methods are METHOD_BIT()s (HEAD is listed where
+ * it is allowed); handler answers the request once the front line has
+ * let it through.
+ */
+struct page_route {
+	const char	*name;
+	const char	*shape;
+	unsigned int	 methods;
+	enum access	 access;
+	void		(*handler)(struct request *);
+};
+
+extern const struct page_route page_routes[PAGE__MAX];
 
 enum route_result {
 	ROUTE_OK,
 	ROUTE_NOT_FOUND,	/* 404 */
 	ROUTE_METHOD,		/* 405, allow set */
-	ROUTE_BAD_CHAPTER,	/* 400 invalid_field chapter_id */
-	ROUTE_BAD_SCENE,	/* 400 invalid_field scene_number */
+	ROUTE_BAD_PARAM,	/* 400 invalid_field, bad names the param */
 	ROUTE__MAX
 };
 
+/* What route_match() found; captures are indexed by enum param. */
 struct route {
-	enum page	 page;
-	const char	*allow;			/* Allow: for a 405 */
-	char		 chapter_id[UUID_STR_LEN + 1];	/* lower case */
-	long		 scene_number;
+	enum page	 page;			/* PAGE__MAX: none */
+	enum param	 bad;			/* ROUTE_BAD_PARAM */
+	char		 allow[ALLOW_MAX];	/* ROUTE_METHOD */
+	char		 uuid[PARAM__MAX][UUID_STR_LEN + 1];
+	long		 number[PARAM__MAX];
 	int		 head;			/* HEAD: no body */
 };
 
 enum route_result route_match(const char *method, const char *uri,
 	    struct route *);
+const char *route_table_check(void);
 
 /* db.c: one PostgreSQL connection per worker, prepared statements. */
 enum stmt {
@@ -199,6 +279,8 @@ int	 syntax_json_ok(const char *, size_t);
 int	 utf8_valid(const char *, size_t);
 
 /* validate.c: the POST body. */
+#define IDEMPOTENCY_KEY_MAX	128	/* printable ASCII bytes of a key */
+
 struct scene_input {
 	char		*description;	/* trimmed; owned */
 	char		*style;		/* owned */
@@ -268,5 +350,8 @@ void	 reply_not_modified(struct request *, const char *etag);
 
 /* handlers.c: the front line of defence, then one handler per page. */
 void	 handlers_serve(struct worker *, FCGX_Request *);
+void	 page_scene_create(struct request *);
+void	 page_scene_status(struct request *);
+void	 page_healthz(struct request *);
 
 #endif

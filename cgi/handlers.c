@@ -124,7 +124,8 @@ scene_insert(struct request *req, const struct scene_input *in,
 	long			 retry_count;
 	int			 attempt;
 
-	snprintf(scene, sizeof(scene), "%ld", req->route.scene_number);
+	snprintf(scene, sizeof(scene), "%ld",
+	    req->route.number[PARAM_SCENE_NUMBER]);
 	for (attempt = 0; attempt < INSERT_ATTEMPTS; attempt++) {
 		if (uuid_generate(id) == -1) {
 			log_err("uuid_generate failed");
@@ -133,7 +134,7 @@ scene_insert(struct request *req, const struct scene_input *in,
 		}
 		v[0] = id;
 		v[1] = req->user.sub;
-		v[2] = req->route.chapter_id;
+		v[2] = req->route.uuid[PARAM_CHAPTER_ID];
 		v[3] = scene;
 		v[4] = in->script_id[0] != '\0' ? in->script_id : NULL;
 		v[5] = in->description;
@@ -155,8 +156,9 @@ scene_insert(struct request *req, const struct scene_input *in,
 				log_warn("record %s saved but not queued: the "
 				    "sweeper will queue it", id);
 			log_debug("record %s created", id);
-			reply_accepted(req, id, req->route.chapter_id,
-			    req->route.scene_number,
+			reply_accepted(req, id,
+			    req->route.uuid[PARAM_CHAPTER_ID],
+			    req->route.number[PARAM_SCENE_NUMBER],
 			    retry_count < 0 ? 0 : retry_count, &st);
 			return;
 		}
@@ -210,7 +212,7 @@ scene_insert(struct request *req, const struct scene_input *in,
  * unsupported_media_type; 429 rate_limited; 500 internal_error; 503
  * unavailable (database down).
  */
-static void
+void
 page_scene_create(struct request *req)
 {
 	struct scene_input	 in;
@@ -231,8 +233,9 @@ page_scene_create(struct request *req)
 		return;
 	}
 	if (key != NULL && !validate_idempotency_key(key)) {
-		reply_field_error(req, "Idempotency-Key",
-		    "must be 1 to 128 printable ASCII characters");
+		reply_field_error(req, "Idempotency-Key", "must be 1 to "
+		    NUM_TEXT(IDEMPOTENCY_KEY_MAX)
+		    " printable ASCII characters");
 		return;
 	}
 	if (request_read_body(req, &e) == -1) {
@@ -321,7 +324,7 @@ etag_matches(const char *inm, const char *etag)
  * If-None-Match matches its ETag; 404 not_found when there is none;
  * 500 internal_error; 503 unavailable (database down).
  */
-static void
+void
 page_scene_status(struct request *req)
 {
 	struct json_out	 j;
@@ -330,8 +333,9 @@ page_scene_status(struct request *req)
 	char		 scene[16], etag[35], h[128];
 	enum db_result	 rc;
 
-	snprintf(scene, sizeof(scene), "%ld", req->route.scene_number);
-	v[0] = req->route.chapter_id;
+	snprintf(scene, sizeof(scene), "%ld",
+	    req->route.number[PARAM_SCENE_NUMBER]);
+	v[0] = req->route.uuid[PARAM_CHAPTER_ID];
 	v[1] = scene;
 	v[2] = req->user.sub;
 	rc = db_exec(&req->w->db, STMT_SCENE_STATUS, v, 3, &res);
@@ -382,7 +386,7 @@ out:
  * 200 when PostgreSQL answers SELECT 1 and Redis answers PING; 503
  * naming the one that did not; 500 internal_error.
  */
-static void
+void
 page_healthz(struct request *req)
 {
 	struct json_out	 j;
@@ -425,18 +429,23 @@ handlers_auth(struct request *req)
 		/* FALLTHROUGH */
 	default:
 		log_info("unauthorized %s request: %s",
-		    page_names[req->route.page], reason);
+		    page_routes[req->route.page].name, reason);
 		reply_error(req, ERR_UNAUTHORIZED);
 		return 0;
 	}
 }
 
-/* Serve one FastCGI request: the front line, then its page. */
+/*
+ * Serve one FastCGI request: the front line (404, 405, 400 for a bad
+ * path parameter, then the access rule of its row: 401), all from the
+ * route table, then the row's handler.
+ */
 void
 handlers_serve(struct worker *w, FCGX_Request *f)
 {
-	struct request	 req;
-	size_t		 plen;
+	struct request		 req;
+	const struct page_route	*row;
+	size_t			 plen;
 
 	request_init(&req, w, f);
 	switch (route_match(req.method, req.uri, &req.route)) {
@@ -445,33 +454,30 @@ handlers_serve(struct worker *w, FCGX_Request *f)
 	case ROUTE_METHOD:
 		reply_error(&req, ERR_METHOD_NOT_ALLOWED);
 		goto done;
-	case ROUTE_BAD_CHAPTER:
-		reply_field_error(&req, "chapter_id", "must be a UUID");
-		goto done;
-	case ROUTE_BAD_SCENE:
-		reply_field_error(&req, "scene_number",
-		    "must be an integer from 1 to 10000");
+	case ROUTE_BAD_PARAM:
+		reply_field_error(&req, param_rules[req.route.bad].name,
+		    param_rules[req.route.bad].reason);
 		goto done;
 	default:
 		reply_error(&req, ERR_NOT_FOUND);
 		goto done;
 	}
-	if (req.route.page != PAGE_HEALTHZ && !handlers_auth(&req))
-		goto done;
-	switch (req.route.page) {
-	case PAGE_SCENE_CREATE:
-		page_scene_create(&req);
+	row = &page_routes[req.route.page];
+	switch (row->access) {
+	case ACCESS_PUBLIC:
 		break;
-	case PAGE_SCENE_STATUS:
-		page_scene_status(&req);
-		break;
-	case PAGE_HEALTHZ:
-		page_healthz(&req);
+	case ACCESS_TOKEN:
+		if (!handlers_auth(&req))
+			goto done;
 		break;
 	default:
-		reply_error(&req, ERR_NOT_FOUND);
-		break;
+		/* An access rule this front line does not know: refuse. */
+		log_err("page %s: unknown access rule %d", row->name,
+		    (int)row->access);
+		reply_error(&req, ERR_INTERNAL);
+		goto done;
 	}
+	row->handler(&req);
 done:
 	/* The path only: a query string might carry a secret. */
 	plen = req.uri != NULL ? strcspn(req.uri, "?") : 0;

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "keys.h"
 #include "log.h"
+#include "redis_sync.h"
 #include "extern.h"
 
 #define QUEUE_TIMEOUT_S	2
@@ -44,75 +44,20 @@ queue_drop(struct queue *q)
 	q->ctx = NULL;
 }
 
-/* Run one command on the fresh connection c; 0 if not an error reply. */
-static int
-queue_setup_command(redisContext *c, int argc, const char **argv)
-{
-	redisReply	*r;
-	int		 rc;
-
-	r = redisCommandArgv(c, argc, argv, NULL);
-	if (r == NULL) {
-		log_warn("redis: %s", c->errstr);
-		return -1;
-	}
-	rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
-	if (rc == -1)
-		log_err("redis %s: %s", argv[0], r->str);
-	freeReplyObject(r);
-	return rc;
-}
-
 /* Connect, authenticate and select the database; -1 (logged) if not. */
 static int
 queue_connect(struct queue *q)
 {
-	struct timeval	 tv = { QUEUE_TIMEOUT_S, 0 };
-	redisContext	*c;
-	const char	*argv[3];
-	char		 db[16];
+	char	err[512];
 
 	if (q->ctx != NULL)
 		return 0;
-	if (q->ep.unix_path != NULL)
-		c = redisConnectUnixWithTimeout(q->ep.unix_path, tv);
-	else
-		c = redisConnectWithTimeout(q->ep.host, q->ep.port, tv);
-	if (c == NULL) {
-		log_err("redis connect: out of memory");
+	q->ctx = redis_sync_connect(&q->ep, QUEUE_TIMEOUT_S, err, sizeof(err));
+	if (q->ctx == NULL) {
+		log_warn("%s", err);
 		return -1;
 	}
-	if (c->err) {
-		log_warn("redis connect: %s", c->errstr);
-		goto fail;
-	}
-	if (redisSetTimeout(c, tv) != REDIS_OK) {
-		log_warn("redisSetTimeout: %s", c->errstr);
-		goto fail;
-	}
-	if (q->ep.password != NULL) {
-		argv[0] = "AUTH";
-		if (q->ep.username != NULL) {
-			argv[1] = q->ep.username;
-			argv[2] = q->ep.password;
-		} else
-			argv[1] = q->ep.password;
-		if (queue_setup_command(c, q->ep.username != NULL ? 3 : 2,
-		    argv) == -1)
-			goto fail;
-	}
-	if (q->ep.db != 0) {
-		snprintf(db, sizeof(db), "%d", q->ep.db);
-		argv[0] = "SELECT";
-		argv[1] = db;
-		if (queue_setup_command(c, 2, argv) == -1)
-			goto fail;
-	}
-	q->ctx = c;
 	return 0;
-fail:
-	redisFree(c);
-	return -1;
 }
 
 struct pipe {

@@ -36,7 +36,8 @@ static const struct {
 	[ERR_UNAUTHORIZED] = { 401, "unauthorized",
 	    "Could not validate credentials." },
 	[ERR_PAYLOAD_TOO_LARGE] = { 413, "payload_too_large",
-	    "The request body is larger than 16 KiB." },
+	    "The request body is larger than " NUM_TEXT(BODY_MAX_KIB)
+	    " KiB." },
 	[ERR_UNSUPPORTED_MEDIA_TYPE] = { 415, "unsupported_media_type",
 	    "The request body must be application/json." },
 	[ERR_RATE_LIMITED] = { 429, "rate_limited",
@@ -132,7 +133,7 @@ reply_error_detail(struct request *req, enum api_error e,
 		snprintf(h, sizeof(h), "WWW-Authenticate: Bearer "
 		    "realm=\"scenegen\"%s\r\n", req->token_given ?
 		    ", error=\"invalid_token\"" : "");
-	else if (status == 405 && req->route.allow != NULL)
+	else if (status == 405 && req->route.allow[0] != '\0')
 		snprintf(h, sizeof(h), "Allow: %s\r\n", req->route.allow);
 	else if (status == 429 || status == 503)
 		snprintf(h, sizeof(h), "Retry-After: %ld\r\n",

@@ -1,34 +1,61 @@
 /*
- * The route table: method and raw path to a page, with the path
- * parameters checked. Runs before authentication, so it trusts nothing:
- * the path is the raw REQUEST_URI (nginx has not decoded it), and
- * anything odd in it (an escape, "..", "//", control or non-ASCII bytes)
- * is simply not a route.
+ * The route table: one row per page with its path shape, the methods it
+ * answers, who may use it and its handler; route_match() reads it to
+ * turn method and raw path into a page, with the path parameters
+ * checked. Runs before authentication, so it trusts nothing: the path is
+ * the raw REQUEST_URI (nginx has not decoded it), and anything odd in it
+ * (an escape, "..", "//", control or non-ASCII bytes) is simply not a
+ * route.
+ *
+ * A new page is a new enum page value and a row here; a new kind of
+ * path parameter is an enum param value and a row of param_rules.
  */
 #include <string.h>
 
 #include "extern.h"
 
 #define PATH_MAX_LEN	512	/* longer paths are not ours */
-#define SCENE_MAX	10000
-#define SCENE_DIGITS	5
+#define CAPTURES_MAX	4	/* "{param}" segments in one shape */
 
-const char *const page_names[PAGE__MAX] = {
-	"scene_create",		/* PAGE_SCENE_CREATE */
-	"scene_status",		/* PAGE_SCENE_STATUS */
-	"healthz",		/* PAGE_HEALTHZ */
+#define M_GET_HEAD	(METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD))
+#define M_POST		METHOD_BIT(METHOD_POST)
+
+const struct page_route page_routes[PAGE__MAX] = {
+	[PAGE_SCENE_CREATE] = { "scene_create",
+	    "/api/v1/chapters/{chapter_id}/images/scenes/{scene_number}",
+	    M_POST, ACCESS_TOKEN, page_scene_create },
+	[PAGE_SCENE_STATUS] = { "scene_status",
+	    "/api/v1/chapters/{chapter_id}/images/scenes/{scene_number}"
+	    "/status",
+	    M_GET_HEAD, ACCESS_TOKEN, page_scene_status },
+	[PAGE_HEALTHZ] = { "healthz",
+	    "/healthz",
+	    M_GET_HEAD, ACCESS_PUBLIC, page_healthz },
 };
 
-/* The methods each page answers, in Allow: syntax. */
-static const char *const page_allow[PAGE__MAX] = {
-	"POST",			/* PAGE_SCENE_CREATE */
-	"GET, HEAD",		/* PAGE_SCENE_STATUS */
-	"GET, HEAD",		/* PAGE_HEALTHZ */
+const struct param_rule param_rules[PARAM__MAX] = {
+	[PARAM_CHAPTER_ID] = { "chapter_id", PARAM_UUID, 0, 0,
+	    "must be a UUID" },
+	[PARAM_SCENE_NUMBER] = { "scene_number", PARAM_INT,
+	    SCENE_MIN, SCENE_MAX, "must be an integer from "
+	    NUM_TEXT(SCENE_MIN) " to " NUM_TEXT(SCENE_MAX) },
 };
 
-#define PREFIX		"/api/v1/chapters/"
-#define MIDDLE		"/images/scenes/"
-#define SUFFIX		"/status"
+const char *const method_names[METHOD__MAX] = {
+	"GET",			/* METHOD_GET */
+	"HEAD",			/* METHOD_HEAD */
+	"POST",			/* METHOD_POST */
+	"PUT",			/* METHOD_PUT */
+	"PATCH",		/* METHOD_PATCH */
+	"DELETE",		/* METHOD_DELETE */
+};
+
+/* A "{param}" segment of the path, not yet checked. */
+struct capture {
+	enum param	 param;
+	const char	*s;
+	size_t		 len;
+};
 
 /* 1 if path (len bytes) has nothing we refuse to route. */
 static int
@@ -51,104 +78,255 @@ route_path_clean(const char *path, size_t len)
 	return 1;
 }
 
-/* Parse the scene number: 1..5 digits, value 1..SCENE_MAX. */
-static int
-route_scene_number(const char *s, size_t len, long *out)
+/* The method named exactly (RFC 9110: case matters), or METHOD__MAX. */
+static enum method
+route_method(const char *name)
 {
-	size_t	 i;
-	long	 v = 0;
+	enum method	 m;
 
-	if (len == 0 || len > SCENE_DIGITS)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v < 1 || v > SCENE_MAX)
-		return -1;
-	*out = v;
-	return 0;
+	for (m = 0; m < METHOD__MAX; m++)
+		if (strcmp(name, method_names[m]) == 0)
+			break;
+	return m;
 }
 
-/* 1 if method is allowed on page; HEAD goes with GET. */
-static int
-route_method_allowed(enum page page, const char *method)
+/* The parameter called name (len bytes), or PARAM__MAX. */
+static enum param
+route_param(const char *name, size_t len)
 {
-	if (page == PAGE_SCENE_CREATE)
-		return strcmp(method, "POST") == 0;
-	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	enum param	 p;
+
+	for (p = 0; p < PARAM__MAX; p++)
+		if (strlen(param_rules[p].name) == len &&
+		    memcmp(param_rules[p].name, name, len) == 0)
+			break;
+	return p;
 }
 
 /*
- * Match method and uri (query string ignored). On ROUTE_METHOD r->allow
- * says what is allowed; on ROUTE_OK the parameters are filled in and
- * valid. Parameters are checked only once the method is right.
+ * 1 if path (len bytes) has the shape of shape: the literal parts equal,
+ * each "{param}" one non-empty segment. The segments go to caps in the
+ * order of the shape, their number to *ncaps.
+ */
+static int
+route_shape_match(const char *shape, const char *path, size_t len,
+    struct capture caps[CAPTURES_MAX], size_t *ncaps)
+{
+	const char	*p = shape, *close;
+	size_t		 i = 0, start;
+	enum param	 param;
+
+	*ncaps = 0;
+	while (*p != '\0') {
+		if (*p != '{') {
+			if (i == len || path[i] != *p)
+				return 0;
+			p++;
+			i++;
+			continue;
+		}
+		close = strchr(p, '}');
+		if (close == NULL || *ncaps == CAPTURES_MAX)
+			return 0;
+		param = route_param(p + 1, (size_t)(close - p - 1));
+		if (param == PARAM__MAX)
+			return 0;
+		start = i;
+		while (i < len && path[i] != '/')
+			i++;
+		if (i == start)
+			return 0;
+		caps[*ncaps].param = param;
+		caps[*ncaps].s = path + start;
+		caps[*ncaps].len = i - start;
+		(*ncaps)++;
+		p = close + 1;
+	}
+	return i == len;
+}
+
+/* The Allow: value for the methods in mask ("GET, HEAD"); -1 if cut. */
+static int
+route_allow(unsigned int mask, char *out, size_t size)
+{
+	enum method	 m;
+	size_t		 used = 0, n;
+
+	out[0] = '\0';
+	for (m = 0; m < METHOD__MAX; m++) {
+		if (!(mask & METHOD_BIT(m)))
+			continue;
+		n = strlen(method_names[m]) + (used > 0 ? 2 : 0);
+		if (used + n >= size)
+			return -1;	/* route_table_check() refuses it */
+		if (used > 0) {
+			memcpy(out + used, ", ", 2);
+			used += 2;
+		}
+		memcpy(out + used, method_names[m], strlen(method_names[m]));
+		used += strlen(method_names[m]);
+		out[used] = '\0';
+	}
+	return 0;
+}
+
+/*
+ * Check the segment c against its rule and store it in r (a UUID in
+ * lower case, an integer as a long). -1 if it does not pass.
+ */
+static int
+route_param_parse(const struct capture *c, struct route *r)
+{
+	const struct param_rule	*rule = &param_rules[c->param];
+	size_t			 i, digits;
+	long			 v = 0, m;
+
+	switch (rule->kind) {
+	case PARAM_UUID:
+		if (!uuid_is_valid_n(c->s, c->len))
+			return -1;
+		for (i = 0; i < UUID_STR_LEN; i++) {
+			char ch = c->s[i];
+
+			r->uuid[c->param][i] = (ch >= 'A' && ch <= 'F') ?
+			    (char)(ch - 'A' + 'a') : ch;
+		}
+		r->uuid[c->param][UUID_STR_LEN] = '\0';
+		return 0;
+	case PARAM_INT:
+		/* No more digits than max has: "00001" is 1, "000001" no. */
+		for (digits = 1, m = rule->max; m >= 10; m /= 10)
+			digits++;
+		if (c->len == 0 || c->len > digits)
+			return -1;
+		for (i = 0; i < c->len; i++) {
+			if (c->s[i] < '0' || c->s[i] > '9')
+				return -1;
+			if (v > (rule->max - (c->s[i] - '0')) / 10)
+				return -1;
+			v = v * 10 + (c->s[i] - '0');
+		}
+		if (v < rule->min || v > rule->max)
+			return -1;
+		r->number[c->param] = v;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Match method and uri (query string ignored) against the table. The
+ * first row whose shape fits and that allows the method wins. When rows
+ * fit but none allows the method: ROUTE_METHOD, r->allow listing what
+ * they all allow. On ROUTE_OK the parameters are filled in and valid;
+ * they are checked only once the method is right (ROUTE_BAD_PARAM, r->bad
+ * the first that fails, in the order of the shape).
  */
 enum route_result
 route_match(const char *method, const char *uri, struct route *r)
 {
-	const char	*path, *q, *chapter, *scene, *rest;
-	size_t		 len, chapter_len, scene_len, i;
+	struct capture	 caps[CAPTURES_MAX];
+	size_t		 len, ncaps = 0, i;
+	unsigned int	 allowed = 0;
+	enum method	 m;
+	enum page	 p, fit = PAGE__MAX;
 
 	memset(r, 0, sizeof(*r));
+	r->page = PAGE__MAX;
 	if (method == NULL || uri == NULL)
 		return ROUTE_NOT_FOUND;
-	path = uri;
-	q = strchr(uri, '?');
-	len = q != NULL ? (size_t)(q - uri) : strlen(uri);
-	if (!route_path_clean(path, len))
+	len = strcspn(uri, "?");
+	if (!route_path_clean(uri, len))
 		return ROUTE_NOT_FOUND;
+	m = route_method(method);
 
-	if (len == strlen("/healthz") && memcmp(path, "/healthz", len) == 0)
-		r->page = PAGE_HEALTHZ;
-	else {
-		if (len <= strlen(PREFIX) ||
-		    memcmp(path, PREFIX, strlen(PREFIX)) != 0)
-			return ROUTE_NOT_FOUND;
-		chapter = path + strlen(PREFIX);
-		rest = memchr(chapter, '/', len - (chapter - path));
-		if (rest == NULL)
-			return ROUTE_NOT_FOUND;
-		chapter_len = rest - chapter;
-		if ((size_t)(path + len - rest) <= strlen(MIDDLE) ||
-		    memcmp(rest, MIDDLE, strlen(MIDDLE)) != 0)
-			return ROUTE_NOT_FOUND;
-		scene = rest + strlen(MIDDLE);
-		rest = memchr(scene, '/', len - (scene - path));
-		if (rest == NULL) {
-			scene_len = len - (scene - path);
-			r->page = PAGE_SCENE_CREATE;
-		} else {
-			scene_len = rest - scene;
-			if ((size_t)(path + len - rest) != strlen(SUFFIX) ||
-			    memcmp(rest, SUFFIX, strlen(SUFFIX)) != 0)
-				return ROUTE_NOT_FOUND;
-			r->page = PAGE_SCENE_STATUS;
-		}
-		if (chapter_len == 0 || scene_len == 0)
-			return ROUTE_NOT_FOUND;
-		if (!route_method_allowed(r->page, method)) {
-			r->allow = page_allow[r->page];
-			return ROUTE_METHOD;
-		}
-		if (!uuid_is_valid_n(chapter, chapter_len))
-			return ROUTE_BAD_CHAPTER;
-		for (i = 0; i < UUID_STR_LEN; i++) {
-			char c = chapter[i];
-
-			r->chapter_id[i] = (c >= 'A' && c <= 'F') ?
-			    (char)(c - 'A' + 'a') : c;
-		}
-		r->chapter_id[UUID_STR_LEN] = '\0';
-		if (route_scene_number(scene, scene_len,
-		    &r->scene_number) == -1)
-			return ROUTE_BAD_SCENE;
+	for (p = 0; p < PAGE__MAX; p++) {
+		if (!route_shape_match(page_routes[p].shape, uri, len, caps,
+		    &ncaps))
+			continue;
+		if (fit == PAGE__MAX)
+			fit = p;
+		allowed |= page_routes[p].methods;
+		if (m < METHOD__MAX && (page_routes[p].methods &
+		    METHOD_BIT(m)))
+			break;
 	}
-	if (!route_method_allowed(r->page, method)) {
-		r->allow = page_allow[r->page];
+	if (fit == PAGE__MAX)
+		return ROUTE_NOT_FOUND;
+	if (p == PAGE__MAX) {
+		r->page = fit;
+		(void)route_allow(allowed, r->allow, sizeof(r->allow));
 		return ROUTE_METHOD;
 	}
-	r->head = strcmp(method, "HEAD") == 0;
+
+	r->page = p;
+	for (i = 0; i < ncaps; i++) {
+		if (route_param_parse(&caps[i], r) == -1) {
+			r->bad = caps[i].param;
+			return ROUTE_BAD_PARAM;
+		}
+	}
+	r->head = m == METHOD_HEAD;
 	return ROUTE_OK;
+}
+
+/*
+ * Check the table itself: every row named, with a handler, methods and
+ * an access rule; its shape a clean path whose "{param}" are whole
+ * segments naming known parameters, each at most once. NULL when all is
+ * well, else the name (or shape) of the first bad row.
+ */
+const char *
+route_table_check(void)
+{
+	const struct page_route	*row;
+	const char		*s, *close;
+	char			 allow[ALLOW_MAX];
+	unsigned int		 seen;
+	size_t			 ncaps;
+	enum param		 param;
+	enum page		 p;
+
+	for (p = 0; p < PAGE__MAX; p++) {
+		row = &page_routes[p];
+		if (row->name == NULL || row->shape == NULL)
+			return "(a row without a name or shape)";
+		if (row->handler == NULL || row->access >= ACCESS__MAX ||
+		    row->methods == 0 ||
+		    (row->methods & ~(METHOD_BIT(METHOD__MAX) - 1)) != 0)
+			return row->name;
+		if (route_allow(row->methods, allow, sizeof(allow)) == -1)
+			return row->name;
+		if (!route_path_clean(row->shape, strlen(row->shape)))
+			return row->name;
+		seen = 0;
+		ncaps = 0;
+		for (s = row->shape; *s != '\0'; s++) {
+			if (*s == '}')
+				return row->name;
+			if (*s != '{')
+				continue;
+			close = strchr(s, '}');
+			ncaps++;
+			if (close == NULL || s[-1] != '/' ||
+			    (close[1] != '/' && close[1] != '\0') ||
+			    ncaps > CAPTURES_MAX)
+				return row->name;
+			param = route_param(s + 1, (size_t)(close - s - 1));
+			if (param == PARAM__MAX || (seen & (1u << param)))
+				return row->name;
+			seen |= 1u << param;
+			s = close;
+		}
+	}
+	for (param = 0; param < PARAM__MAX; param++)
+		if (param_rules[param].name == NULL ||
+		    param_rules[param].reason == NULL ||
+		    param_rules[param].kind >= PARAM_KIND__MAX ||
+		    (param_rules[param].kind == PARAM_INT &&
+		    (param_rules[param].min < 0 || param_rules[param].max <
+		    param_rules[param].min)))
+			return "(a bad row of param_rules)";
+	return NULL;
 }

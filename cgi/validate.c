@@ -13,9 +13,9 @@
 #include "log.h"
 #include "extern.h"
 
+/* Plain decimal literals: the error sentences quote them. */
 #define DESCRIPTION_MAX		2000
 #define STYLE_MAX		64
-#define IDEMPOTENCY_KEY_MAX	128
 
 static const char *const aspect_ratios[] = {
 	"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9",
@@ -42,7 +42,7 @@ validate_content_type(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
-/* 1 if k is 1..128 printable ASCII characters (0x21..0x7e). */
+/* 1 if k is 1..IDEMPOTENCY_KEY_MAX printable ASCII (0x21..0x7e). */
 int
 validate_idempotency_key(const char *k)
 {
@@ -166,7 +166,8 @@ validate_members(const cJSON *o, struct scene_input *in, enum api_error *e,
 		goto nomem;
 	if (chars == 0 || chars > DESCRIPTION_MAX)
 		return field_fail(fe, e, "scene_description",
-		    "must be 1 to 2000 characters after trimming");
+		    "must be 1 to " NUM_TEXT(DESCRIPTION_MAX)
+		    " characters after trimming");
 
 	m = cJSON_GetObjectItemCaseSensitive(o, "style");
 	if (m == NULL || cJSON_IsNull(m))
@@ -179,8 +180,9 @@ validate_members(const cJSON *o, struct scene_input *in, enum api_error *e,
 		goto nomem;
 	if (m != NULL && !cJSON_IsNull(m) && (chars == 0 ||
 	    chars > STYLE_MAX || has_control(in->style)))
-		return field_fail(fe, e, "style", "must be 1 to 64 "
-		    "characters without control characters");
+		return field_fail(fe, e, "style", "must be 1 to "
+		    NUM_TEXT(STYLE_MAX) " characters without control "
+		    "characters");
 
 	m = cJSON_GetObjectItemCaseSensitive(o, "aspect_ratio");
 	if (m == NULL || cJSON_IsNull(m))

@@ -59,6 +59,7 @@ worker_run(const struct api_config *cfg, int fd, pid_t parent)
 	FCGX_Request	 req;
 	struct pollfd	 pfd;
 	sigset_t	 waitmask;
+	const char	*bad;
 	char		 err[256];
 	int		 rc;
 
@@ -69,6 +70,12 @@ worker_run(const struct api_config *cfg, int fd, pid_t parent)
 	if (getppid() != parent)
 		exit(0);
 
+	/* A broken route table would route wrongly: refuse to serve. */
+	bad = route_table_check();
+	if (bad != NULL) {
+		log_err("route table: bad row %s", bad);
+		exit(1);
+	}
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	db_init(&w.db, cfg->database_url);

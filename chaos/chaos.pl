@@ -226,10 +226,15 @@ sub d_daemon_kill {
 		start_main_daemon();
 		return event('daemon-kill', $t0, 'no daemon was running; started one');
 	}
+	# The stack's supervisor starts it again by itself (as systemd's
+	# Restart= would); start-part only waits for that. The new instance's
+	# log starts where the killed one's ended.
+	my $from = file_size("$stack/daemon.log");
 	kill 'KILL', $pid;
 	wait_gone($pid, "$stack/daemon.pid");
 	sleep(0.3 + rand 1.5);
-	my $ok = start_main_daemon();
+	my $ok = stack_part($stack, 'start', 'daemon');
+	note_daemon_instance($from);
 	event('daemon-kill', $t0, "SIGKILL daemon $pid, restarted as "
 	    . (main_daemon() // '?') . ($ok ? '' : ' (start FAILED)'));
 }

@@ -26,3 +26,21 @@ use_build() {	# name
 		    { echo "$1: no $SCENEGEN_BUILD/$b (make)" >&2; exit 2; }
 	done
 }
+
+# After a run (its stack stopped): no process whose command line names
+# folder DIR may be left. Any found is named on stderr and killed, and the
+# function returns 1 (the caller fails the run). Used by run.sh, soak.sh,
+# valgrind.sh and bench/run.sh.
+nothing_left() {	# name dir
+	local p left=
+	for p in $(pgrep -f -- "$2/" || true); do
+		[ "$p" = "$$" ] || [ "$p" = "${BASHPID:-$$}" ] || left="$left $p"
+	done
+	[ -z "$left" ] && return 0
+	echo "$1: still running after the run (killed now):" >&2
+	# shellcheck disable=SC2086
+	ps -o pid=,args= -p "$(echo $left | tr ' ' ,)" >&2 || true
+	# shellcheck disable=SC2086
+	kill -KILL $left 2>/dev/null || true
+	return 1
+}

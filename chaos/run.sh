@@ -77,11 +77,15 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null
 	done
 	"$here/scripts/stack.sh" stop "$stack" >/dev/null 2>&1
+	local left=0
+	nothing_left chaos "$dir" || { rc=1; left=1; }
 	if [ "$keep" = 1 ] || [ "$rc" != 0 ]; then
 		echo "chaos: work folder kept: $dir" >&2
 	else
 		rm -rf "$dir"
 	fi
+	# a process left behind fails the run
+	[ "$left" = 0 ] || exit 1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

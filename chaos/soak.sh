@@ -55,11 +55,15 @@ rc=1
 cleanup() {
 	trap - EXIT INT TERM
 	"$here/scripts/stack.sh" stop "$stack" >/dev/null 2>&1
+	local left=0
+	nothing_left soak "$dir" || { rc=1; left=1; }
 	if [ "$keep" = 1 ]; then
 		echo "soak: work folder kept: $dir" >&2
 	else
 		rm -rf "$dir"
 	fi
+	# a process left behind fails the run
+	[ "$left" = 0 ] || exit 1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -103,11 +103,15 @@ cleanup() {
 	# the load, if still going (it stops its own clients)
 	if [ -n "$enq_pid" ]; then kill -TERM "$enq_pid" 2>/dev/null || true; fi
 	"$here/scripts/stack.sh" stop "$stack" >/dev/null 2>&1 || true
+	local left=0
+	nothing_left valgrind "$dir" || { rc=1; left=1; }
 	if [ "$keep" = 1 ] || [ "$rc" != 0 ]; then
 		echo "valgrind: work folder kept: $dir" >&2
 	else
 		rm -rf "$dir"
 	fi
+	# a process left behind fails the run
+	[ "$left" = 0 ] || exit 1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -164,6 +168,13 @@ stop_daemon() {
 		return 1
 	fi
 	run_stop[$n]=$(date +%s)
+	# its supervisor first: a run that exits non-zero (valgrind's
+	# --error-exitcode) must not be started again under this run's options
+	local f
+	for f in "$stack"/supervise*.pid; do
+		[ -f "$f" ] && kill -TERM "$(head -n1 "$f")" 2>/dev/null
+		rm -f "$f"
+	done
 	kill -TERM "$pid"
 	for _ in $(seq 1 $((stop_wait * 5))); do
 		kill -0 "$pid" 2>/dev/null || break

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "pgerr.h"
 
 /* Show WARNINGs (and worse) from the server, drop NOTICEs. */
 static void
@@ -31,7 +32,7 @@ ctl_db_connect(const struct ctl_settings *s, char *err, size_t errlen)
 	    "fallback_application_name", "dbname", NULL };
 	const char		*values[] = { "5", CTL_PROGNAME, NULL, NULL };
 	PGconn			*conn;
-	size_t			 len;
+	char			 msg[512];
 
 	if (s->database_url == NULL) {
 		snprintf(err, errlen, "missing required setting DATABASE_URL");
@@ -45,10 +46,7 @@ ctl_db_connect(const struct ctl_settings *s, char *err, size_t errlen)
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
-		    PQerrorMessage(conn));
-		len = strlen(err);
-		while (len > 0 && (err[len - 1] == '\n' || err[len - 1] == ' '))
-			err[--len] = '\0';
+		    pgerr_flatten(PQerrorMessage(conn), msg, sizeof(msg)));
 		PQfinish(conn);
 		return NULL;
 	}
@@ -56,20 +54,17 @@ ctl_db_connect(const struct ctl_settings *s, char *err, size_t errlen)
 	return conn;
 }
 
-/* Print "what: <server message>" without the trailing newline. */
+/* Print "what: <server message>" as one line. */
 static void
 ctl_db_report(PGconn *conn, const char *what, const PGresult *res)
 {
 	const char	*msg;
-	int		 len;
+	char		 line[1024];
 
 	msg = res != NULL ? PQresultErrorMessage(res) : "";
 	if (*msg == '\0')
 		msg = PQerrorMessage(conn);
-	len = (int)strlen(msg);
-	while (len > 0 && msg[len - 1] == '\n')
-		len--;
-	ctl_warnx("%s: %.*s", what, len, msg);
+	ctl_warnx("%s: %s", what, pgerr_flatten(msg, line, sizeof(line)));
 }
 
 int

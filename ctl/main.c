@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asuser.h"
 #include "ctl.h"
 
 static const struct {
@@ -111,6 +112,12 @@ main(int argc, char *argv[])
 	if (ctl_settings_load(&settings) == -1)
 		return CTL_EXIT_FAIL;
 	settings.json = json;
+	/* token signs with the secret only root reads; it needs no database. */
+	if (strcmp(ctl_commands[i].name, "token") != 0 &&
+	    ctl_as_service_user(settings.database_url) == -1) {
+		ctl_settings_free(&settings);
+		return CTL_EXIT_FAIL;
+	}
 	optind = 0;	/* glibc: start over for the subcommand's options */
 	rc = ctl_commands[i].run(&settings, argc, argv);
 	ctl_settings_free(&settings);

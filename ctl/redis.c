@@ -5,9 +5,9 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "ctl.h"
+#include "redis_sync.h"
 #include "redis_url.h"
 
 #define CTL_REDIS_TIMEOUT_S	5
@@ -16,12 +16,7 @@ redisContext *
 ctl_redis_connect(const struct ctl_settings *s, char *err, size_t errlen)
 {
 	struct redis_endpoint	 ep;
-	struct timeval		 tv = { CTL_REDIS_TIMEOUT_S, 0 };
 	redisContext		*c;
-	redisReply		*r;
-	const char		*argv[3];
-	char			 db[16];
-	int			 argc;
 
 	if (s->redis_url == NULL) {
 		snprintf(err, errlen, "missing required setting REDIS_URL");
@@ -29,47 +24,9 @@ ctl_redis_connect(const struct ctl_settings *s, char *err, size_t errlen)
 	}
 	if (redis_url_parse(s->redis_url, &ep, err, errlen) == -1)
 		return NULL;
-	if (ep.unix_path != NULL)
-		c = redisConnectUnixWithTimeout(ep.unix_path, tv);
-	else
-		c = redisConnectWithTimeout(ep.host, ep.port, tv);
-	if (c == NULL || c->err) {
-		snprintf(err, errlen, "cannot connect to Redis at %s: %s",
-		    ep.unix_path != NULL ? ep.unix_path : ep.host,
-		    c != NULL ? c->errstr : "out of memory");
-		goto fail;
-	}
-	if (redisSetTimeout(c, tv) != REDIS_OK) {
-		snprintf(err, errlen, "redisSetTimeout: %s", c->errstr);
-		goto fail;
-	}
-	if (ep.password != NULL) {
-		argc = 0;
-		argv[argc++] = "AUTH";
-		if (ep.username != NULL)
-			argv[argc++] = ep.username;
-		argv[argc++] = ep.password;
-		r = ctl_redis_cmd(c, err, errlen, argc, argv);
-		if (r == NULL)
-			goto fail;
-		freeReplyObject(r);
-	}
-	if (ep.db != 0) {
-		snprintf(db, sizeof(db), "%d", ep.db);
-		argv[0] = "SELECT";
-		argv[1] = db;
-		r = ctl_redis_cmd(c, err, errlen, 2, argv);
-		if (r == NULL)
-			goto fail;
-		freeReplyObject(r);
-	}
+	c = redis_sync_connect(&ep, CTL_REDIS_TIMEOUT_S, err, errlen);
 	redis_endpoint_free(&ep);
 	return c;
-fail:
-	if (c != NULL)
-		redisFree(c);
-	redis_endpoint_free(&ep);
-	return NULL;
 }
 
 redisReply *

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "secret.h"
 
 int
 ctl_settings_load(struct ctl_settings *s)
@@ -67,11 +68,9 @@ ctl_settings_load_secret(struct ctl_settings *s)
 void
 ctl_settings_free(struct ctl_settings *s)
 {
-	if (s->jwt_secret != NULL)
-		explicit_bzero(s->jwt_secret, strlen(s->jwt_secret));
 	free(s->database_url);
 	free(s->redis_url);
-	free(s->jwt_secret);
+	secret_free(s->jwt_secret);
 	free(s->jwt_audience);
 	free(s->jwt_issuer);
 	free(s->sql_dir);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "secret.h"
 #include "settings.h"
 
 #define ROW(n, t, d, lo, hi, req, sec, tgt) \
@@ -100,6 +101,8 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    &s->db_connections),
 		ROW("SCENEGEN_IMAGE_MAX_BYTES", CONFIG_INT, "33554432", 1024,
 		    1073741824, 0, 0, &s->image_max_bytes),
+		ROW("SCENEGEN_DEBUG_REFUSE_STATE", CONFIG_STRING, NULL, 0, 0,
+		    0, 0, &s->debug_refuse_state),
 	};
 	char	host[HOST_NAME_MAX + 1];
 	int	n;
@@ -149,11 +152,9 @@ settings_load(struct settings *s, char *err, size_t errlen)
 void
 settings_free(struct settings *s)
 {
-	if (s->api_key != NULL)
-		explicit_bzero(s->api_key, strlen(s->api_key));
 	free(s->database_url);
 	free(s->redis_url);
-	free(s->api_key);
+	secret_free(s->api_key);
 	free(s->base_url);
 	free(s->model_id);
 	free(s->image_dir);
@@ -162,6 +163,7 @@ settings_free(struct settings *s)
 	free(s->log_level);
 	free(s->metrics_file);
 	free(s->env_file);
+	free(s->debug_refuse_state);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -21,6 +21,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "pgerr.h"
 
 #define DB_RETRY_MIN		0.25
 #define DB_RETRY_MAX		10.0
@@ -121,21 +122,6 @@ db_conn_timer(struct db_conn *c, double seconds)
 	evtimer_add(c->timer, &tv);
 }
 
-/* The first line of libpq's message, without its newline. */
-static void
-db_first_line(const char *msg, char *out, size_t outlen)
-{
-	size_t	len;
-
-	if (msg == NULL || *msg == '\0')
-		msg = "unknown error";
-	len = strcspn(msg, "\n");
-	if (len >= outlen)
-		len = outlen - 1;
-	memcpy(out, msg, len);
-	out[len] = '\0';
-}
-
 /* Forget a kept answer (before a rerun, or when done with it). */
 static void
 db_answer_clear(struct db_answer *a)
@@ -215,7 +201,7 @@ db_conn_lost(struct db_conn *c, const char *why)
 {
 	char		 line[256];
 
-	db_first_line(why, line, sizeof(line));
+	pgerr_flatten(why, line, sizeof(line));
 	if (!c->logged_down)
 		log_warn("%s: connection %d: %s", c->pool->label, c->index,
 		    line);
@@ -252,21 +238,11 @@ db_conn_flush(struct db_conn *c)
 	return 0;
 }
 
-/*
- * Whether an error result is worth trying again elsewhere: connection
- * exceptions (08), operator intervention such as a shutdown (57),
- * insufficient resources (53), serialization failures and deadlocks (40).
- */
+/* Whether an error result is worth trying again; see lib/pgerr.c. */
 static int
 db_transient(const PGresult *res)
 {
-	const char	*state;
-
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (state == NULL)
-		return 1;
-	return strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
-	    strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0;
+	return pgerr_transient(PQresultErrorField(res, PG_DIAG_SQLSTATE));
 }
 
 /* Hand q its answer: result, permanent error, or transient failure. */
@@ -362,7 +338,7 @@ db_conn_take_result(struct db_conn *c, const struct db_slot *s,
 		    "one in its batch failed");
 	else if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE ||
 	    st == PGRES_NONFATAL_ERROR)
-		db_first_line(PQresultErrorMessage(r), line, sizeof(line));
+		pgerr_flatten(PQresultErrorMessage(r), line, sizeof(line));
 	else
 		line[0] = '\0';
 	if (s->kind == SLOT_PREPARE && line[0] != '\0') {
@@ -634,7 +610,7 @@ db_notice(void *arg, const char *message)
 	struct db_conn	*c = arg;
 	char		 line[256];
 
-	db_first_line(message, line, sizeof(line));
+	pgerr_flatten(message, line, sizeof(line));
 	log_debug("%s: connection %d: %s", c->pool->label, c->index, line);
 }
 

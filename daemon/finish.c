@@ -100,10 +100,8 @@ finish_complete(struct job *job, const char *image_url)
 	params[4] = job->model_used[0] != '\0' ? job->model_used :
 	    cfg->model_id;
 	params[5] = job->provider_id[0] != '\0' ? job->provider_id : NULL;
-	if (job_set_state(job, JOB_FINISHING) == -1)
-		return;
-	if (job_write(job, STMT_COMPLETE, 6, params, finish_completed) == -1)
-		job_abandon(job, "out of memory");
+	job_write_in(job, JOB_FINISHING, STMT_COMPLETE, 6, params,
+	    finish_completed);
 }
 
 static void
@@ -123,10 +121,7 @@ finish_fail(struct job *job, const char *message)
 	params[0] = job->record_id;
 	params[1] = job->lease_token;
 	params[2] = job->error;
-	if (job_set_state(job, JOB_FINISHING) == -1)
-		return;
-	if (job_write(job, STMT_FAIL, 3, params, finish_failed) == -1)
-		job_abandon(job, "out of memory");
+	job_write_in(job, JOB_FINISHING, STMT_FAIL, 3, params, finish_failed);
 }
 
 /* The retry is in the row: park the record in the delayed set. */
@@ -175,10 +170,8 @@ finish_error(struct job *job, enum provider_kind kind, const char *message,
 	params[2] = wait_s;
 	params[3] = job->error;
 	params[4] = request_dead ? "t" : "f";
-	if (job_set_state(job, JOB_FINISHING) == -1)
-		return;
-	if (job_write(job, STMT_RETRY, 5, params, finish_retried) == -1)
-		job_abandon(job, "out of memory");
+	job_write_in(job, JOB_FINISHING, STMT_RETRY, 5, params,
+	    finish_retried);
 }
 
 static void
@@ -201,9 +194,6 @@ finish_hand_back(struct job *job)
 
 	params[0] = job->record_id;
 	params[1] = job->lease_token;
-	if (job_set_state(job, JOB_HANDING_BACK) == -1)
-		return;
-	if (job_write(job, STMT_HANDBACK, 2, params, finish_handed_back) ==
-	    -1)
-		job_abandon(job, "out of memory");
+	job_write_in(job, JOB_HANDING_BACK, STMT_HANDBACK, 2, params,
+	    finish_handed_back);
 }

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "http.h"
+#include "secret.h"
 
 #define HTTP_MAX_RUNNING	256	/* transfers at once */
 #define HTTP_MAX_CACHED		64	/* idle connections kept */
@@ -76,9 +77,7 @@ http_req_free(struct http_req *r)
 	buf_free(&r->body);
 	free(r->errbuf);
 	free(r->url);
-	if (r->post_body != NULL)
-		explicit_bzero(r->post_body, strlen(r->post_body));
-	free(r->post_body);
+	secret_free(r->post_body);
 	free(r);
 }
 
@@ -313,9 +312,7 @@ http_launch(struct http *h, struct http_req *r)
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
 		return -1;
 	/* curl has its own copies now. */
-	if (r->post_body != NULL)
-		explicit_bzero(r->post_body, strlen(r->post_body));
-	free(r->post_body);
+	secret_free(r->post_body);
 	free(r->url);
 	r->post_body = r->url = NULL;
 	TAILQ_INSERT_TAIL(&h->reqs, r, entry);

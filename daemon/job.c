@@ -16,64 +16,78 @@
 #include "scenegend.h"
 #include "sql.h"
 
-const char *const job_state_names[JOB_STATE__MAX] = {
-	"claiming",
-	"submitting",
-	"recording",
-	"waiting",
-	"polling",
-	"progressing",
-	"waiting for the disk",
-	"downloading",
-	"storing",
-	"finishing",
-	"handing back",
-	"acking",
-	"done",
-};
-
 #define T(s)	(1u << (s))
+#define LEASE	JOB_HOLDS_LEASE
+#define PAST	JOB_WRITES_PAST_DEADLINE
+#define ENDS	JOB_ENDS_LEASE
+#define DRAIN	JOB_HANDED_BACK_AT_DRAIN
 
-/* Allowed transitions: bit t of job_next[s] allows s -> t. */
-static const unsigned int job_next[JOB_STATE__MAX] = {
-	[JOB_CLAIMING] = T(JOB_SUBMITTING) | T(JOB_WAITING) |
-	    T(JOB_FINISHING) | T(JOB_ACKING) | T(JOB_HANDING_BACK) |
-	    T(JOB_DONE),
-	[JOB_SUBMITTING] = T(JOB_RECORDING) | T(JOB_DOWNLOADING) |
-	    T(JOB_DISK_WAIT) |
+/*
+ * The state machine, one row per state: the only place that says which
+ * change is allowed and what a state means for the lease (job.h).
+ */
+const struct job_state_info job_states[JOB_STATE__MAX] = {
+	[JOB_CLAIMING] = { "claiming",
+	    T(JOB_SUBMITTING) | T(JOB_WAITING) | T(JOB_FINISHING) |
+	    T(JOB_ACKING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
+	    0 },
+	[JOB_SUBMITTING] = { "submitting",
+	    T(JOB_RECORDING) | T(JOB_DOWNLOADING) | T(JOB_DISK_WAIT) |
 	    T(JOB_FINISHING) | T(JOB_DONE),
-	[JOB_RECORDING] = T(JOB_WAITING) | T(JOB_DOWNLOADING) |
-	    T(JOB_DISK_WAIT) |
+	    LEASE },
+	[JOB_RECORDING] = { "recording",
+	    T(JOB_WAITING) | T(JOB_DOWNLOADING) | T(JOB_DISK_WAIT) |
 	    T(JOB_FINISHING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
-	[JOB_WAITING] = T(JOB_POLLING) | T(JOB_FINISHING) |
-	    T(JOB_HANDING_BACK) | T(JOB_DONE),
-	[JOB_POLLING] = T(JOB_PROGRESSING) | T(JOB_WAITING) |
-	    T(JOB_DOWNLOADING) | T(JOB_DISK_WAIT) | T(JOB_FINISHING) |
-	    T(JOB_HANDING_BACK) |
+	    LEASE | PAST },
+	[JOB_WAITING] = { "waiting",
+	    T(JOB_POLLING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
 	    T(JOB_DONE),
-	[JOB_PROGRESSING] = T(JOB_WAITING) | T(JOB_HANDING_BACK) |
+	    LEASE | DRAIN },
+	[JOB_POLLING] = { "polling",
+	    T(JOB_PROGRESSING) | T(JOB_WAITING) | T(JOB_DOWNLOADING) |
+	    T(JOB_DISK_WAIT) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
 	    T(JOB_DONE),
-	[JOB_DISK_WAIT] = T(JOB_DOWNLOADING) | T(JOB_FINISHING) |
-	    T(JOB_HANDING_BACK) | T(JOB_DONE),
-	[JOB_DOWNLOADING] = T(JOB_STORING) | T(JOB_FINISHING) |
-	    T(JOB_HANDING_BACK) | T(JOB_DONE),
-	[JOB_STORING] = T(JOB_FINISHING) | T(JOB_DONE),
-	[JOB_FINISHING] = T(JOB_ACKING) | T(JOB_DONE),
-	[JOB_HANDING_BACK] = T(JOB_ACKING) | T(JOB_DONE),
-	[JOB_ACKING] = T(JOB_DONE),
-	[JOB_DONE] = 0,
+	    LEASE | DRAIN },
+	[JOB_PROGRESSING] = { "progressing",
+	    T(JOB_WAITING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
+	    LEASE },
+	[JOB_DISK_WAIT] = { "waiting for the disk",
+	    T(JOB_DOWNLOADING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
+	    T(JOB_DONE),
+	    LEASE | DRAIN },
+	[JOB_DOWNLOADING] = { "downloading",
+	    T(JOB_STORING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
+	    T(JOB_DONE),
+	    LEASE | DRAIN },
+	[JOB_STORING] = { "storing",
+	    T(JOB_FINISHING) | T(JOB_DONE),
+	    LEASE },
+	[JOB_FINISHING] = { "finishing",
+	    T(JOB_ACKING) | T(JOB_DONE),
+	    LEASE | PAST | ENDS },
+	[JOB_HANDING_BACK] = { "handing back",
+	    T(JOB_ACKING) | T(JOB_DONE),
+	    LEASE | ENDS },
+	[JOB_ACKING] = { "acking",
+	    T(JOB_DONE),
+	    0 },
+	[JOB_DONE] = { "done", 0, 0 },
 };
 
 static void	job_reap_cb(evutil_socket_t, short, void *);
 
 int
-job_set_init(struct job_set *js, struct scenegend *sg)
+job_set_init(struct job_set *js, struct scenegend *sg,
+    void (*reaped)(void *), void *arg)
 {
 	int	i;
 
 	memset(js, 0, sizeof(*js));
 	for (i = 0; i < JOB_STATE__MAX; i++)
 		TAILQ_INIT(&js->list[i]);
+	js->reaped = reaped;
+	js->reaped_arg = arg;
+	js->refuse_once = -1;
 	js->reaper = event_new(sg->base, -1, 0, job_reap_cb, sg);
 	return js->reaper == NULL ? -1 : 0;
 }
@@ -160,28 +174,71 @@ job_new(struct scenegend *sg, const char *entry_id, const char *record_id)
 	return job;
 }
 
+/* Move job from its list to the list of state to. */
+static void
+job_move(struct job *job, enum job_state to)
+{
+	struct job_set	*js = &job->sg->jobs;
+
+	TAILQ_REMOVE(&js->list[job->state], job, entry);
+	js->count[job->state]--;
+	TAILQ_INSERT_TAIL(&js->list[to], job, entry);
+	js->count[to]++;
+	log_debug("job %s: %s -> %s", job->record_id,
+	    job_states[job->state].name, job_states[to].name);
+	job->state = to;
+}
+
 int
 job_set_state(struct job *job, enum job_state to)
 {
 	struct job_set	*js = &job->sg->jobs;
 	enum job_state	 from = job->state;
+	int		 allowed;
 
 	if (from == to)
 		return 0;
-	if ((job_next[from] & T(to)) == 0) {
-		log_err("job %s: refused state change %s -> %s (a bug)",
-		    job->record_id, job_state_names[from],
-		    job_state_names[to]);
+	allowed = (job_states[from].next & T(to)) != 0;
+	if (allowed && js->refuse_once == (int)to) {
+		js->refuse_once = -1;
+		allowed = 0;
+		log_warn("job %s: refusing the change to %s once, as "
+		    "SCENEGEN_DEBUG_REFUSE_STATE asks", job->record_id,
+		    job_states[to].name);
+	}
+	if (!allowed) {
+		log_msg(LOG_CRIT, "job %s: refused state change %s -> %s: a bug in "
+		    "scenegend; the job is abandoned and its record resumed "
+		    "when the lease lapses", job->record_id,
+		    job_states[from].name, job_states[to].name);
+		if (from == JOB_DONE)
+			return -1;
+		job->sg->counters.abandoned++;
+		job->sg->counters.refused++;
+		job_cancel_work(job);
+		job_move(job, JOB_DONE);
+		job_reap_soon(job->sg);
 		return -1;
 	}
-	TAILQ_REMOVE(&js->list[from], job, entry);
-	js->count[from]--;
-	TAILQ_INSERT_TAIL(&js->list[to], job, entry);
-	js->count[to]++;
-	job->state = to;
-	log_debug("job %s: %s -> %s", job->record_id, job_state_names[from],
-	    job_state_names[to]);
+	job_move(job, to);
 	return 0;
+}
+
+int
+job_state_by_name(const char *name)
+{
+	int	s;
+
+	for (s = 0; s < JOB_STATE__MAX; s++)
+		if (strcmp(job_states[s].name, name) == 0)
+			return s;
+	return -1;
+}
+
+int
+job_has(const struct job *job, unsigned int flag)
+{
+	return (job_states[job->state].flags & flag) != 0;
 }
 
 size_t
@@ -214,10 +271,8 @@ job_reap_cb(evutil_socket_t fd, short what, void *arg)
 		js->total--;
 		job_free(job);
 	}
-	if (sg->draining && js->total == 0)
-		scenegend_drained(sg);
-	else
-		scenegend_kick(sg);
+	if (js->reaped != NULL)
+		js->reaped(js->reaped_arg);
 }
 
 void
@@ -233,10 +288,10 @@ void
 job_done(struct job *job)
 {
 	job_cancel_work(job);
-	if (job_set_state(job, JOB_DONE) == -1) {
-		/* Cannot happen (DONE is reachable from all but DONE). */
+	if (job->state == JOB_DONE)
 		return;
-	}
+	/* DONE is reachable from every other state. */
+	job_move(job, JOB_DONE);
 	job_reap_soon(job->sg);
 }
 
@@ -313,8 +368,7 @@ job_write_cb(const PGresult *res, const char *err, void *arg)
 		job_abandon(job, "the lease was lost: the row is not ours");
 		return;
 	}
-	if (job->lease_lost && job->state != JOB_FINISHING &&
-	    job->state != JOB_HANDING_BACK) {
+	if (job->lease_lost && !job_has(job, JOB_ENDS_LEASE)) {
 		job_abandon(job, "the lease was not renewed");
 		return;
 	}
@@ -328,13 +382,12 @@ job_write_send(struct job *job)
 	struct db_reply	r = { job_write_cb, job };
 
 	/*
-	 * Recording the provider's id and the final write are worth trying
-	 * past our own deadline (say PostgreSQL was down longer than the
-	 * lease): the WHERE lease_token guard refuses them if anyone claimed
-	 * the row since, and otherwise the row is still ours.
+	 * Some writes are worth trying past our own deadline (say
+	 * PostgreSQL was down longer than the lease): the WHERE lease_token
+	 * guard refuses them if anyone claimed the row since, and otherwise
+	 * the row is still ours.
 	 */
-	if (!job_lease_valid(job) && job->state != JOB_RECORDING &&
-	    job->state != JOB_FINISHING) {
+	if (!job_lease_valid(job) && !job_has(job, JOB_WRITES_PAST_DEADLINE)) {
 		job_abandon(job, job->lease_lost ? "the lease was not renewed" :
 		    "the lease ran out before the row could be written");
 		return;
@@ -377,4 +430,14 @@ job_write(struct job *job, int stmt, int n, const char *const *params,
 	job->wtries = 0;
 	job_write_send(job);
 	return 0;
+}
+
+void
+job_write_in(struct job *job, enum job_state state, int stmt, int n,
+    const char *const *params, void (*done)(struct job *, long, const char *))
+{
+	if (job_set_state(job, state) == -1)
+		return;
+	if (job_write(job, stmt, n, params, done) == -1)
+		job_abandon(job, "out of memory");
 }

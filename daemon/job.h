@@ -38,6 +38,33 @@ enum job_state {
 	JOB_STATE__MAX
 };
 
+/*
+ * What a state means for the lease, one bit each (job_states[].flags):
+ * - HOLDS_LEASE: the job holds its row's lease; the heartbeat renews it
+ *   and a lease that lapses stops the job.
+ * - WRITES_PAST_DEADLINE: the state's write is worth sending after our
+ *   own deadline (the provider's id, the final state): the row's
+ *   lease_token guard refuses it if anyone claimed the row since.
+ * - ENDS_LEASE: the state's write gives the lease up itself (final
+ *   write, hand back): a renewal that misses it, or a lease lost while
+ *   it runs, is expected, and its answer stands.
+ * - HANDED_BACK_AT_DRAIN: a safe point: when the drain time is over the
+ *   job is handed back at once (the others hand back at their next).
+ */
+#define JOB_HOLDS_LEASE			0x1u
+#define JOB_WRITES_PAST_DEADLINE	0x2u
+#define JOB_ENDS_LEASE			0x4u
+#define JOB_HANDED_BACK_AT_DRAIN	0x8u
+
+/* One row per state: its name, the states it may go to, its flags. */
+struct job_state_info {
+	const char	*name;
+	unsigned int	 next;		/* bit t: may go to state t */
+	unsigned int	 flags;		/* JOB_HOLDS_LEASE ... */
+};
+
+extern const struct job_state_info job_states[JOB_STATE__MAX];
+
 TAILQ_HEAD(job_list, job);
 
 struct job_set {
@@ -45,6 +72,11 @@ struct job_set {
 	size_t		 count[JOB_STATE__MAX];
 	size_t		 total;
 	struct event	*reaper;	/* frees DONE jobs outside callbacks */
+	/* Told after each reaping (the loop refills slots or stops). */
+	void		(*reaped)(void *);
+	void		*reaped_arg;
+	/* Testing aid: the first change into this state is refused. */
+	int		 refuse_once;	/* a job_state, or -1 */
 };
 
 struct job {
@@ -94,15 +126,26 @@ struct job {
 	int			 wtries;
 };
 
-extern const char *const job_state_names[JOB_STATE__MAX];
-
-int	 job_set_init(struct job_set *, struct scenegend *);
+/*
+ * The jobs of sg, empty; reaped(arg) is called after every reaping.
+ * -1 when out of memory.
+ */
+int	 job_set_init(struct job_set *, struct scenegend *,
+	    void (*reaped)(void *), void *arg);
 void	 job_set_free(struct job_set *);
 /* A new job in JOB_CLAIMING; NULL when out of memory. */
 struct job *job_new(struct scenegend *, const char *entry_id,
 	    const char *record_id);
-/* Move to state; refuses (logs, returns -1) what the table forbids. */
+/*
+ * Move to state. A change the table forbids is a bug: it is logged as
+ * one and the job is abandoned (DONE, no write, no ack: its lease lapses
+ * and the sweeper resumes the record); -1 then, and the caller returns.
+ */
 int	 job_set_state(struct job *, enum job_state);
+/* The state named name (job_states[].name), or -1. */
+int	 job_state_by_name(const char *name);
+/* Whether the job's state has flag (JOB_HOLDS_LEASE ...). */
+int	 job_has(const struct job *, unsigned int flag);
 /* Jobs that hold a slot: all but those DONE. */
 size_t	 job_active(const struct scenegend *);
 /* Stop the job's timer and its transfer (no callback comes). */
@@ -125,5 +168,12 @@ int	 job_write(struct job *, int stmt, int n, const char *const *params,
 void	 job_timer(struct job *, double seconds, void (*fn)(struct job *));
 /* Give up a job whose lease is gone: no write, no ack. */
 void	 job_abandon(struct job *, const char *why);
+/*
+ * Enter state, then job_write(); a job that cannot (out of memory) is
+ * abandoned. The usual step before each guarded write.
+ */
+void	 job_write_in(struct job *, enum job_state, int stmt, int n,
+	    const char *const *params,
+	    void (*done)(struct job *, long, const char *));
 
 #endif

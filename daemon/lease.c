@@ -31,25 +31,11 @@ struct lease {
 	size_t			 nsent;
 };
 
-/* States in which a job holds a lease worth renewing. */
+/* Whether the job holds a lease worth renewing (job.c's table). */
 static int
 lease_held(const struct job *job)
 {
-	switch (job->state) {
-	case JOB_SUBMITTING:
-	case JOB_RECORDING:
-	case JOB_WAITING:
-	case JOB_POLLING:
-	case JOB_PROGRESSING:
-	case JOB_DISK_WAIT:
-	case JOB_DOWNLOADING:
-	case JOB_STORING:
-	case JOB_FINISHING:
-	case JOB_HANDING_BACK:
-		return 1;
-	default:
-		return 0;
-	}
+	return job_has(job, JOB_HOLDS_LEASE);
 }
 
 static int
@@ -72,8 +58,7 @@ lease_lost(struct job *job, const char *why)
 	job->lease_lost = 1;
 	if (job->busy > 0)
 		return;		/* the write's answer decides */
-	if (job->state == JOB_FINISHING || job->state == JOB_HANDING_BACK ||
-	    job->state == JOB_RECORDING)
+	if (job_has(job, JOB_WRITES_PAST_DEADLINE | JOB_ENDS_LEASE))
 		return;		/* a write is being retried: its guard decides */
 	job_abandon(job, why);
 }
@@ -166,8 +151,7 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 		if (v != NULL && strlen(v) == UUID_STR_LEN)
 			memcpy(renewed + n++ * TOKEN_LEN, v, TOKEN_LEN);
 	}
-	if (n > 0)
-		if (n > 1)
+	if (n > 1)
 		qsort(renewed, n, TOKEN_LEN, lease_cmp);
 	for (s = 0; s < JOB_STATE__MAX; s++) {
 		for (job = TAILQ_FIRST(&sg->jobs.list[s]); job != NULL;
@@ -182,8 +166,7 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 				continue;
 			}
 			/* Our own final write may have cleared it. */
-			if (job->state == JOB_FINISHING ||
-			    job->state == JOB_HANDING_BACK)
+			if (job_has(job, JOB_ENDS_LEASE))
 				continue;
 			lost++;
 			lease_lost(job, "the lease was not renewed: another "

@@ -58,7 +58,7 @@ loop_arm(struct event *ev, double seconds)
 }
 
 void
-scenegend_kick(struct scenegend *sg)
+loop_kick(struct scenegend *sg)
 {
 	long	nfree;
 
@@ -80,7 +80,7 @@ loop_check_ready(struct scenegend *sg)
 	stats_status(sg->stats);
 	log_info("ready: PostgreSQL and Redis answer; consumer %s, at most "
 	    "%ld jobs at once", sg->cfg->consumer, sg->cfg->max_queued);
-	scenegend_kick(sg);
+	loop_kick(sg);
 }
 
 static void
@@ -106,14 +106,14 @@ loop_db_up(void *arg)
 	if (!sg->loop->db_answered && !sg->loop->db_pinging &&
 	    db_query(sg->db, STMT_PING, 0, NULL, d) == 0)
 		sg->loop->db_pinging = 1;
-	scenegend_kick(sg);
+	loop_kick(sg);
 }
 
 void
 loop_queue_ready(struct scenegend *sg)
 {
 	loop_check_ready(sg);
-	scenegend_kick(sg);
+	loop_kick(sg);
 }
 
 /* Leave the loop once Redis has sent what we asked (bounded by hard). */
@@ -130,11 +130,23 @@ loop_finish_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(sg->base);
 }
 
-void
-scenegend_drained(struct scenegend *sg)
+/* The last job is gone while draining: leave once Redis settles. */
+static void
+loop_drained(struct scenegend *sg)
 {
 	if (!evtimer_pending(sg->loop->finish, NULL))
 		loop_arm(sg->loop->finish, 0);
+}
+
+void
+loop_reaped(void *arg)
+{
+	struct scenegend	*sg = arg;
+
+	if (sg->draining && sg->jobs.total == 0)
+		loop_drained(sg);
+	else
+		loop_kick(sg);
 }
 
 /* The drain time is over: hand back what is left. */
@@ -185,7 +197,7 @@ loop_term_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_del(l->janitor);
 	evtimer_del(l->sweep);
 	if (sg->jobs.total == 0) {
-		scenegend_drained(sg);
+		loop_drained(sg);
 		return;
 	}
 	loop_arm(l->drain, (double)sg->cfg->drain_seconds);
@@ -224,7 +236,7 @@ loop_second_cb(evutil_socket_t fd, short what, void *arg)
 
 	queue_watch(sg->queue);
 	stats_tick(sg->stats);
-	scenegend_kick(sg);
+	loop_kick(sg);
 	/*
 	 * After a burst (thousands of jobs in flight) the heap keeps its
 	 * high-water mark, and curl its idle connections: hand the heap

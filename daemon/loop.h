@@ -15,5 +15,9 @@ void		 loop_free(struct loop *);
 void		 loop_db_up(void *sg);
 /* The consumer group is there: Redis answers. */
 void		 loop_queue_ready(struct scenegend *);
+/* Read more jobs if this daemon has free slots (and is not stopping). */
+void		 loop_kick(struct scenegend *);
+/* Jobs were freed (job.c's reaper): refill the slots, or stop. */
+void		 loop_reaped(void *sg);
 
 #endif

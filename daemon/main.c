@@ -64,7 +64,7 @@ main(int argc, char *argv[])
 	struct settings		 cfg;
 	struct scenegend	 sg;
 	struct queue_hooks	 hooks = { run_entry, loop_queue_ready,
-	    scenegend_kick };
+	    loop_kick };
 	char			 err[512];
 	int			 rc = 1;
 
@@ -93,9 +93,18 @@ main(int argc, char *argv[])
 	memset(&sg, 0, sizeof(sg));
 	sg.cfg = &cfg;
 	sg.base = event_base_new();
-	if (sg.base == NULL || job_set_init(&sg.jobs, &sg) == -1) {
+	if (sg.base == NULL || job_set_init(&sg.jobs, &sg, loop_reaped, &sg) ==
+	    -1) {
 		fprintf(stderr, "scenegend: event_base_new: out of memory\n");
 		goto done;
+	}
+	if (cfg.debug_refuse_state != NULL) {
+		sg.jobs.refuse_once = job_state_by_name(cfg.debug_refuse_state);
+		if (sg.jobs.refuse_once == -1) {
+			fprintf(stderr, "scenegend: SCENEGEN_DEBUG_REFUSE_STATE "
+			    "must name a job state (scenegend(8))\n");
+			goto done;
+		}
 	}
 	if (!cfg.keep_provider_url &&
 	    (sg.writer = writer_new(sg.base, cfg.image_dir)) == NULL) {

@@ -1,30 +1,24 @@
 /*
  * queue.c: the job stream, the delayed set and the consumer group, over
- * two hiredis 0.14 async connections on libevent; see queue.h.
- *
- * Who frees what (hiredis rules): a reply belongs to hiredis and is freed
- * when our callback returns; a context is freed by hiredis after a failed
- * connect or a disconnect callback, so those callbacks forget it first.
- * Our per-command trampoline (struct qcmd) is freed by its callback.
+ * two connections of redis.c (hiredis 0.14 async on libevent); see
+ * queue.h. Replies belong to hiredis and are freed when our callback
+ * returns.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <event2/event.h>
-#include <hiredis/async.h>
 
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
 #include "queue.h"
+#include "redis.h"
 #include "redis_url.h"
 #include "scenegend.h"
 #include "uuid.h"
 
-#define QUEUE_RETRY_MIN		0.25
-#define QUEUE_RETRY_MAX		10.0
 #define QUEUE_BLOCK_MS		1000
 #define QUEUE_CMD_LIMIT_MS	15000	/* no reply this long: reconnect */
 #define QUEUE_MOVE_BATCH	100
@@ -62,26 +56,6 @@ static const char queue_lua_move_due[] =
     "end "
     "return #due";
 
-struct queue;
-
-/* One Redis connection and what we know about it. */
-struct rconn {
-	struct queue		*q;
-	const char		*name;
-	redisAsyncContext	*ac;
-	struct event		*rev;
-	struct event		*wev;
-	int			 up;
-	int			 dropping;
-	int			 logged_down;
-	int			 outstanding;
-	int64_t			 last_progress;
-	int64_t			 limit_ms;
-	double			 retry_delay;
-	struct event		*retry;
-	void			(*on_up)(struct rconn *);
-};
-
 struct queue {
 	struct scenegend	*sg;
 	struct queue_hooks	 hooks;
@@ -92,301 +66,9 @@ struct queue {
 	int			 reading;
 	int			 moving;
 	int			 claiming;
-	int			 closing;
 	char			 claim_cursor[64];
 	struct event		*read_retry;
 };
-
-/* The trampoline between hiredis and our callbacks. */
-struct qcmd {
-	struct rconn		*rc;
-	struct queue_reply	 reply;
-};
-
-static void	rconn_connect(struct rconn *);
-
-/* --- the libevent adapter, with its allocation checked --- */
-
-static void
-rconn_ev_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct rconn	*rc = arg;
-
-	if (rc->ac != NULL)
-		redisAsyncHandleRead(rc->ac);
-}
-
-static void
-rconn_ev_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct rconn	*rc = arg;
-
-	if (rc->ac != NULL)
-		redisAsyncHandleWrite(rc->ac);
-}
-
-static void
-rconn_add_read(void *p)
-{
-	event_add(((struct rconn *)p)->rev, NULL);
-}
-
-static void
-rconn_del_read(void *p)
-{
-	event_del(((struct rconn *)p)->rev);
-}
-
-static void
-rconn_add_write(void *p)
-{
-	event_add(((struct rconn *)p)->wev, NULL);
-}
-
-static void
-rconn_del_write(void *p)
-{
-	event_del(((struct rconn *)p)->wev);
-}
-
-/* hiredis is done with the context: free its events. */
-static void
-rconn_cleanup(void *p)
-{
-	struct rconn	*rc = p;
-
-	if (rc->rev != NULL)
-		event_free(rc->rev);
-	if (rc->wev != NULL)
-		event_free(rc->wev);
-	rc->rev = rc->wev = NULL;
-}
-
-/* Hook ac into the loop; -1 when out of memory. */
-static int
-rconn_attach(struct rconn *rc, redisAsyncContext *ac)
-{
-	struct event_base	*base = rc->q->sg->base;
-
-	rc->rev = event_new(base, ac->c.fd, EV_READ | EV_PERSIST,
-	    rconn_ev_read, rc);
-	rc->wev = event_new(base, ac->c.fd, EV_WRITE, rconn_ev_write, rc);
-	if (rc->rev == NULL || rc->wev == NULL) {
-		rconn_cleanup(rc);
-		return -1;
-	}
-	ac->ev.data = rc;
-	ac->ev.addRead = rconn_add_read;
-	ac->ev.delRead = rconn_del_read;
-	ac->ev.addWrite = rconn_add_write;
-	ac->ev.delWrite = rconn_del_write;
-	ac->ev.cleanup = rconn_cleanup;
-	event_add(rc->rev, NULL);
-	event_add(rc->wev, NULL);
-	return 0;
-}
-
-/* --- connections --- */
-
-/* Plan the next connection attempt with a growing delay. */
-static void
-rconn_retry_later(struct rconn *rc)
-{
-	struct timeval	tv;
-
-	if (rc->q->closing)
-		return;
-	tv.tv_sec = (long)rc->retry_delay;
-	tv.tv_usec = (long)((rc->retry_delay - (double)tv.tv_sec) * 1e6);
-	evtimer_add(rc->retry, &tv);
-	rc->retry_delay *= 2;
-	if (rc->retry_delay > QUEUE_RETRY_MAX)
-		rc->retry_delay = QUEUE_RETRY_MAX;
-}
-
-/* Note a connection problem once per outage. */
-static void
-rconn_log_down(struct rconn *rc, const char *why)
-{
-	if (!rc->logged_down)
-		log_warn("redis %s connection: %s", rc->name,
-		    why != NULL && *why != '\0' ? why : "lost");
-	rc->logged_down = 1;
-}
-
-static void
-rconn_on_connect(const redisAsyncContext *ac, int status)
-{
-	struct rconn	*rc = ac->data;
-
-	if (rc == NULL || rc->ac != ac)
-		return;
-	if (status != REDIS_OK) {
-		/* hiredis frees the context after this callback. */
-		rconn_log_down(rc, ac->errstr);
-		rc->ac = NULL;
-		rc->up = 0;
-		rconn_retry_later(rc);
-		return;
-	}
-	if (rc->logged_down)
-		log_info("redis %s connection up again", rc->name);
-	else
-		log_debug("redis %s connection up", rc->name);
-	rc->logged_down = 0;
-	rc->up = 1;
-	rc->outstanding = 0;
-	rc->retry_delay = QUEUE_RETRY_MIN;
-	rc->last_progress = clock_mono_ms();
-	if (rc->on_up != NULL)
-		rc->on_up(rc);
-}
-
-static void
-rconn_on_disconnect(const redisAsyncContext *ac, int status)
-{
-	struct rconn	*rc = ac->data;
-
-	if (rc == NULL || rc->ac != ac || rc->dropping)
-		return;
-	/* hiredis frees the context after this callback. */
-	rconn_log_down(rc, ac->err ? ac->errstr : "closed by the server");
-	rc->ac = NULL;
-	rc->up = 0;
-	if (rc == &rc->q->cmd)
-		rc->q->group_ready = 0;
-	rconn_retry_later(rc);
-}
-
-/* Drop a connection now (a stall); callbacks get NULL replies. */
-static void
-rconn_drop(struct rconn *rc, const char *why)
-{
-	redisAsyncContext	*ac = rc->ac;
-
-	rconn_log_down(rc, why);
-	rc->up = 0;
-	if (rc == &rc->q->cmd)
-		rc->q->group_ready = 0;
-	if (ac != NULL) {
-		rc->dropping = 1;
-		redisAsyncFree(ac);
-		rc->dropping = 0;
-	}
-	rc->ac = NULL;
-	rconn_retry_later(rc);
-}
-
-static void
-rconn_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	rconn_connect(arg);
-}
-
-/* Log the answer to AUTH or SELECT when it is an error. */
-static void
-rconn_setup_cb(redisAsyncContext *ac, void *r, void *privdata)
-{
-	redisReply	*reply = r;
-
-	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-		log_err("redis %s: %s", (const char *)privdata, reply->str);
-}
-
-/* Start a connection attempt (non-blocking). */
-static void
-rconn_connect(struct rconn *rc)
-{
-	struct queue		*q = rc->q;
-	redisAsyncContext	*ac;
-	char			 db[16];
-
-	if (q->ep.unix_path != NULL)
-		ac = redisAsyncConnectUnix(q->ep.unix_path);
-	else
-		ac = redisAsyncConnect(q->ep.host, q->ep.port);
-	if (ac == NULL) {
-		rconn_log_down(rc, "out of memory");
-		rconn_retry_later(rc);
-		return;
-	}
-	if (ac->err) {
-		rconn_log_down(rc, ac->errstr);
-		redisAsyncFree(ac);
-		rconn_retry_later(rc);
-		return;
-	}
-	if (rconn_attach(rc, ac) == -1) {
-		rconn_log_down(rc, "out of memory");
-		redisAsyncFree(ac);
-		rconn_retry_later(rc);
-		return;
-	}
-	ac->data = rc;
-	rc->ac = ac;
-	redisAsyncSetConnectCallback(ac, rconn_on_connect);
-	redisAsyncSetDisconnectCallback(ac, rconn_on_disconnect);
-	/* Queued before the connect completes; sent first. */
-	if (q->ep.password != NULL && q->ep.username != NULL)
-		redisAsyncCommand(ac, rconn_setup_cb, "AUTH", "AUTH %s %s",
-		    q->ep.username, q->ep.password);
-	else if (q->ep.password != NULL)
-		redisAsyncCommand(ac, rconn_setup_cb, "AUTH", "AUTH %s",
-		    q->ep.password);
-	if (q->ep.db != 0) {
-		snprintf(db, sizeof(db), "%d", q->ep.db);
-		redisAsyncCommand(ac, rconn_setup_cb, "SELECT", "SELECT %s",
-		    db);
-	}
-}
-
-/* hiredis's callback for every command we send. */
-static void
-queue_cmd_cb(redisAsyncContext *ac, void *r, void *privdata)
-{
-	struct qcmd	*c = privdata;
-	struct rconn	*rc = c->rc;
-	redisReply	*reply = r;
-
-	rc->outstanding--;
-	rc->last_progress = clock_mono_ms();
-	if (!rc->q->closing && c->reply.fn != NULL) {
-		if (reply == NULL)
-			c->reply.fn(NULL, ac->err ? ac->errstr :
-			    "connection lost", c->reply.arg);
-		else if (reply->type == REDIS_REPLY_ERROR)
-			c->reply.fn(reply, reply->str != NULL ? reply->str :
-			    "error", c->reply.arg);
-		else
-			c->reply.fn(reply, NULL, c->reply.arg);
-	}
-	free(c);
-}
-
-/* Send one command on rc; -1 (no callback) when down or out of memory. */
-static int
-rconn_send(struct rconn *rc, int argc, const char **argv, const size_t *lens,
-    struct queue_reply reply)
-{
-	struct qcmd	*c;
-
-	if (!rc->up || rc->ac == NULL)
-		return -1;
-	c = malloc(sizeof(*c));
-	if (c == NULL)
-		return -1;
-	c->rc = rc;
-	c->reply = reply;
-	if (redisAsyncCommandArgv(rc->ac, queue_cmd_cb, c, argc, argv,
-	    lens) != REDIS_OK) {
-		free(c);
-		return -1;
-	}
-	if (rc->outstanding == 0)
-		rc->last_progress = clock_mono_ms();
-	rc->outstanding++;
-	return 0;
-}
 
 /* --- the consumer group --- */
 
@@ -415,19 +97,28 @@ queue_group_create(struct queue *q)
 	    KEY_CONSUMER_GROUP, "0", "MKSTREAM" };
 	struct queue_reply r = { queue_group_cb, q };
 
-	rconn_send(&q->cmd, 6, argv, NULL, r);
+	rconn_send(&q->cmd, 6, argv, NULL, r.fn, r.arg);
 }
 
 static void
 queue_cmd_up(struct rconn *rc)
 {
-	queue_group_create(rc->q);
+	queue_group_create(rc->arg);
+}
+
+/* The command connection is lost: the group must be checked again. */
+static void
+queue_cmd_down(struct rconn *rc)
+{
+	struct queue	*q = rc->arg;
+
+	q->group_ready = 0;
 }
 
 static void
 queue_rd_up(struct rconn *rc)
 {
-	struct queue	*q = rc->q;
+	struct queue	*q = rc->arg;
 
 	q->reading = 0;
 	if (q->hooks.read_done != NULL)
@@ -570,7 +261,7 @@ queue_read(struct queue *q, long count)
 	if (q->reading || count <= 0 || !q->rd.up || !q->group_ready)
 		return;
 	snprintf(n, sizeof(n), "%ld", count);
-	if (rconn_send(&q->rd, 11, argv, NULL, r) == 0)
+	if (rconn_send(&q->rd, 11, argv, NULL, r.fn, r.arg) == 0)
 		q->reading = 1;
 }
 
@@ -631,7 +322,7 @@ queue_autoclaim(struct queue *q, long min_idle_ms, long count)
 		return;
 	snprintf(idle, sizeof(idle), "%ld", min_idle_ms);
 	snprintf(n, sizeof(n), "%ld", count);
-	if (rconn_send(&q->cmd, 8, argv, NULL, r) == 0)
+	if (rconn_send(&q->cmd, 8, argv, NULL, r.fn, r.arg) == 0)
 		q->claiming = 1;
 }
 
@@ -643,7 +334,7 @@ queue_ack(struct queue *q, const char *entry_id, struct queue_reply r)
 	const char	*argv[] = { "EVAL", queue_lua_ack, "1", KEY_JOB_STREAM,
 	    KEY_CONSUMER_GROUP, entry_id };
 
-	return rconn_send(&q->cmd, 6, argv, NULL, r);
+	return rconn_send(&q->cmd, 6, argv, NULL, r.fn, r.arg);
 }
 
 int
@@ -656,7 +347,7 @@ queue_delay(struct queue *q, const char *entry_id, const char *record_id,
 	    record_id };
 
 	snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-	return rconn_send(&q->cmd, 9, argv, NULL, r);
+	return rconn_send(&q->cmd, 9, argv, NULL, r.fn, r.arg);
 }
 
 int
@@ -666,7 +357,7 @@ queue_requeue(struct queue *q, const char *entry_id, const char *record_id,
 	const char	*argv[] = { "EVAL", queue_lua_requeue, "1",
 	    KEY_JOB_STREAM, KEY_CONSUMER_GROUP, entry_id, record_id };
 
-	return rconn_send(&q->cmd, 7, argv, NULL, r);
+	return rconn_send(&q->cmd, 7, argv, NULL, r.fn, r.arg);
 }
 
 static void	queue_move_due_send(struct queue *);
@@ -702,7 +393,7 @@ queue_move_due_send(struct queue *q)
 
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
 	snprintf(batch, sizeof(batch), "%d", QUEUE_MOVE_BATCH);
-	if (rconn_send(&q->cmd, 7, argv, NULL, r) == 0)
+	if (rconn_send(&q->cmd, 7, argv, NULL, r.fn, r.arg) == 0)
 		q->moving = 1;
 }
 
@@ -717,7 +408,7 @@ int
 queue_command(struct queue *q, int argc, const char **argv,
     const size_t *lens, struct queue_reply r)
 {
-	return rconn_send(&q->cmd, argc, argv, lens, r);
+	return rconn_send(&q->cmd, argc, argv, lens, r.fn, r.arg);
 }
 
 int
@@ -729,35 +420,10 @@ queue_ready(const struct queue *q)
 void
 queue_watch(struct queue *q)
 {
-	struct rconn	*rcs[2] = { &q->cmd, &q->rd };
-	int64_t		 now = clock_mono_ms();
-	char		 why[64];
-	int		 i;
+	int64_t	now = clock_mono_ms();
 
-	for (i = 0; i < 2; i++) {
-		struct rconn *rc = rcs[i];
-
-		if (rc->ac == NULL || rc->outstanding <= 0 ||
-		    now - rc->last_progress <= rc->limit_ms)
-			continue;
-		snprintf(why, sizeof(why), "no answer for %lld ms, "
-		    "reconnecting", (long long)(now - rc->last_progress));
-		rconn_drop(rc, why);
-	}
-}
-
-/* Set up one connection's fields. */
-static int
-rconn_init(struct queue *q, struct rconn *rc, const char *name,
-    int64_t limit_ms, void (*on_up)(struct rconn *))
-{
-	rc->q = q;
-	rc->name = name;
-	rc->limit_ms = limit_ms;
-	rc->retry_delay = QUEUE_RETRY_MIN;
-	rc->on_up = on_up;
-	rc->retry = evtimer_new(q->sg->base, rconn_retry_cb, rc);
-	return rc->retry == NULL ? -1 : 0;
+	rconn_watch(&q->cmd, now);
+	rconn_watch(&q->rd, now);
 }
 
 struct queue *
@@ -780,10 +446,10 @@ queue_new(struct scenegend *sg, struct queue_hooks hooks, char *err,
 	}
 	q->read_retry = evtimer_new(sg->base, queue_read_retry_cb, q);
 	if (q->read_retry == NULL ||
-	    rconn_init(q, &q->cmd, "command", QUEUE_CMD_LIMIT_MS,
-	    queue_cmd_up) == -1 ||
-	    rconn_init(q, &q->rd, "reader", QUEUE_BLOCK_MS + QUEUE_CMD_LIMIT_MS,
-	    queue_rd_up) == -1) {
+	    rconn_init(&q->cmd, sg->base, &q->ep, "command",
+	    QUEUE_CMD_LIMIT_MS, queue_cmd_up, queue_cmd_down, q) == -1 ||
+	    rconn_init(&q->rd, sg->base, &q->ep, "reader",
+	    QUEUE_BLOCK_MS + QUEUE_CMD_LIMIT_MS, queue_rd_up, NULL, q) == -1) {
 		snprintf(err, errlen, "queue: out of memory");
 		queue_free(q);
 		return NULL;
@@ -796,23 +462,10 @@ queue_new(struct scenegend *sg, struct queue_hooks hooks, char *err,
 void
 queue_free(struct queue *q)
 {
-	struct rconn	*rcs[2];
-	int		 i;
-
 	if (q == NULL)
 		return;
-	q->closing = 1;
-	rcs[0] = &q->cmd;
-	rcs[1] = &q->rd;
-	for (i = 0; i < 2; i++) {
-		if (rcs[i]->ac != NULL) {
-			rcs[i]->dropping = 1;
-			redisAsyncFree(rcs[i]->ac);
-			rcs[i]->ac = NULL;
-		}
-		if (rcs[i]->retry != NULL)
-			event_free(rcs[i]->retry);
-	}
+	rconn_close(&q->cmd);
+	rconn_close(&q->rd);
 	if (q->read_retry != NULL)
 		event_free(q->read_retry);
 	redis_endpoint_free(&q->ep);

@@ -25,6 +25,7 @@
 #include "queue.h"
 #include "run.h"
 #include "scenegend.h"
+#include "secret.h"
 #include "sql.h"
 #include "stats.h"
 #include "storage.h"
@@ -110,21 +111,26 @@ run_progress(const struct job *job)
 
 /*
  * Start a provider call: POST body to url, answer to fn. A create goes
- * on a fresh connection so that curl never resends it by itself.
+ * on a fresh connection so that curl never resends it by itself. The
+ * body (it holds the API key; NULL: it could not be made) is the call's:
+ * wiped and freed here. -1 when out of memory.
  */
 static int
-run_call(struct job *job, const char *url, const char *body, int create,
+run_call(struct job *job, const char *url, char *body, int create,
     void (*fn)(const struct http_result *, void *))
 {
 	const struct settings	*cfg = job->sg->cfg;
 	struct http_opts	 o;
 	struct http_done	 d = { fn, job };
 	const char		*headers[4];
-	char			*key;
+	char			*key = NULL;
+	int			 rc = -1;
 
+	if (body == NULL)
+		goto done;
 	key = provider_key_header(cfg);
 	if (key == NULL)
-		return -1;
+		goto done;
 	headers[0] = "Content-Type: application/json";
 	headers[1] = "Accept: application/json";
 	headers[2] = key;
@@ -138,9 +144,12 @@ run_call(struct job *job, const char *url, const char *body, int create,
 	o.max_body = JSON_MAX;
 	o.fresh = create;
 	job->http = http_start(job->sg->http, &o, d);
-	explicit_bzero(key, strlen(key));
-	free(key);
-	return job->http == NULL ? -1 : 0;
+	if (job->http != NULL)
+		rc = 0;
+done:
+	secret_free(key);
+	secret_free(body);
+	return rc;
 }
 
 /* Keep what a success answer says about the image. */
@@ -336,11 +345,9 @@ run_write_eta(struct job *job, enum job_state state, int stmt,
 	params[1] = job->lease_token;
 	params[2] = value;
 	params[3] = job->eta >= 0 ? eta : NULL;
-	if (job_set_state(job, state) == -1)
-		return;
-	if (job_write(job, stmt, 4, params, done) == -1)
-		job_abandon(job, "out of memory");
+	job_write_in(job, state, stmt, 4, params, done);
 }
+
 /* The generation still runs: write progress if it moved, wait again. */
 static void
 run_still_processing(struct job *job)
@@ -368,6 +375,36 @@ run_still_processing(struct job *job)
 	run_write_eta(job, JOB_PROGRESSING, STMT_PROGRESS, p, run_progressed);
 }
 
+/*
+ * The provider answered a call (fetch: 1 a fetch, 0 a create): count it
+ * and parse it. NULL (the job is finished with an error) when out of
+ * memory; else the caller frees the answer.
+ */
+static struct provider_answer *
+run_answer(struct job *job, const struct http_result *r, int fetch)
+{
+	struct provider_answer	*a;
+
+	job->http = NULL;
+	stats_provider_call(job->sg->stats, r->seconds);
+	a = malloc(sizeof(*a));
+	if (a == NULL) {
+		finish_error(job, PROVIDER_RETRY, "out of memory reading the "
+		    "answer", -1, 0);
+		return NULL;
+	}
+	provider_parse(job->sg->cfg, r, fetch, a);
+	return a;
+}
+
+/* The answer a is an error: a retry or a failure, as its kind says. */
+static void
+run_answer_error(struct job *job, const struct provider_answer *a)
+{
+	finish_error(job, a->kind, a->message, a->retry_after,
+	    a->request_dead);
+}
+
 /* The provider answered a fetch. */
 static void
 run_fetched(const struct http_result *r, void *arg)
@@ -377,15 +414,9 @@ run_fetched(const struct http_result *r, void *arg)
 	struct provider_answer	*a;
 	double			 wait;
 
-	job->http = NULL;
-	stats_provider_call(sg->stats, r->seconds);
-	a = malloc(sizeof(*a));
-	if (a == NULL) {
-		finish_error(job, PROVIDER_RETRY, "out of memory reading the "
-		    "answer", -1, 0);
+	a = run_answer(job, r, 1);
+	if (a == NULL)
 		return;
-	}
-	provider_parse(sg->cfg, r, 1, a);
 	switch (a->kind) {
 	case PROVIDER_PROCESSING:
 		job->fetch_errors = 0;
@@ -416,12 +447,10 @@ run_fetched(const struct http_result *r, void *arg)
 				job_timer(job, wait, run_poll);
 			break;
 		}
-		finish_error(job, a->kind, a->message, a->retry_after,
-		    a->request_dead);
+		run_answer_error(job, a);
 		break;
 	default:
-		finish_error(job, a->kind, a->message, a->retry_after,
-		    a->request_dead);
+		run_answer_error(job, a);
 		break;
 	}
 	free(a);
@@ -431,8 +460,7 @@ run_fetched(const struct http_result *r, void *arg)
 static void
 run_poll(struct job *job)
 {
-	char	 url[1024], *body;
-	int	 rc;
+	char	 url[1024];
 
 	if (job->sg->handing_back) {
 		finish_hand_back(job);
@@ -450,13 +478,8 @@ run_poll(struct job *job)
 	}
 	if (job_set_state(job, JOB_POLLING) == -1)
 		return;
-	body = provider_fetch_body(job->sg->cfg);
-	rc = body == NULL ? -1 : run_call(job, url, body, 0, run_fetched);
-	if (body != NULL) {
-		explicit_bzero(body, strlen(body));
-		free(body);
-	}
-	if (rc == -1)
+	if (run_call(job, url, provider_fetch_body(job->sg->cfg), 0,
+	    run_fetched) == -1)
 		finish_error(job, PROVIDER_RETRY, "out of memory starting a "
 		    "fetch", -1, 0);
 }
@@ -496,18 +519,11 @@ static void
 run_created(const struct http_result *r, void *arg)
 {
 	struct job		*job = arg;
-	struct scenegend	*sg = job->sg;
 	struct provider_answer	*a;
 
-	job->http = NULL;
-	stats_provider_call(sg->stats, r->seconds);
-	a = malloc(sizeof(*a));
-	if (a == NULL) {
-		finish_error(job, PROVIDER_RETRY, "out of memory reading the "
-		    "answer", -1, 0);
+	a = run_answer(job, r, 0);
+	if (a == NULL)
 		return;
-	}
-	provider_parse(sg->cfg, r, 0, a);
 	switch (a->kind) {
 	case PROVIDER_SUCCESS:
 	case PROVIDER_PROCESSING:
@@ -535,8 +551,7 @@ run_created(const struct http_result *r, void *arg)
 		run_record(job);
 		break;
 	default:
-		finish_error(job, a->kind, a->message, a->retry_after,
-		    a->request_dead);
+		run_answer_error(job, a);
 		break;
 	}
 	free(a);
@@ -548,24 +563,16 @@ run_submit(struct job *job)
 {
 	const struct settings	*cfg = job->sg->cfg;
 	char			 url[1024], *body;
-	int			 rc;
 
 	if (provider_create_url(cfg, url, sizeof(url)) == -1) {
 		finish_fail(job, "MODELSLAB_BASE_URL is too long");
 		return;
 	}
+	if (job_set_state(job, JOB_SUBMITTING) == -1)
+		return;
 	body = provider_create_body(cfg, job->record_id, job->prompt,
 	    job->style, job->aspect_ratio);
-	if (job_set_state(job, JOB_SUBMITTING) == -1) {
-		free(body);
-		return;
-	}
-	rc = body == NULL ? -1 : run_call(job, url, body, 1, run_created);
-	if (body != NULL) {
-		explicit_bzero(body, strlen(body));
-		free(body);
-	}
-	if (rc == -1)
+	if (run_call(job, url, body, 1, run_created) == -1)
 		finish_error(job, PROVIDER_RETRY, "out of memory starting the "
 		    "create call", -1, 0);
 }
@@ -729,8 +736,8 @@ run_hand_back_all(struct scenegend *sg)
 	int		 s;
 
 	sg->handing_back = 1;
-	for (s = JOB_WAITING; s <= JOB_DOWNLOADING; s++) {
-		if (s == JOB_PROGRESSING)
+	for (s = 0; s < JOB_STATE__MAX; s++) {
+		if ((job_states[s].flags & JOB_HANDED_BACK_AT_DRAIN) == 0)
 			continue;
 		for (job = TAILQ_FIRST(&sg->jobs.list[s]); job != NULL;
 		    job = next) {

@@ -2,6 +2,22 @@
  * scenegend.h: the daemon's one context. main() owns it; every module gets
  * a pointer to it, so there are no globals spread over files. Each module
  * keeps its own state behind an opaque pointer here.
+ *
+ * Calls run one way, from the top down; a file knows only what is below
+ * it, and hears from below through a callback it registered:
+ *
+ *   main.c     wires the modules and the callbacks, runs the loop
+ *   loop.c     signals, timers, readiness, the drain; refills slots
+ *              (told by job.c's reaper and queue.c's hooks)
+ *   sweeper.c  pending rows and lapsed leases back to the queue
+ *   lease.c    the heartbeat: leases renewed, lost ones stopped
+ *   run.c      a job from its stream entry to an outcome
+ *   finish.c   the outcome: the final write, then the ack
+ *   stats.c    STATUS=, the metrics file, the figures for the API
+ *   job.c      the job object, its lists, its state table, its writes
+ *   queue.c, db.c, http.c, writer.c, provider.c, storage.c, backoff.c:
+ *              Redis, PostgreSQL, curl, the disk, the provider's wire
+ *              format; they know no job
  */
 #ifndef SCENEGEND_H
 #define SCENEGEND_H
@@ -32,6 +48,7 @@ struct counters {
 	uint64_t	handed_back;	/* returned to the queue at shutdown */
 	uint64_t	dropped;	/* entries whose row was not claimable */
 	uint64_t	malformed;	/* stream entries without a record id */
+	uint64_t	refused;	/* refused state changes (bugs) */
 };
 
 struct scenegend {
@@ -53,10 +70,5 @@ struct scenegend {
 	int			 draining;	/* SIGTERM seen */
 	int			 handing_back;	/* drain time is over */
 };
-
-/* Start reading jobs if there are free slots (queue.c). */
-void	scenegend_kick(struct scenegend *);
-/* Called when the last job is gone while draining (loop.c). */
-void	scenegend_drained(struct scenegend *);
 
 #endif

@@ -34,6 +34,7 @@ struct settings {
 	char	*env_file;		/* NULL: SIGHUP re-reads nothing */
 	long	 db_connections;
 	long	 image_max_bytes;
+	char	*debug_refuse_state;	/* testing aid; NULL: none */
 };
 
 /*

@@ -44,6 +44,35 @@ storage_fail(struct storage_file *f, const char *what)
 	f->ok = 0;
 }
 
+/*
+ * The process umask, read once from /proc/self/status (umask(2) can only
+ * read it by setting it, which would race with the threads that create
+ * files). 022 if the kernel does not say.
+ */
+static mode_t
+storage_umask(void)
+{
+	static int	 known;
+	static mode_t	 mask = 022;
+	char		 line[256];
+	unsigned int	 m;
+	FILE		*fp;
+
+	if (known)
+		return mask;
+	known = 1;
+	fp = fopen("/proc/self/status", "re");
+	if (fp == NULL)
+		return mask;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "Umask: %o", &m) == 1) {
+			mask = (mode_t)(m & 0777);
+			break;
+		}
+	fclose(fp);
+	return mask;
+}
+
 /* Create f's temporary file, write it all and start its write-back. */
 static void
 storage_start(const char *dir, struct storage_file *f)
@@ -76,7 +105,9 @@ storage_start(const char *dir, struct storage_file *f)
 		}
 		off += (size_t)n;
 	}
-	if (fchmod(f->fd, 0644) == -1) {
+	/* mkostemp made it 0600: give it the mode the process umask allows,
+	 * as open(0666) would (0640 under the unit's UMask=0027). */
+	if (fchmod(f->fd, 0666 & ~storage_umask()) == -1) {
 		storage_fail(f, "fchmod");
 		return;
 	}

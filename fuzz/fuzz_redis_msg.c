@@ -16,6 +16,7 @@
  * an entry id of 1..63 bytes and a record id that is NULL or a UUID.
  */
 #include "../daemon/queue.c"
+#include "../daemon/redis.c"
 
 #include <hiredis/read.h>
 
@@ -117,9 +118,9 @@ fuzz_queue_reset(struct queue *q)
 	q->sg = &fuzz_sg;
 	q->hooks.entry = fuzz_entry;
 	q->hooks.read_done = fuzz_read_done;
-	q->cmd.q = q;
+	q->cmd.arg = q;
 	q->cmd.name = "command";
-	q->rd.q = q;
+	q->rd.arg = q;
 	q->rd.name = "read";
 	q->group_ready = 1;
 	snprintf(q->claim_cursor, sizeof(q->claim_cursor), "0-0");

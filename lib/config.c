@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "secret.h"
 
 #define SECRET_MAX	8192
 
@@ -174,10 +175,7 @@ config_load(const struct config_entry *table, size_t n, char *err,
 			continue;
 		}
 		rc = config_parse(e, text, err, errlen);
-		if (owned != NULL) {
-			explicit_bzero(owned, strlen(owned));
-			free(owned);
-		}
+		secret_free(owned);
 		if (rc == -1)
 			return -1;
 	}

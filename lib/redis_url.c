@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "redis_url.h"
+#include "secret.h"
 
 /* Parse a decimal integer in [min, max] from s..s+len. */
 static int
@@ -31,7 +32,7 @@ redis_endpoint_free(struct redis_endpoint *ep)
 	free(ep->host);
 	free(ep->unix_path);
 	free(ep->username);
-	free(ep->password);
+	secret_free(ep->password);
 	memset(ep, 0, sizeof(*ep));
 }
 
@@ -52,7 +53,7 @@ redis_url_unix_query(const char *q, struct redis_endpoint *ep)
 				return -1;
 			ep->db = (int)v;
 		} else if (strncmp(p, "password=", 9) == 0) {
-			free(ep->password);
+			secret_free(ep->password);
 			ep->password = strndup(p + 9, amp - p - 9);
 			if (ep->password == NULL)
 				return -1;

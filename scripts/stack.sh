@@ -11,7 +11,12 @@
 # (folder of the binaries, default build), MODELSLAB_API_KEY,
 # MODELSLAB_BASE_URL, MODELSLAB_MAX_QUEUED, STANDIN_ARGS, DAEMON_WRAPPER (a
 # command scenegend is started under, split on spaces, e.g. valgrind and
-# its options; chaos/valgrind.sh), and any scenegen setting to pass through.
+# its options; chaos/valgrind.sh), SCENEGEN_DAEMONS (daemons to run,
+# default 1), and every other SCENEGEN_*/MODELSLAB_* setting, passed through.
+#
+# Each daemon runs under a supervisor (stack.sh supervise DIR N, a bash loop
+# started by start-part daemon): restarted within 5 s when it dies, as
+# systemd's Restart=on-failure would; see supervise() below.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,14 +75,17 @@ load_conf() {
 	export DATABASE_URL="postgresql:///scenegen?host=$dir/pg&user=scenegen"
 	export REDIS_URL="unix://$dir/redis/redis.sock"
 	export JWT_AUDIENCE=${JWT_AUDIENCE:-authenticated}
-	export SCENEGEN_IMAGE_DIR=$dir/images
+	# The caller's SCENEGEN_* and MODELSLAB_* settings reach the programs
+	# as they are (exported variables are inherited); these have
+	# stack defaults, and nginx follows the two paths.
+	export SCENEGEN_IMAGE_DIR=${SCENEGEN_IMAGE_DIR:-$dir/images}
 	export SCENEGEN_IMAGE_BASE_URL=${SCENEGEN_IMAGE_BASE_URL:-http://127.0.0.1:$NGINX_PORT/images}
-	export SCENEGEN_API_SOCKET=$dir/api.sock
-	export SCENEGEN_API_SOCKET_GROUP=www-data
+	export SCENEGEN_API_SOCKET=${SCENEGEN_API_SOCKET:-$dir/api.sock}
+	export SCENEGEN_API_SOCKET_GROUP=${SCENEGEN_API_SOCKET_GROUP:-www-data}
 	export SUPABASE_JWT_SECRET_FILE=$dir/secrets/jwt_secret
-	mkdir -p "$dir/secrets" "$dir/images"
+	mkdir -p "$dir/secrets" "$SCENEGEN_IMAGE_DIR"
 	chmod 700 "$dir/secrets"
-	chmod 755 "$dir" "$dir/images"
+	chmod 755 "$dir" "$SCENEGEN_IMAGE_DIR"
 	printf '%s\n' "$JWT_SECRET" >"$dir/secrets/jwt_secret"
 }
 
@@ -164,32 +172,137 @@ provider_env() {
 start_api() {
 	[ -x "$build/scenegen-api" ] || { say "no $build/scenegen-api"; return 1; }
 	alive "$dir/api.pid" && return 0
-	rm -f "$dir/api.sock"
+	rm -f "$SCENEGEN_API_SOCKET"
 	setsid "$build/scenegen-api" </dev/null >>"$dir/api.log" 2>&1 &
 	echo $! >"$dir/api.pid"
-	wait_for "test -S '$dir/api.sock'" 100 ||
+	wait_for "test -S '$SCENEGEN_API_SOCKET'" 100 ||
 	    { say "scenegen-api failed, see $dir/api.log"; tail -n5 "$dir/api.log" >&2; return 1; }
+}
+
+# Daemon $1 (1..SCENEGEN_DAEMONS): its pid, log and supervisor files.
+daemon_files() {
+	local n=$1 sfx=
+	[ "$n" = 1 ] || sfx=-$n
+	dpid=$dir/daemon$sfx.pid
+	dlog=$dir/daemon$sfx.log
+	spid=$dir/supervise$sfx.pid
+}
+
+# One line in the daemon's log, from the supervisor.
+sup_log() { echo "supervise: $(date '+%F %T') $*" >>"$dlog"; }
+
+# The supervisor of daemon $1, as systemd's Restart=on-failure: start
+# scenegend, and when it dies of a signal other than TERM/INT/HUP/PIPE or
+# exits non-zero, start it again after 1 s (at most 5 starts in 10 s, like
+# StartLimitBurst=). A clean stop (exit 0, SIGTERM) ends the supervision.
+# SIGTERM to the supervisor ends it at once and leaves the daemon running:
+# `stack.sh stop` stops the supervisors first, then drains the daemons.
+supervise() {
+	local n=$1 child st why restarts=() now
+	daemon_files "$n"
+	trap 'exit 0' TERM INT HUP
+	child=
+	# A daemon that runs without its supervisor (the supervisor was
+	# killed): watch it; its exit status is unknown, so any end counts
+	# as a failure.
+	if alive "$dpid"; then
+		child=$(head -n1 "$dpid")
+		sup_log "watching scenegend $n (pid $child) started earlier"
+		while kill -0 "$child" 2>/dev/null; do sleep 0.5 & wait $! || true; done
+		sup_log "scenegend $n (pid $child) is gone (exit status unknown);" \
+		    "restarting in 1 s"
+		sleep 1
+	fi
+	while :; do
+		now=$(date +%s)
+		restarts+=("$now")
+		if [ "${#restarts[@]}" -gt 5 ]; then
+			restarts=("${restarts[@]: -5}")
+			if [ $((now - restarts[0])) -lt 10 ]; then
+				sup_log "scenegend $n: 5 starts in 10 s; giving up"
+				rm -f "$spid"
+				exit 1
+			fi
+		fi
+		# shellcheck disable=SC2086
+		MODELSLAB_API_KEY_FILE="$dir/secrets/modelslab_api_key" \
+		    ${DAEMON_WRAPPER:-} "$build/scenegend" </dev/null \
+		    >>"$dlog" 2>&1 &
+		child=$!
+		echo "$child" >"$dpid"
+		# Poll rather than wait: the pid file is written again if a
+		# script removed it, and a TERM is acted on within 0.5 s.
+		while kill -0 "$child" 2>/dev/null; do
+			[ "$(head -n1 "$dpid" 2>/dev/null)" = "$child" ] ||
+			    echo "$child" >"$dpid"
+			# (a trapped TERM interrupts `wait` at once, not `sleep`)
+			sleep 0.5 & wait $! || true
+		done
+		st=0
+		wait "$child" || st=$?
+		case $st in
+		0) sup_log "scenegend $n (pid $child) exited 0: not restarted"
+		   break;;
+		129|130|141|143)
+		   sup_log "scenegend $n (pid $child) stopped by signal" \
+		       "$((st - 128)): not restarted"
+		   break;;
+		esac
+		if [ "$st" -gt 128 ]; then why="killed by signal $((st - 128))"
+		else why="exited with status $st"; fi
+		sup_log "scenegend $n (pid $child) $why; restarting in 1 s"
+		sleep 1 & wait $! || true
+		sup_log "scenegend $n: restarting"
+	done
+	rm -f "$spid"
 }
 
 start_daemon() {
 	[ -x "$build/scenegend" ] || { say "no $build/scenegend yet, jobs stay queued"; return 0; }
-	alive "$dir/daemon.pid" && return 0
+	local n count=${SCENEGEN_DAEMONS:-1} i
+	case $count in ''|*[!0-9]*|0) say "SCENEGEN_DAEMONS must be 1 or more"; return 1;; esac
 	provider_env
 	# The key as a file, not in the environment (/proc/PID/environ,
 	# core dumps, children): MODELSLAB_API_KEY_FILE, as LoadCredential=
 	# does under systemd.
 	(umask 077 && printf '%s\n' "$modelslab_key" \
 	    >"$dir/secrets/modelslab_api_key")
-	# shellcheck disable=SC2086
-	MODELSLAB_API_KEY_FILE="$dir/secrets/modelslab_api_key" \
-	    setsid ${DAEMON_WRAPPER:-} "$build/scenegend" </dev/null \
-	    >>"$dir/daemon.log" 2>&1 &
-	echo $! >"$dir/daemon.pid"
-	# A wrapper such as valgrind takes seconds to reach main(): give a
-	# bad setting that long to show before calling the start good.
-	if [ -n "${DAEMON_WRAPPER:-}" ]; then sleep 3; else sleep 0.2; fi
-	alive "$dir/daemon.pid" ||
-	    { say "scenegend failed, see $dir/daemon.log"; tail -n5 "$dir/daemon.log" >&2; return 1; }
+	for n in $(seq 1 "$count"); do
+		daemon_files "$n"
+		alive "$spid" && alive "$dpid" && continue
+		if ! alive "$spid"; then
+			setsid "$here/scripts/stack.sh" supervise "$dir" "$n" \
+			    </dev/null >/dev/null 2>&1 &
+			echo $! >"$spid"
+		fi
+		# the supervisor writes the daemon's pid file
+		for i in $(seq 1 50); do
+			alive "$dpid" && break
+			sleep 0.1
+		done
+		# A wrapper such as valgrind takes seconds to reach main(): give a
+		# bad setting that long to show before calling the start good.
+		if [ -n "${DAEMON_WRAPPER:-}" ]; then sleep 3; else sleep 0.2; fi
+		if ! alive "$dpid"; then
+			stop_pidfile "$spid" 2
+			say "scenegend failed, see $dlog"
+			tail -n5 "$dlog" >&2
+			return 1
+		fi
+	done
+}
+
+# Supervisors first (so that nothing restarts what is being stopped), then
+# every daemon, each given its drain time (SCENEGEN_DRAIN_SECONDS, 20).
+stop_daemon() {
+	local f
+	for f in "$dir"/supervise*.pid; do
+		[ -f "$f" ] && stop_pidfile "$f" 5
+	done
+	for f in "$dir"/daemon*.pid; do
+		[ -f "$f" ] && stop_pidfile "$f" "$(( ${SCENEGEN_DRAIN_SECONDS:-20} + 15 ))" &
+	done
+	wait
 }
 
 start_nginx() {
@@ -210,13 +323,13 @@ http {
 	proxy_temp_path $dir/nginx/tmp/proxy;
 	uwsgi_temp_path $dir/nginx/tmp/uwsgi;
 	scgi_temp_path $dir/nginx/tmp/scgi;
-	upstream scenegen_api { server unix:$dir/api.sock; }
+	upstream scenegen_api { server unix:$SCENEGEN_API_SOCKET; }
 	server {
 		listen 127.0.0.1:$NGINX_PORT;
 		server_name localhost;
 		include $here/nginx/scenegen-errors.conf;
 		include $here/nginx/scenegen-api.conf;
-		location /images/ { alias $dir/images/; }
+		location /images/ { alias $SCENEGEN_IMAGE_DIR/; }
 		# As nginx/scenegen-site.conf: anything else is a JSON 404.
 		location / {
 			default_type "application/json; charset=utf-8";
@@ -265,7 +378,7 @@ write_env() {
 		echo "REDIS_SOCKET=$dir/redis/redis.sock"
 		[ -f "$dir/standin.port" ] && [ "${modelslab_key:-standin-key}" = standin-key ] &&
 		    echo "STANDIN_URL=http://127.0.0.1:$(cat "$dir/standin.port")"
-		echo "SCENEGEN_IMAGE_DIR=$dir/images"
+		echo "SCENEGEN_IMAGE_DIR=$SCENEGEN_IMAGE_DIR"
 	} >"$dir/env.tmp"
 	chmod 600 "$dir/env.tmp"
 	mv -f "$dir/env.tmp" "$dir/env"
@@ -289,8 +402,7 @@ stop_part() {
 	redis) stop_redis;;
 	standin) stop_pidfile "$dir/standin.pid";;
 	api) stop_pidfile "$dir/api.pid";;
-	# the daemon drains for SCENEGEN_DRAIN_SECONDS (20) before it exits
-	daemon) stop_pidfile "$dir/daemon.pid" "$(( ${SCENEGEN_DRAIN_SECONDS:-20} + 15 ))";;
+	daemon) stop_daemon;;
 	nginx) stop_pidfile "$dir/nginx/nginx.pid";;
 	*) say "unknown part $1"; return 1;;
 	esac
@@ -331,9 +443,17 @@ start-part)
 stop-part)
 	stop_part "${3:?part}"
 	;;
+supervise)	# internal: the supervisor of daemon $3 (start_daemon runs it,
+		# with the environment the daemon needs)
+	supervise "${3:?daemon number}"
+	;;
 status)
 	for f in standin.pid api.pid daemon.pid nginx/nginx.pid redis/redis.pid; do
 		if alive "$dir/$f"; then echo "$f: running"; else echo "$f: stopped"; fi
+	done
+	for f in "$dir"/daemon-*.pid "$dir"/supervise*.pid; do
+		[ -f "$f" ] || continue
+		if alive "$f"; then echo "${f#"$dir"/}: running"; else echo "${f#"$dir"/}: stopped"; fi
 	done
 	runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/pg/data" status >/dev/null 2>&1 &&
 	    echo "postgres: running" || echo "postgres: stopped"

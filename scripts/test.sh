@@ -3,7 +3,8 @@
 # in a temporary folder, run every t/*.t with prove, stop the stack, and
 # (for a sanitizer build) fail on any sanitizer report.
 #
-# usage: test.sh BUILD_DIR [prove arguments...]
+# usage: test.sh BUILD_DIR [prove arguments...] [t/FILE.t...]
+# (with no test file named, every t/*.t runs)
 set -u
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +37,11 @@ if ! "$here/scripts/stack.sh" start "$tmp/stack"; then
 fi
 export SCENEGEN_ENV=$tmp/stack/env
 cd "$here" || exit 1
-prove -I t/lib "$@" t/
+files=t/
+for a in "$@"; do
+	case $a in *.t) files=;; esac
+done
+prove -I t/lib "$@" $files
 rc=$?
 cleanup
 trap - EXIT
