@@ -21,10 +21,10 @@
 
 #include "extern.h"
 
-#define TOKEN_MAX		8192	/* bytes of a whole token */
-#define DECODED_MAX		(TOKEN_MAX / 4 * 3 + 3)
-#define AUTH_SKEW_SECONDS	30
-#define SHA256_LEN		32
+#define TOKEN_MAX	  8192 /* bytes of a whole token */
+#define DECODED_MAX	  (TOKEN_MAX / 4 * 3 + 3)
+#define AUTH_SKEW_SECONDS 30
+#define SHA256_LEN	  32
 
 /* The value of one base64url character, or -1. */
 static int
@@ -52,9 +52,9 @@ b64url_value(unsigned char c)
 static long
 b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap)
 {
-	unsigned long	 acc = 0;
-	size_t		 i, n = 0;
-	int		 bits = 0, v;
+	unsigned long acc = 0;
+	size_t	      i, n = 0;
+	int	      bits = 0, v;
 
 	if (len == 0 || len % 4 == 1 || len / 4 * 3 + 3 > cap)
 		return -1;
@@ -80,7 +80,7 @@ b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap)
 static cJSON *
 auth_parse_object(const unsigned char *text, long len)
 {
-	cJSON	*o;
+	cJSON *o;
 
 	/* An embedded NUL would end the text early: refuse it. */
 	if (memchr(text, '\0', (size_t)len) != NULL)
@@ -97,8 +97,8 @@ auth_parse_object(const unsigned char *text, long len)
 	    !syntax_json_ok((const char *)text, (size_t)len))
 		return NULL;
 	/* Length includes the NUL, so trailing garbage is caught. */
-	o = cJSON_ParseWithLengthOpts((const char *)text, (size_t)len + 1,
-	    NULL, 1);
+	o = cJSON_ParseWithLengthOpts((const char *)text, (size_t)len + 1, NULL,
+	    1);
 	if (o != NULL && !cJSON_IsObject(o)) {
 		cJSON_Delete(o);
 		return NULL;
@@ -110,7 +110,7 @@ auth_parse_object(const unsigned char *text, long len)
 static int
 auth_number(const cJSON *o, const char *name, double *v, int *present)
 {
-	const cJSON	*m = cJSON_GetObjectItemCaseSensitive(o, name);
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
 
 	*present = m != NULL;
 	if (m == NULL)
@@ -125,13 +125,13 @@ auth_number(const cJSON *o, const char *name, double *v, int *present)
 static int
 auth_audience_ok(const cJSON *aud, const char *audience)
 {
-	const cJSON	*e;
+	const cJSON *e;
 
 	if (cJSON_IsString(aud))
 		return strcmp(aud->valuestring, audience) == 0;
 	if (!cJSON_IsArray(aud))
 		return 0;
-	cJSON_ArrayForEach(e, aud)
+	cJSON_ArrayForEach (e, aud)
 		if (cJSON_IsString(e) && strcmp(e->valuestring, audience) == 0)
 			return 1;
 	return 0;
@@ -144,8 +144,8 @@ auth_audience_ok(const cJSON *aud, const char *audience)
 static int
 auth_tier(const cJSON *claims, char *out)
 {
-	const cJSON	*meta, *t = NULL;
-	size_t		 i, len;
+	const cJSON *meta, *t = NULL;
+	size_t	     i, len;
 
 	meta = cJSON_GetObjectItemCaseSensitive(claims, "app_metadata");
 	if (cJSON_IsObject(meta))
@@ -165,7 +165,7 @@ auth_tier(const cJSON *claims, char *out)
 		char c = t->valuestring[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '_' || c == '-'))
+			c == '_' || c == '-'))
 			return -1;
 	}
 	memcpy(out, t->valuestring, len + 1);
@@ -177,10 +177,10 @@ static enum auth_result
 auth_claims(const struct api_config *cfg, const cJSON *c, time_t now,
     struct auth_user *user, const char **reason)
 {
-	const cJSON	*m;
-	double		 exp, nbf, iat, t = (double)now;
-	int		 has;
-	size_t		 i;
+	const cJSON *m;
+	double	     exp, nbf, iat, t = (double)now;
+	int	     has;
+	size_t	     i;
 
 	if (auth_number(c, "exp", &exp, &has) == -1 || !has) {
 		*reason = "exp missing or not a number";
@@ -237,17 +237,17 @@ static int
 auth_header_ok(const struct api_config *cfg, const cJSON *h,
     const char **reason)
 {
-	const cJSON	*m;
+	const cJSON *m;
 
 	m = cJSON_GetObjectItemCaseSensitive(h, "alg");
-	if (!cJSON_IsString(m) || strcmp(m->valuestring,
-	    cfg->jwt_algorithm) != 0) {
+	if (!cJSON_IsString(m) ||
+	    strcmp(m->valuestring, cfg->jwt_algorithm) != 0) {
 		*reason = "alg is not the configured algorithm";
 		return 0;
 	}
 	m = cJSON_GetObjectItemCaseSensitive(h, "typ");
-	if (m != NULL && (!cJSON_IsString(m) ||
-	    strcmp(m->valuestring, "JWT") != 0)) {
+	if (m != NULL &&
+	    (!cJSON_IsString(m) || strcmp(m->valuestring, "JWT") != 0)) {
 		*reason = "typ is not JWT";
 		return 0;
 	}
@@ -264,16 +264,16 @@ auth_header_ok(const struct api_config *cfg, const cJSON *h,
  * a static sentence for the log (never the token itself).
  */
 enum auth_result
-auth_verify_jwt(const struct api_config *cfg, const char *token,
-    size_t len, time_t now, struct auth_user *user, const char **reason)
+auth_verify_jwt(const struct api_config *cfg, const char *token, size_t len,
+    time_t now, struct auth_user *user, const char **reason)
 {
-	unsigned char		 dec[DECODED_MAX], mac[EVP_MAX_MD_SIZE];
-	unsigned char		 sig[SHA256_LEN + 8];
-	const char		*dot1, *dot2;
-	cJSON			*header = NULL, *claims = NULL;
-	unsigned int		 maclen = 0;
-	enum auth_result	 rc = AUTH_INVALID;
-	long			 n;
+	unsigned char	 dec[DECODED_MAX], mac[EVP_MAX_MD_SIZE];
+	unsigned char	 sig[SHA256_LEN + 8];
+	const char	*dot1, *dot2;
+	cJSON		*header = NULL, *claims = NULL;
+	unsigned int	 maclen = 0;
+	enum auth_result rc = AUTH_INVALID;
+	long		 n;
 
 	*reason = "malformed token";
 	if (len == 0 || len > TOKEN_MAX)
@@ -296,13 +296,12 @@ auth_verify_jwt(const struct api_config *cfg, const char *token,
 		goto out;
 
 	*reason = "bad signature";
-	n = b64url_decode(dot2 + 1, len - (dot2 + 1 - token), sig,
-	    sizeof(sig));
+	n = b64url_decode(dot2 + 1, len - (dot2 + 1 - token), sig, sizeof(sig));
 	if (n != SHA256_LEN)
 		goto out;
 	if (HMAC(EVP_sha256(), cfg->jwt_secret, (int)strlen(cfg->jwt_secret),
-	    (const unsigned char *)token, (size_t)(dot2 - token), mac,
-	    &maclen) == NULL) {
+		(const unsigned char *)token, (size_t)(dot2 - token), mac,
+		&maclen) == NULL) {
 		rc = AUTH_NOMEM;
 		*reason = "HMAC failed";
 		goto out;
@@ -335,7 +334,7 @@ enum auth_result
 auth_bearer(const struct api_config *cfg, const char *header, time_t now,
     struct auth_user *user, const char **reason)
 {
-	const char	*p, *end;
+	const char *p, *end;
 
 	*reason = "no bearer token";
 	if (header == NULL)

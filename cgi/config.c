@@ -15,14 +15,14 @@
 #include "redis_url.h"
 #include "extern.h"
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Parse an octal file mode such as "0660"; -1 when not one. */
 static int
 config_parse_mode(const char *text, mode_t *mode)
 {
-	char		*end;
-	unsigned long	 v;
+	char	     *end;
+	unsigned long v;
 
 	if (text[0] < '0' || text[0] > '7')
 		return -1;
@@ -37,12 +37,11 @@ config_parse_mode(const char *text, mode_t *mode)
 int
 api_config_load(struct api_config *c, char *err, size_t errlen)
 {
-	struct redis_endpoint	 ep;
+	struct redis_endpoint	  ep;
 	const struct config_entry table[] = {
 		{ "DATABASE_URL", CONFIG_STRING, NULL, 0, 0, 1, 1,
 		    &c->database_url },
-		{ "REDIS_URL", CONFIG_STRING, NULL, 0, 0, 1, 1,
-		    &c->redis_url },
+		{ "REDIS_URL", CONFIG_STRING, NULL, 0, 0, 1, 1, &c->redis_url },
 		{ "SUPABASE_JWT_SECRET", CONFIG_STRING, NULL, 0, 0, 1, 1,
 		    &c->jwt_secret },
 		{ "JWT_AUDIENCE", CONFIG_STRING, "authenticated", 0, 0, 0, 0,
@@ -53,25 +52,26 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		    &c->jwt_algorithm },
 		{ "SCENEGEN_API_SOCKET", CONFIG_STRING,
 		    "/run/scenegen/api.sock", 0, 0, 0, 0, &c->socket_path },
-		{ "SCENEGEN_API_SOCKET_MODE", CONFIG_STRING, "0660", 0, 0, 0,
-		    0, &c->socket_mode_text },
+		{ "SCENEGEN_API_SOCKET_MODE", CONFIG_STRING, "0660", 0, 0, 0, 0,
+		    &c->socket_mode_text },
 		{ "SCENEGEN_API_SOCKET_GROUP", CONFIG_STRING, NULL, 0, 0, 0, 0,
 		    &c->socket_group },
 		{ "SCENEGEN_API_WORKERS", CONFIG_INT, "0", 0, 256, 0, 0,
 		    &c->workers },
 		{ "SCENEGEN_LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, 0,
 		    &c->log_level },
-		{ "SCENEGEN_RATE_LIMIT_PER_MINUTE", CONFIG_INT, "0", 0,
-		    1000000, 0, 0, &c->rate_limit },
-		{ "SCENEGEN_ESTIMATE_SECONDS", CONFIG_INT, "30", 1, 86400, 0,
-		    0, &c->estimate_seconds },
+		{ "SCENEGEN_RATE_LIMIT_PER_MINUTE", CONFIG_INT, "0", 0, 1000000,
+		    0, 0, &c->rate_limit },
+		{ "SCENEGEN_ESTIMATE_SECONDS", CONFIG_INT, "30", 1, 86400, 0, 0,
+		    &c->estimate_seconds },
 	};
 
 	memset(c, 0, sizeof(*c));
 	if (config_load(table, NITEMS(table), err, errlen) == -1)
 		return -1;
 	if (strcmp(c->jwt_algorithm, "HS256") != 0) {
-		snprintf(err, errlen, "JWT_ALGORITHM must be HS256 (the only "
+		snprintf(err, errlen,
+		    "JWT_ALGORITHM must be HS256 (the only "
 		    "algorithm supported)");
 		return -1;
 	}
@@ -87,13 +87,15 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (config_parse_mode(c->socket_mode_text, &c->socket_mode) == -1) {
-		snprintf(err, errlen, "SCENEGEN_API_SOCKET_MODE must be an "
+		snprintf(err, errlen,
+		    "SCENEGEN_API_SOCKET_MODE must be an "
 		    "octal mode such as 0660");
 		return -1;
 	}
 	c->log_priority = log_priority_from_name(c->log_level);
 	if (c->log_priority == -1) {
-		snprintf(err, errlen, "SCENEGEN_LOG_LEVEL must be err, "
+		snprintf(err, errlen,
+		    "SCENEGEN_LOG_LEVEL must be err, "
 		    "warning, notice, info or debug");
 		return -1;
 	}

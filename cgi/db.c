@@ -13,9 +13,9 @@
 #include "extern.h"
 
 static const struct {
-	const char	*name;
-	const char	*sql;
-	int		 nparams;
+	const char *name;
+	const char *sql;
+	int	    nparams;
 } stmts[STMT__MAX] = {
 	/*
 	 * Ownership check and insert in one round trip: no row comes
@@ -36,18 +36,21 @@ static const struct {
 	    "FROM chapters c WHERE c.id = $3::uuid AND c.user_id = $2::uuid "
 	    "ON CONFLICT (user_id, idempotency_key) "
 	    "WHERE idempotency_key IS NOT NULL DO NOTHING "
-	    "RETURNING id, retry_count", 10 },
+	    "RETURNING id, retry_count",
+	    10 },
 	/* The caller's record with an Idempotency-Key, and if < 24 h old. */
 	[STMT_IDEM_LOOKUP] = { "idem_lookup",
 	    "SELECT id, retry_count, chapter_id, scene_number, "
 	    "created_at > now() - interval '24 hours' "
 	    "FROM image_generations "
-	    "WHERE user_id = $1::uuid AND idempotency_key = $2::text", 2 },
+	    "WHERE user_id = $1::uuid AND idempotency_key = $2::text",
+	    2 },
 	/* Free a key older than 24 h for a new request. */
 	[STMT_IDEM_CLEAR] = { "idem_clear",
 	    "UPDATE image_generations SET idempotency_key = NULL "
 	    "WHERE id = $1::uuid AND user_id = $2::uuid "
-	    "AND idempotency_key = $3::text", 3 },
+	    "AND idempotency_key = $3::text",
+	    3 },
 	/* The newest record of a chapter's scene that the caller owns. */
 	[STMT_SCENE_STATUS] = { "scene_status",
 	    "SELECT id, status, image_url, scene_number, retry_count, "
@@ -62,7 +65,8 @@ static const struct {
 	    "FROM image_generations "
 	    "WHERE chapter_id = $1::uuid AND scene_number = $2::integer "
 	    "AND user_id = $3::uuid "
-	    "ORDER BY created_at DESC, id DESC LIMIT 1", 3 },
+	    "ORDER BY created_at DESC, id DESC LIMIT 1",
+	    3 },
 	[STMT_PING] = { "ping", "SELECT 1", 0 },
 };
 
@@ -77,7 +81,7 @@ db_init(struct db *db, const char *url)
 static const char *
 db_message(const PGconn *conn, const PGresult *res, char *out, size_t len)
 {
-	const char	*m;
+	const char *m;
 
 	m = res != NULL ? PQresultErrorMessage(res) : "";
 	if (m[0] == '\0')
@@ -103,11 +107,11 @@ static int
 db_connect(struct db *db)
 {
 	static const char *const keys[] = { "connect_timeout", "options",
-	    "client_encoding", "application_name", "dbname", NULL };
-	const char	*values[6];
-	PGresult	*res;
-	char		 msg[512];
-	size_t		 i;
+		"client_encoding", "application_name", "dbname", NULL };
+	const char		*values[6];
+	PGresult		*res;
+	char			 msg[512];
+	size_t			 i;
 
 	values[0] = "5";
 	values[1] = "-c statement_timeout=10000";
@@ -149,20 +153,20 @@ fail:
  * means the server is down or refusing; DB_ERROR any other failure.
  */
 enum db_result
-db_exec(struct db *db, enum stmt s, const char *const *values,
-    int nvalues, PGresult **out)
+db_exec(struct db *db, enum stmt s, const char *const *values, int nvalues,
+    PGresult **out)
 {
-	PGresult	*res;
-	const char	*state;
-	char		 msg[512];
-	int		 attempt, st;
+	PGresult   *res;
+	const char *state;
+	char	    msg[512];
+	int	    attempt, st;
 
 	*out = NULL;
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (db->conn == NULL && db_connect(db) == -1)
 			return DB_UNAVAILABLE;
-		res = PQexecPrepared(db->conn, stmts[s].name, nvalues,
-		    values, NULL, NULL, 0);
+		res = PQexecPrepared(db->conn, stmts[s].name, nvalues, values,
+		    NULL, NULL, 0);
 		st = PQresultStatus(res);
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 			*out = res;
@@ -185,14 +189,15 @@ db_exec(struct db *db, enum stmt s, const char *const *values,
 			 * with the connection: the row is there.
 			 */
 			log_warn("%s: %s after a reconnect: the first try "
-			    "committed", stmts[s].name, msg);
+				 "committed",
+			    stmts[s].name, msg);
 			PQclear(res);
 			return DB_DUPLICATE;
 		}
 		log_err("PQexecPrepared %s: %s", stmts[s].name, msg);
 		/* No result at all on a live connection: out of memory. */
-		st = res == NULL || !pgerr_transient(state) ?
-		    DB_ERROR : DB_UNAVAILABLE;
+		st = res == NULL || !pgerr_transient(state) ? DB_ERROR :
+							      DB_UNAVAILABLE;
 		PQclear(res);
 		return st;
 	}

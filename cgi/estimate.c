@@ -20,12 +20,12 @@
 
 #include "extern.h"
 
-#define ESTIMATE_MAX_S	86400
+#define ESTIMATE_MAX_S 86400
 
 long
 estimate_seconds(const struct queue_stats *st, long fallback)
 {
-	double	 avg, ahead = 0, capacity = 1, est;
+	double avg, ahead = 0, capacity = 1, est;
 
 	avg = st->have_avg ? st->avg_ms / 1000.0 : (double)fallback;
 	if (st->have_depth && st->depth > 1)

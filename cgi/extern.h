@@ -22,69 +22,69 @@
 #include "redis_url.h"
 #include "uuid.h"
 
-#define BODY_MAX_KIB	16		/* KiB of request body accepted */
-#define BODY_MAX	(BODY_MAX_KIB * 1024)
-#define TIER_MAX	32		/* bytes of a tier name */
+#define BODY_MAX_KIB 16 /* KiB of request body accepted */
+#define BODY_MAX     (BODY_MAX_KIB * 1024)
+#define TIER_MAX     32 /* bytes of a tier name */
 
 /* config.c: the settings, loaded once at start-up. */
 struct api_config {
-	char		*database_url;
-	char		*redis_url;
-	char		*jwt_secret;
-	char		*jwt_audience;
-	char		*jwt_issuer;		/* NULL: iss not checked */
-	char		*jwt_algorithm;
-	char		*socket_path;
-	char		*socket_mode_text;
-	char		*socket_group;		/* NULL: group unchanged */
-	char		*log_level;
-	long		 workers;		/* 0: four per CPU */
-	long		 rate_limit;		/* POSTs/user/minute; 0 off */
-	long		 estimate_seconds;	/* fallback generation time */
-	mode_t		 socket_mode;
-	int		 log_priority;
+	char  *database_url;
+	char  *redis_url;
+	char  *jwt_secret;
+	char  *jwt_audience;
+	char  *jwt_issuer; /* NULL: iss not checked */
+	char  *jwt_algorithm;
+	char  *socket_path;
+	char  *socket_mode_text;
+	char  *socket_group; /* NULL: group unchanged */
+	char  *log_level;
+	long   workers;		 /* 0: four per CPU */
+	long   rate_limit;	 /* POSTs/user/minute; 0 off */
+	long   estimate_seconds; /* fallback generation time */
+	mode_t socket_mode;
+	int    log_priority;
 };
 
-int	 api_config_load(struct api_config *, char *err, size_t errlen);
+int api_config_load(struct api_config *, char *err, size_t errlen);
 
 /* socket.c: the listening socket. */
 struct listener {
-	int		 fd;
-	int		 created;	/* we bound it: unlink on exit */
-	const char	*path;
+	int	    fd;
+	int	    created; /* we bound it: unlink on exit */
+	const char *path;
 };
 
-int	 listener_open(const struct api_config *, struct listener *);
-void	 listener_close(struct listener *);
+int  listener_open(const struct api_config *, struct listener *);
+void listener_close(struct listener *);
 
 /* pool.c: the parent that forks and supervises workers. */
-int	 pool_run(const struct api_config *, struct listener *);
+int pool_run(const struct api_config *, struct listener *);
 
 /* worker.c: one worker process's accept loop; never returns. */
-void	 worker_run(const struct api_config *, int listen_fd,
-	    pid_t parent) __attribute__((noreturn));
+void worker_run(const struct api_config *, int listen_fd, pid_t parent)
+    __attribute__((noreturn));
 
 /*
  * The text of a numeric constant, so that a sentence quoting a limit is
  * built from the constant that enforces it. The constant must be a plain
  * decimal literal.
  */
-#define NUM_TEXT(n)	NUM_TEXT_(n)
-#define NUM_TEXT_(n)	#n
+#define NUM_TEXT(n)  NUM_TEXT_(n)
+#define NUM_TEXT_(n) #n
 
 /*
  * route.c: the route table, one row per page, read by the front line
  * (404, 405 with Allow, 400 for a bad path parameter, then 401) before
  * any handler runs.
  */
-#define SCENE_MIN	1		/* the scene numbers of a chapter */
-#define SCENE_MAX	10000
-#define ALLOW_MAX	64		/* bytes of an Allow: value */
+#define SCENE_MIN    1 /* the scene numbers of a chapter */
+#define SCENE_MAX    10000
+#define ALLOW_MAX    64 /* bytes of an Allow: value */
 
 enum page {
-	PAGE_SCENE_CREATE,	/* POST .../scenes/{n} */
-	PAGE_SCENE_STATUS,	/* GET, HEAD .../scenes/{n}/status */
-	PAGE_HEALTHZ,		/* GET, HEAD /healthz */
+	PAGE_SCENE_CREATE, /* POST .../scenes/{n} */
+	PAGE_SCENE_STATUS, /* GET, HEAD .../scenes/{n}/status */
+	PAGE_HEALTHZ,	   /* GET, HEAD /healthz */
 	PAGE__MAX
 };
 
@@ -99,36 +99,36 @@ enum method {
 	METHOD__MAX
 };
 
-#define METHOD_BIT(m)	(1u << (m))
+#define METHOD_BIT(m) (1u << (m))
 
 extern const char *const method_names[METHOD__MAX];
 
 /* Who may use a page. */
 enum access {
-	ACCESS_PUBLIC,		/* anyone: no token looked at */
-	ACCESS_TOKEN,		/* a valid bearer token (auth.c) */
+	ACCESS_PUBLIC, /* anyone: no token looked at */
+	ACCESS_TOKEN,  /* a valid bearer token (auth.c) */
 	ACCESS__MAX
 };
 
 /* The path parameters a shape may capture, written "{name}" in it. */
 enum param {
-	PARAM_CHAPTER_ID,	/* a UUID */
-	PARAM_SCENE_NUMBER,	/* SCENE_MIN..SCENE_MAX */
+	PARAM_CHAPTER_ID,   /* a UUID */
+	PARAM_SCENE_NUMBER, /* SCENE_MIN..SCENE_MAX */
 	PARAM__MAX
 };
 
 enum param_kind {
-	PARAM_UUID,		/* any case; kept in lower case */
-	PARAM_INT,		/* decimal digits, min..max */
+	PARAM_UUID, /* any case; kept in lower case */
+	PARAM_INT,  /* decimal digits, min..max */
 	PARAM_KIND__MAX
 };
 
 struct param_rule {
-	const char	*name;		/* in a shape and in a 400 */
-	enum param_kind	 kind;
-	long		 min;		/* PARAM_INT only */
-	long		 max;
-	const char	*reason;	/* the 400 sentence: "must be ..." */
+	const char     *name; /* in a shape and in a 400 */
+	enum param_kind kind;
+	long		min; /* PARAM_INT only */
+	long		max;
+	const char     *reason; /* the 400 sentence: "must be ..." */
 };
 
 extern const struct param_rule param_rules[PARAM__MAX];
@@ -142,36 +142,36 @@ struct request;
  * let it through.
  */
 struct page_route {
-	const char	*name;
-	const char	*shape;
-	unsigned int	 methods;
-	enum access	 access;
-	void		(*handler)(struct request *);
+	const char  *name;
+	const char  *shape;
+	unsigned int methods;
+	enum access  access;
+	void (*handler)(struct request *);
 };
 
 extern const struct page_route page_routes[PAGE__MAX];
 
 enum route_result {
 	ROUTE_OK,
-	ROUTE_NOT_FOUND,	/* 404 */
-	ROUTE_METHOD,		/* 405, allow set */
-	ROUTE_BAD_PARAM,	/* 400 invalid_field, bad names the param */
+	ROUTE_NOT_FOUND, /* 404 */
+	ROUTE_METHOD,	 /* 405, allow set */
+	ROUTE_BAD_PARAM, /* 400 invalid_field, bad names the param */
 	ROUTE__MAX
 };
 
 /* What route_match() found; captures are indexed by enum param. */
 struct route {
-	enum page	 page;			/* PAGE__MAX: none */
-	enum param	 bad;			/* ROUTE_BAD_PARAM */
-	char		 allow[ALLOW_MAX];	/* ROUTE_METHOD */
-	char		 uuid[PARAM__MAX][UUID_STR_LEN + 1];
-	long		 number[PARAM__MAX];
-	int		 head;			/* HEAD: no body */
+	enum page  page;	     /* PAGE__MAX: none */
+	enum param bad;		     /* ROUTE_BAD_PARAM */
+	char	   allow[ALLOW_MAX]; /* ROUTE_METHOD */
+	char	   uuid[PARAM__MAX][UUID_STR_LEN + 1];
+	long	   number[PARAM__MAX];
+	int	   head; /* HEAD: no body */
 };
 
 enum route_result route_match(const char *method, const char *uri,
-	    struct route *);
-const char *route_table_check(void);
+    struct route *);
+const char	 *route_table_check(void);
 
 /* db.c: one PostgreSQL connection per worker, prepared statements. */
 enum stmt {
@@ -185,75 +185,73 @@ enum stmt {
 
 enum db_result {
 	DB_OK,
-	DB_UNAVAILABLE,		/* server down or unreachable: 503 */
-	DB_ERROR,		/* the statement failed: 500 */
-	DB_DUPLICATE,		/* unique violation after a reconnect */
+	DB_UNAVAILABLE, /* server down or unreachable: 503 */
+	DB_ERROR,	/* the statement failed: 500 */
+	DB_DUPLICATE,	/* unique violation after a reconnect */
 	DB__MAX
 };
 
 struct db {
-	const char	*url;
-	PGconn		*conn;		/* NULL until first use */
+	const char *url;
+	PGconn	   *conn; /* NULL until first use */
 };
 
-void	 db_init(struct db *, const char *url);
+void	       db_init(struct db *, const char *url);
 enum db_result db_exec(struct db *, enum stmt, const char *const *values,
-	    int nvalues, PGresult **);
-void	 db_close(struct db *);
+    int nvalues, PGresult **);
+void	       db_close(struct db *);
 
 /* queue.c: one synchronous Redis connection per worker. */
 struct queue_stats {
-	long		 depth;		/* jobs waiting or running, ours too */
-	long		 capacity;	/* daemons' concurrent generations */
-	double		 avg_ms;	/* recent average generation time */
-	int		 have_depth;
-	int		 have_capacity;
-	int		 have_avg;
+	long   depth;	 /* jobs waiting or running, ours too */
+	long   capacity; /* daemons' concurrent generations */
+	double avg_ms;	 /* recent average generation time */
+	int    have_depth;
+	int    have_capacity;
+	int    have_avg;
 };
 
 enum rate_result {
 	RATE_OK,
 	RATE_LIMITED,
-	RATE_UNKNOWN,		/* Redis unavailable: let it through */
+	RATE_UNKNOWN, /* Redis unavailable: let it through */
 	RATE__MAX
 };
 
 struct queue {
-	struct redis_endpoint	 ep;
-	redisContext		*ctx;	/* NULL until first use */
+	struct redis_endpoint ep;
+	redisContext	     *ctx; /* NULL until first use */
 };
 
-int	 queue_init(struct queue *, const char *url, char *err, size_t);
-int	 queue_push_job(struct queue *, const char *record_id,
-	    struct queue_stats *);
-int	 queue_read_stats(struct queue *, struct queue_stats *);
-int	 queue_ping(struct queue *);
-enum rate_result queue_rate_check(struct queue *, const char *user,
-	    long limit, long *retry_after);
-void	 queue_close(struct queue *);
+int queue_init(struct queue *, const char *url, char *err, size_t);
+int queue_push_job(struct queue *, const char *record_id, struct queue_stats *);
+int queue_read_stats(struct queue *, struct queue_stats *);
+int queue_ping(struct queue *);
+enum rate_result queue_rate_check(struct queue *, const char *user, long limit,
+    long *retry_after);
+void		 queue_close(struct queue *);
 
 /* estimate.c */
-long	 estimate_seconds(const struct queue_stats *, long fallback);
+long estimate_seconds(const struct queue_stats *, long fallback);
 
 /* auth.c: Supabase access tokens (HS256 JWT). */
 struct auth_user {
-	char		 sub[UUID_STR_LEN + 1];	/* lower case */
-	char		 tier[TIER_MAX + 1];
+	char sub[UUID_STR_LEN + 1]; /* lower case */
+	char tier[TIER_MAX + 1];
 };
 
 enum auth_result {
 	AUTH_OK,
-	AUTH_MISSING,		/* no bearer token at all */
-	AUTH_INVALID,		/* a token that does not pass */
+	AUTH_MISSING, /* no bearer token at all */
+	AUTH_INVALID, /* a token that does not pass */
 	AUTH_NOMEM,
 	AUTH__MAX
 };
 
 enum auth_result auth_bearer(const struct api_config *, const char *header,
-	    time_t now, struct auth_user *, const char **reason);
-enum auth_result auth_verify_jwt(const struct api_config *,
-	    const char *token, size_t len, time_t now, struct auth_user *,
-	    const char **reason);
+    time_t now, struct auth_user *, const char **reason);
+enum auth_result auth_verify_jwt(const struct api_config *, const char *token,
+    size_t len, time_t now, struct auth_user *, const char **reason);
 
 /* reply.c: every answer; one table of errors. */
 enum api_error {
@@ -275,83 +273,82 @@ enum api_error {
 };
 
 /* syntax.c: strict JSON (RFC 8259) and UTF-8 checks. */
-int	 syntax_json_ok(const char *, size_t);
-int	 utf8_valid(const char *, size_t);
+int syntax_json_ok(const char *, size_t);
+int utf8_valid(const char *, size_t);
 
 /* validate.c: the POST body. */
-#define IDEMPOTENCY_KEY_MAX	128	/* printable ASCII bytes of a key */
+#define IDEMPOTENCY_KEY_MAX 128 /* printable ASCII bytes of a key */
 
 struct scene_input {
-	char		*description;	/* trimmed; owned */
-	char		*style;		/* owned */
-	char		 aspect_ratio[8];
-	char		 script_id[UUID_STR_LEN + 1];	/* "" when none */
+	char *description; /* trimmed; owned */
+	char *style;	   /* owned */
+	char  aspect_ratio[8];
+	char  script_id[UUID_STR_LEN + 1]; /* "" when none */
 };
 
 struct field_error {
-	const char	*field;		/* NULL: not about one field */
-	const char	*reason;
+	const char *field; /* NULL: not about one field */
+	const char *reason;
 };
 
-int	 validate_scene_body(const char *body, size_t len,
-	    struct scene_input *, enum api_error *, struct field_error *);
-int	 validate_idempotency_key(const char *);
-int	 validate_content_type(const char *);
-void	 scene_input_free(struct scene_input *);
+int  validate_scene_body(const char *body, size_t len, struct scene_input *,
+     enum api_error *, struct field_error *);
+int  validate_idempotency_key(const char *);
+int  validate_content_type(const char *);
+void scene_input_free(struct scene_input *);
 
 /* request.c: one FastCGI request. */
 struct worker {
-	const struct api_config	*cfg;
+	const struct api_config *cfg;
 	struct db		 db;
 	struct queue		 queue;
 };
 
 struct request {
-	struct worker		*w;
-	FCGX_Request		*fcgx;
-	const char		*method;
-	const char		*uri;
-	struct route		 route;
-	struct auth_user	 user;
-	struct buf		 body;
-	int			 token_given;	/* for WWW-Authenticate */
-	long			 retry_after;	/* 0: no Retry-After */
-	int			 status;	/* answered, for the log */
-	int64_t			 start_ms;
+	struct worker	*w;
+	FCGX_Request	*fcgx;
+	const char	*method;
+	const char	*uri;
+	struct route	 route;
+	struct auth_user user;
+	struct buf	 body;
+	int		 token_given; /* for WWW-Authenticate */
+	long		 retry_after; /* 0: no Retry-After */
+	int		 status;      /* answered, for the log */
+	int64_t		 start_ms;
 };
 
-void	 request_init(struct request *, struct worker *, FCGX_Request *);
+void	    request_init(struct request *, struct worker *, FCGX_Request *);
 const char *request_param(const struct request *, const char *);
-int	 request_param_count(const struct request *, const char *);
-int	 request_read_body(struct request *, enum api_error *);
-void	 request_free(struct request *);
+int	    request_param_count(const struct request *, const char *);
+int	    request_read_body(struct request *, enum api_error *);
+void	    request_free(struct request *);
 
 /* json.c: a small JSON writer on a capped buffer; errors are sticky. */
 struct json_out {
-	struct buf	 b;
-	int		 failed;
-	int		 first;
+	struct buf b;
+	int	   failed;
+	int	   first;
 };
 
-void	 json_open(struct json_out *);
-void	 json_string(struct json_out *, const char *key, const char *);
-void	 json_int(struct json_out *, const char *key, long long);
-void	 json_double(struct json_out *, const char *key, double);
-void	 json_null(struct json_out *, const char *key);
-int	 json_close(struct json_out *);
-void	 json_free(struct json_out *);
+void json_open(struct json_out *);
+void json_string(struct json_out *, const char *key, const char *);
+void json_int(struct json_out *, const char *key, long long);
+void json_double(struct json_out *, const char *key, double);
+void json_null(struct json_out *, const char *key);
+int  json_close(struct json_out *);
+void json_free(struct json_out *);
 
-void	 reply_error(struct request *, enum api_error);
-void	 reply_field_error(struct request *, const char *field,
-	    const char *reason);
-void	 reply_json(struct request *, int status, const char *cache,
-	    const char *headers, const struct buf *body);
-void	 reply_not_modified(struct request *, const char *etag);
+void reply_error(struct request *, enum api_error);
+void reply_field_error(struct request *, const char *field, const char *reason);
+void reply_json(struct request *, int status, const char *cache,
+    const char *headers, const struct buf *body);
+void reply_not_modified(struct request *, const char *etag);
 
 /* handlers.c: the front line of defence, then one handler per page. */
-void	 handlers_serve(struct worker *, FCGX_Request *);
-void	 page_scene_create(struct request *);
-void	 page_scene_status(struct request *);
-void	 page_healthz(struct request *);
+void handlers_serve(struct worker *, FCGX_Request *);
+void page_scene_create(struct request *);
+void page_scene_status(struct request *);
+void page_healthz(struct request *);
 
 #endif

@@ -15,25 +15,25 @@
 #include "log.h"
 #include "extern.h"
 
-#define ACCEPTED_MESSAGE	"Scene image generation has been queued and " \
+#define ACCEPTED_MESSAGE \
+	"Scene image generation has been queued and " \
 	"will be processed in the background"
-#define INSERT_ATTEMPTS		3
+#define INSERT_ATTEMPTS 3
 
 /* Answer a failed database call: 503 when unreachable, else 500. */
 static void
 reply_db_failure(struct request *req, enum db_result rc)
 {
-	reply_error(req, rc == DB_UNAVAILABLE ? ERR_UNAVAILABLE :
-	    ERR_INTERNAL);
+	reply_error(req, rc == DB_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_INTERNAL);
 }
 
 /* A column as a long; -1 (never valid for us) when NULL or not one. */
 static long
 pg_long(const PGresult *res, int row, int col)
 {
-	const char	*s;
-	char		*end;
-	long		 v;
+	const char *s;
+	char	   *end;
+	long	    v;
 
 	if (PQgetisnull(res, row, col))
 		return -1;
@@ -60,8 +60,8 @@ reply_accepted(struct request *req, const char *record_id,
     const char *chapter_id, long scene_number, long retry_count,
     const struct queue_stats *st)
 {
-	struct json_out	 j;
-	char		 h[256];
+	struct json_out j;
+	char		h[256];
 
 	json_open(&j);
 	json_string(&j, "task_id", record_id);
@@ -77,8 +77,10 @@ reply_accepted(struct request *req, const char *record_id,
 		reply_error(req, ERR_INTERNAL);
 		goto out;
 	}
-	snprintf(h, sizeof(h), "Location: /api/v1/chapters/%s/images/scenes/"
-	    "%ld/status\r\n", chapter_id, scene_number);
+	snprintf(h, sizeof(h),
+	    "Location: /api/v1/chapters/%s/images/scenes/"
+	    "%ld/status\r\n",
+	    chapter_id, scene_number);
 	reply_json(req, 202, "no-store", h, &j.b);
 out:
 	json_free(&j);
@@ -91,13 +93,13 @@ out:
 static void
 reply_replayed(struct request *req, const PGresult *res)
 {
-	struct queue_stats	 st;
-	const char		*chapter = pg_text(res, 0, 2);
-	long			 scene = pg_long(res, 0, 3);
+	struct queue_stats st;
+	const char	  *chapter = pg_text(res, 0, 2);
+	long		   scene = pg_long(res, 0, 3);
 
 	if (chapter == NULL || scene < 0) {
-		log_err("record %s has no chapter or scene", PQgetvalue(res,
-		    0, 0));
+		log_err("record %s has no chapter or scene",
+		    PQgetvalue(res, 0, 0));
 		reply_error(req, ERR_INTERNAL);
 		return;
 	}
@@ -113,16 +115,15 @@ reply_replayed(struct request *req, const PGresult *res)
  * an Idempotency-Key conflict, queue the job and answer.
  */
 static void
-scene_insert(struct request *req, const struct scene_input *in,
-    const char *key)
+scene_insert(struct request *req, const struct scene_input *in, const char *key)
 {
-	struct queue_stats	 st;
-	PGresult		*res = NULL;
-	const char		*v[10], *keyv[3];
-	char			 id[UUID_STR_LEN + 1], scene[16], old[64];
-	enum db_result		 rc;
-	long			 retry_count;
-	int			 attempt;
+	struct queue_stats st;
+	PGresult	  *res = NULL;
+	const char	  *v[10], *keyv[3];
+	char		   id[UUID_STR_LEN + 1], scene[16], old[64];
+	enum db_result	   rc;
+	long		   retry_count;
+	int		   attempt;
 
 	snprintf(scene, sizeof(scene), "%ld",
 	    req->route.number[PARAM_SCENE_NUMBER]);
@@ -150,11 +151,13 @@ scene_insert(struct request *req, const struct scene_input *in,
 		/* DB_DUPLICATE: our own random id, committed by the try
 		 * whose answer the broken connection lost. */
 		if (rc == DB_DUPLICATE || PQntuples(res) == 1) {
-			retry_count = rc == DB_DUPLICATE ? 0 : pg_long(res, 0, 1);
+			retry_count = rc == DB_DUPLICATE ? 0 :
+							   pg_long(res, 0, 1);
 			PQclear(res);
 			if (queue_push_job(&req->w->queue, id, &st) == -1)
 				log_warn("record %s saved but not queued: the "
-				    "sweeper will queue it", id);
+					 "sweeper will queue it",
+				    id);
 			log_debug("record %s created", id);
 			reply_accepted(req, id,
 			    req->route.uuid[PARAM_CHAPTER_ID],
@@ -215,11 +218,11 @@ scene_insert(struct request *req, const struct scene_input *in,
 void
 page_scene_create(struct request *req)
 {
-	struct scene_input	 in;
-	struct field_error	 fe;
-	enum api_error		 e;
-	const char		*key;
-	long			 retry_after = 0;
+	struct scene_input in;
+	struct field_error fe;
+	enum api_error	   e;
+	const char	  *key;
+	long		   retry_after = 0;
 
 	memset(&in, 0, sizeof(in));
 	if (!validate_content_type(request_param(req, "CONTENT_TYPE"))) {
@@ -227,32 +230,32 @@ page_scene_create(struct request *req)
 		return;
 	}
 	key = request_param(req, "HTTP_IDEMPOTENCY_KEY");
-	if (key != NULL && request_param_count(req,
-	    "HTTP_IDEMPOTENCY_KEY") > 1) {
+	if (key != NULL &&
+	    request_param_count(req, "HTTP_IDEMPOTENCY_KEY") > 1) {
 		reply_field_error(req, "Idempotency-Key", "must be given once");
 		return;
 	}
 	if (key != NULL && !validate_idempotency_key(key)) {
-		reply_field_error(req, "Idempotency-Key", "must be 1 to "
-		    NUM_TEXT(IDEMPOTENCY_KEY_MAX)
-		    " printable ASCII characters");
+		reply_field_error(req, "Idempotency-Key",
+		    "must be 1 to " NUM_TEXT(
+			IDEMPOTENCY_KEY_MAX) " printable ASCII characters");
 		return;
 	}
 	if (request_read_body(req, &e) == -1) {
 		reply_error(req, e);
 		return;
 	}
-	if (validate_scene_body(req->body.data, req->body.len, &in, &e,
-	    &fe) == -1) {
+	if (validate_scene_body(req->body.data, req->body.len, &in, &e, &fe) ==
+	    -1) {
 		if (e == ERR_INVALID_FIELD)
 			reply_field_error(req, fe.field, fe.reason);
 		else
 			reply_error(req, e);
 		goto out;
 	}
-	if (req->w->cfg->rate_limit > 0 && queue_rate_check(&req->w->queue,
-	    req->user.sub, req->w->cfg->rate_limit, &retry_after) ==
-	    RATE_LIMITED) {
+	if (req->w->cfg->rate_limit > 0 &&
+	    queue_rate_check(&req->w->queue, req->user.sub,
+		req->w->cfg->rate_limit, &retry_after) == RATE_LIMITED) {
 		req->retry_after = retry_after;
 		log_info("user %s over %ld requests a minute", req->user.sub,
 		    req->w->cfg->rate_limit);
@@ -268,12 +271,13 @@ out:
 static int
 etag_of(const struct buf *body, char out[35])
 {
-	static const char	 hex[] = "0123456789abcdef";
-	unsigned char		 md[EVP_MAX_MD_SIZE];
-	unsigned int		 len = 0, i;
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	  md[EVP_MAX_MD_SIZE];
+	unsigned int	  len = 0, i;
 
-	if (EVP_Digest(body->data, body->len, md, &len, EVP_sha256(),
-	    NULL) != 1 || len < 16)
+	if (EVP_Digest(body->data, body->len, md, &len, EVP_sha256(), NULL) !=
+		1 ||
+	    len < 16)
 		return -1;
 	out[0] = '"';
 	for (i = 0; i < 16; i++) {
@@ -292,8 +296,8 @@ etag_of(const struct buf *body, char out[35])
 static int
 etag_matches(const char *inm, const char *etag)
 {
-	const char	*p = inm, *end;
-	size_t		 elen = strlen(etag);
+	const char *p = inm, *end;
+	size_t	    elen = strlen(etag);
 
 	if (inm == NULL)
 		return 0;
@@ -327,11 +331,11 @@ etag_matches(const char *inm, const char *etag)
 void
 page_scene_status(struct request *req)
 {
-	struct json_out	 j;
-	PGresult	*res = NULL;
-	const char	*v[3], *gen;
-	char		 scene[16], etag[35], h[128];
-	enum db_result	 rc;
+	struct json_out j;
+	PGresult       *res = NULL;
+	const char     *v[3], *gen;
+	char		scene[16], etag[35], h[128];
+	enum db_result	rc;
 
 	snprintf(scene, sizeof(scene), "%ld",
 	    req->route.number[PARAM_SCENE_NUMBER]);
@@ -353,10 +357,10 @@ page_scene_status(struct request *req)
 	json_string(&j, "status", pg_text(res, 0, 1));
 	json_string(&j, "image_url", pg_text(res, 0, 2));
 	json_int(&j, "scene_number", pg_long(res, 0, 3));
-	json_int(&j, "retry_count", pg_long(res, 0, 4) < 0 ? 0 :
-	    pg_long(res, 0, 4));
-	json_int(&j, "progress", pg_long(res, 0, 5) < 0 ? 0 :
-	    pg_long(res, 0, 5));
+	json_int(&j, "retry_count",
+	    pg_long(res, 0, 4) < 0 ? 0 : pg_long(res, 0, 4));
+	json_int(&j, "progress",
+	    pg_long(res, 0, 5) < 0 ? 0 : pg_long(res, 0, 5));
 	gen = pg_text(res, 0, 6);
 	if (gen != NULL)
 		json_double(&j, "generation_time_seconds", strtod(gen, NULL));
@@ -389,9 +393,9 @@ out:
 void
 page_healthz(struct request *req)
 {
-	struct json_out	 j;
-	PGresult	*res = NULL;
-	int		 db_ok, redis_ok;
+	struct json_out j;
+	PGresult       *res = NULL;
+	int		db_ok, redis_ok;
 
 	db_ok = db_exec(&req->w->db, STMT_PING, NULL, 0, &res) == DB_OK;
 	PQclear(res);
@@ -412,11 +416,11 @@ page_healthz(struct request *req)
 static int
 handlers_auth(struct request *req)
 {
-	const char		*reason = NULL;
-	enum auth_result	 rc;
+	const char	*reason = NULL;
+	enum auth_result rc;
 
-	rc = auth_bearer(req->w->cfg, request_param(req,
-	    "HTTP_AUTHORIZATION"), time(NULL), &req->user, &reason);
+	rc = auth_bearer(req->w->cfg, request_param(req, "HTTP_AUTHORIZATION"),
+	    time(NULL), &req->user, &reason);
 	switch (rc) {
 	case AUTH_OK:
 		return 1;
@@ -444,7 +448,7 @@ void
 handlers_serve(struct worker *w, FCGX_Request *f)
 {
 	struct request		 req;
-	const struct page_route	*row;
+	const struct page_route *row;
 	size_t			 plen;
 
 	request_init(&req, w, f);

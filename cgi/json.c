@@ -12,7 +12,7 @@
 
 #include "extern.h"
 
-#define JSON_MAX	(64 * 1024)
+#define JSON_MAX (64 * 1024)
 
 void
 json_open(struct json_out *j)
@@ -26,10 +26,10 @@ json_open(struct json_out *j)
 static void
 json_quote(struct json_out *j, const char *s)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	const char		*run;
-	char			 esc[7];
-	unsigned char		 c;
+	static const char hex[] = "0123456789abcdef";
+	const char	 *run;
+	char		  esc[7];
+	unsigned char	  c;
 
 	if (buf_append(&j->b, "\"", 1) == -1)
 		goto fail;
@@ -101,7 +101,7 @@ json_int(struct json_out *j, const char *key, long long v)
 void
 json_double(struct json_out *j, const char *key, double v)
 {
-	char	 num[40];
+	char num[40];
 
 	if (!isfinite(v)) {
 		json_null(j, key);

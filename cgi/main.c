@@ -20,7 +20,8 @@ main(int argc, char *argv[])
 	int			 rc;
 
 	if (argc > 1) {
-		fprintf(stderr, "usage: scenegen-api\n"
+		fprintf(stderr,
+		    "usage: scenegen-api\n"
 		    "(all settings come from the environment)\n");
 		return 2;
 	}

@@ -19,17 +19,17 @@
 #include "log.h"
 #include "extern.h"
 
-#define POOL_MAX_WORKERS	256
-#define RESTART_MIN_MS		100	/* delay after a young death */
-#define RESTART_MAX_MS		30000
-#define YOUNG_MS		2000	/* a worker dying sooner is "young" */
-#define DRAIN_MS		20000	/* SIGKILL workers still alive after */
+#define POOL_MAX_WORKERS 256
+#define RESTART_MIN_MS	 100 /* delay after a young death */
+#define RESTART_MAX_MS	 30000
+#define YOUNG_MS	 2000  /* a worker dying sooner is "young" */
+#define DRAIN_MS	 20000 /* SIGKILL workers still alive after */
 
 struct slot {
-	pid_t		 pid;		/* 0: not running */
-	int64_t		 started_ms;
-	int64_t		 restart_at_ms;	/* when to start it again */
-	int64_t		 delay_ms;	/* next delay after a young death */
+	pid_t	pid; /* 0: not running */
+	int64_t started_ms;
+	int64_t restart_at_ms; /* when to start it again */
+	int64_t delay_ms;      /* next delay after a young death */
 };
 
 /* A no-op handler: SIGCHLD must not be ignored to be waited for. */
@@ -44,7 +44,7 @@ static int
 pool_spawn(const struct api_config *cfg, int fd, struct slot *s,
     const sigset_t *oldmask)
 {
-	pid_t	 pid, parent = getpid();
+	pid_t pid, parent = getpid();
 
 	pid = fork();
 	if (pid == -1) {
@@ -65,7 +65,7 @@ pool_spawn(const struct api_config *cfg, int fd, struct slot *s,
 static void
 pool_reaped(struct slot *s, int status, int stopping)
 {
-	int64_t	 now = clock_mono_ms(), lived = now - s->started_ms;
+	int64_t now = clock_mono_ms(), lived = now - s->started_ms;
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && stopping)
 		log_debug("worker %ld exited", (long)s->pid);
@@ -74,12 +74,12 @@ pool_reaped(struct slot *s, int status, int stopping)
 		    (long)s->pid, WEXITSTATUS(status), (long long)lived);
 	else if (WIFSIGNALED(status))
 		log_err("worker %ld killed by signal %d (%s) after %lld ms",
-		    (long)s->pid, WTERMSIG(status),
-		    strsignal(WTERMSIG(status)), (long long)lived);
+		    (long)s->pid, WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    (long long)lived);
 	s->pid = 0;
 	if (lived < YOUNG_MS) {
 		s->delay_ms = s->delay_ms == 0 ? RESTART_MIN_MS :
-		    s->delay_ms * 2;
+						 s->delay_ms * 2;
 		if (s->delay_ms > RESTART_MAX_MS)
 			s->delay_ms = RESTART_MAX_MS;
 	} else
@@ -94,9 +94,9 @@ pool_reaped(struct slot *s, int status, int stopping)
 static size_t
 pool_reap(struct slot *slots, size_t n, int stopping)
 {
-	pid_t	 pid;
-	size_t	 i, alive;
-	int	 status;
+	pid_t  pid;
+	size_t i, alive;
+	int    status;
 
 	for (;;) {
 		pid = waitpid(-1, &status, WNOHANG);
@@ -118,7 +118,7 @@ pool_reap(struct slot *slots, size_t n, int stopping)
 static void
 pool_signal_all(struct slot *slots, size_t n, int sig)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (slots[i].pid != 0 && kill(slots[i].pid, sig) == -1 &&
@@ -131,8 +131,8 @@ pool_signal_all(struct slot *slots, size_t n, int sig)
 static int
 pool_wait(const sigset_t *set, int64_t ms)
 {
-	struct timespec	 ts;
-	int		 sig;
+	struct timespec ts;
+	int		sig;
 
 	if (ms < 0)
 		ms = 0;
@@ -146,7 +146,7 @@ pool_wait(const sigset_t *set, int64_t ms)
 static void
 pool_drain(struct slot *slots, size_t n, const sigset_t *set)
 {
-	int64_t	 deadline = clock_mono_ms() + DRAIN_MS;
+	int64_t deadline = clock_mono_ms() + DRAIN_MS;
 
 	sd_notify(0, "STOPPING=1");
 	pool_signal_all(slots, n, SIGTERM);
@@ -168,13 +168,13 @@ pool_drain(struct slot *slots, size_t n, const sigset_t *set)
 int
 pool_run(const struct api_config *cfg, struct listener *l)
 {
-	struct slot		 slots[POOL_MAX_WORKERS];
-	struct sigaction	 sa;
-	sigset_t		 set, oldmask;
-	size_t			 n, i;
-	long			 ncpu;
-	int64_t			 now, wait_ms;
-	int			 sig;
+	struct slot	 slots[POOL_MAX_WORKERS];
+	struct sigaction sa;
+	sigset_t	 set, oldmask;
+	size_t		 n, i;
+	long		 ncpu;
+	int64_t		 now, wait_ms;
+	int		 sig;
 
 	n = (size_t)cfg->workers;
 	if (n == 0) {
@@ -219,7 +219,7 @@ pool_run(const struct api_config *cfg, struct listener *l)
 				continue;
 			if (slots[i].restart_at_ms <= now) {
 				if (pool_spawn(cfg, l->fd, &slots[i],
-				    &oldmask) == -1)
+					&oldmask) == -1)
 					slots[i].restart_at_ms = now + 1000;
 				continue;
 			}
@@ -233,7 +233,7 @@ pool_run(const struct api_config *cfg, struct listener *l)
 		}
 		if (sig == SIGHUP)
 			log_notice("SIGHUP: nothing to reload (settings are "
-			    "read at start; restart to change them)");
+				   "read at start; restart to change them)");
 		pool_reap(slots, n, 0);
 	}
 	pool_drain(slots, n, &set);

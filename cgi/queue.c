@@ -15,7 +15,7 @@
 #include "redis_sync.h"
 #include "extern.h"
 
-#define QUEUE_TIMEOUT_S	2
+#define QUEUE_TIMEOUT_S 2
 #define PIPE_MAX	4
 #define RATE_WINDOW_S	60
 
@@ -48,7 +48,7 @@ queue_drop(struct queue *q)
 static int
 queue_connect(struct queue *q)
 {
-	char	err[512];
+	char err[512];
 
 	if (q->ctx != NULL)
 		return 0;
@@ -61,10 +61,10 @@ queue_connect(struct queue *q)
 }
 
 struct pipe {
-	int		 n;
-	int		 argc[PIPE_MAX];
-	const char	*argv[PIPE_MAX][8];
-	redisReply	*reply[PIPE_MAX];	/* ours: pipe_free() */
+	int	    n;
+	int	    argc[PIPE_MAX];
+	const char *argv[PIPE_MAX][8];
+	redisReply *reply[PIPE_MAX]; /* ours: pipe_free() */
 };
 
 /*
@@ -76,8 +76,8 @@ struct pipe {
 static int
 queue_pipeline(struct queue *q, struct pipe *p)
 {
-	void	*r;
-	int	 attempt, i;
+	void *r;
+	int   attempt, i;
 
 	memset(p->reply, 0, sizeof(p->reply));
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -85,7 +85,7 @@ queue_pipeline(struct queue *q, struct pipe *p)
 			return -1;
 		for (i = 0; i < p->n; i++)
 			if (redisAppendCommandArgv(q->ctx, p->argc[i],
-			    p->argv[i], NULL) != REDIS_OK)
+				p->argv[i], NULL) != REDIS_OK)
 				break;
 		if (i == p->n)
 			for (i = 0; i < p->n; i++) {
@@ -109,7 +109,7 @@ queue_pipeline(struct queue *q, struct pipe *p)
 static void
 pipe_free(struct pipe *p)
 {
-	int	 i;
+	int i;
 
 	for (i = 0; i < p->n; i++)
 		if (p->reply[i] != NULL)
@@ -121,7 +121,7 @@ pipe_free(struct pipe *p)
 static void
 pipe_add(struct pipe *p, int argc, const char **argv)
 {
-	int	 i;
+	int i;
 
 	for (i = 0; i < argc; i++)
 		p->argv[p->n][i] = argv[i];
@@ -132,10 +132,10 @@ pipe_add(struct pipe *p, int argc, const char **argv)
 static void
 pipe_add_stats(struct pipe *p)
 {
-	const char	*xlen[] = { "XLEN", KEY_JOB_STREAM };
-	const char	*xinfo[] = { "XINFO", "GROUPS", KEY_JOB_STREAM };
-	const char	*hmget[] = { "HMGET", KEY_STATS_HASH,
-	    "avg_generation_ms", "capacity" };
+	const char *xlen[] = { "XLEN", KEY_JOB_STREAM };
+	const char *xinfo[] = { "XINFO", "GROUPS", KEY_JOB_STREAM };
+	const char *hmget[] = { "HMGET", KEY_STATS_HASH, "avg_generation_ms",
+		"capacity" };
 
 	pipe_add(p, 2, xlen);
 	pipe_add(p, 3, xinfo);
@@ -146,7 +146,7 @@ pipe_add_stats(struct pipe *p)
 static int
 reply_number(const redisReply *r, double *v)
 {
-	char	*end;
+	char *end;
 
 	if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0 ||
 	    r->len > 32)
@@ -164,10 +164,10 @@ reply_number(const redisReply *r, double *v)
 static long
 stats_group_depth(const redisReply *r)
 {
-	const redisReply	*g;
-	long			 lag = -1, pending = -1;
-	size_t			 i, k;
-	int			 ours;
+	const redisReply *g;
+	long		  lag = -1, pending = -1;
+	size_t		  i, k;
+	int		  ours;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return -1;
@@ -181,7 +181,7 @@ stats_group_depth(const redisReply *r)
 			    strcmp(g->element[k]->str, "name") == 0 &&
 			    g->element[k + 1]->type == REDIS_REPLY_STRING &&
 			    strcmp(g->element[k + 1]->str,
-			    KEY_CONSUMER_GROUP) == 0)
+				KEY_CONSUMER_GROUP) == 0)
 				ours = 1;
 		if (!ours)
 			continue;
@@ -204,10 +204,10 @@ stats_group_depth(const redisReply *r)
 static void
 stats_from_replies(const struct pipe *p, int first, struct queue_stats *st)
 {
-	const redisReply	*xlen = p->reply[first];
-	const redisReply	*hm = p->reply[first + 2];
-	double			 v;
-	long			 depth;
+	const redisReply *xlen = p->reply[first];
+	const redisReply *hm = p->reply[first + 2];
+	double		  v;
+	long		  depth;
 
 	depth = stats_group_depth(p->reply[first + 1]);
 	if (depth >= 0) {
@@ -237,13 +237,12 @@ stats_from_replies(const struct pipe *p, int first, struct queue_stats *st)
  * st is filled as far as Redis told.
  */
 int
-queue_push_job(struct queue *q, const char *record_id,
-    struct queue_stats *st)
+queue_push_job(struct queue *q, const char *record_id, struct queue_stats *st)
 {
-	struct pipe	 p;
-	const char	*xadd[] = { "XADD", KEY_JOB_STREAM, "*", KEY_JOB_FIELD,
-	    record_id };
-	int		 rc = -1;
+	struct pipe p;
+	const char *xadd[] = { "XADD", KEY_JOB_STREAM, "*", KEY_JOB_FIELD,
+		record_id };
+	int	    rc = -1;
 
 	memset(st, 0, sizeof(*st));
 	memset(&p, 0, sizeof(p));
@@ -254,8 +253,9 @@ queue_push_job(struct queue *q, const char *record_id,
 	if (p.reply[0]->type == REDIS_REPLY_STRING)
 		rc = 0;
 	else
-		log_err("redis XADD: %s", p.reply[0]->type ==
-		    REDIS_REPLY_ERROR ? p.reply[0]->str : "unexpected reply");
+		log_err("redis XADD: %s",
+		    p.reply[0]->type == REDIS_REPLY_ERROR ? p.reply[0]->str :
+							    "unexpected reply");
 	stats_from_replies(&p, 1, st);
 	pipe_free(&p);
 	return rc;
@@ -265,7 +265,7 @@ queue_push_job(struct queue *q, const char *record_id,
 int
 queue_read_stats(struct queue *q, struct queue_stats *st)
 {
-	struct pipe	 p;
+	struct pipe p;
 
 	memset(st, 0, sizeof(*st));
 	memset(&p, 0, sizeof(p));
@@ -281,16 +281,18 @@ queue_read_stats(struct queue *q, struct queue_stats *st)
 int
 queue_ping(struct queue *q)
 {
-	struct pipe	 p;
-	const char	*ping[] = { "PING" };
-	int		 rc;
+	struct pipe p;
+	const char *ping[] = { "PING" };
+	int	    rc;
 
 	memset(&p, 0, sizeof(p));
 	pipe_add(&p, 1, ping);
 	if (queue_pipeline(q, &p) == -1)
 		return -1;
 	rc = p.reply[0]->type == REDIS_REPLY_STATUS &&
-	    strcmp(p.reply[0]->str, "PONG") == 0 ? 0 : -1;
+		strcmp(p.reply[0]->str, "PONG") == 0 ?
+	    0 :
+	    -1;
 	pipe_free(&p);
 	return rc;
 }
@@ -324,8 +326,9 @@ queue_rate_check(struct queue *q, const char *user, long limit,
 		rc = p.reply[0]->integer > limit ? RATE_LIMITED : RATE_OK;
 		*retry_after = RATE_WINDOW_S - (long)(now % RATE_WINDOW_S);
 	} else
-		log_err("redis INCR: %s", p.reply[0]->type ==
-		    REDIS_REPLY_ERROR ? p.reply[0]->str : "unexpected reply");
+		log_err("redis INCR: %s",
+		    p.reply[0]->type == REDIS_REPLY_ERROR ? p.reply[0]->str :
+							    "unexpected reply");
 	pipe_free(&p);
 	return rc;
 }

@@ -10,15 +10,14 @@
 #include "log.h"
 #include "extern.h"
 
-#define HEADERS_MAX	2048
+#define HEADERS_MAX 2048
 
 static const struct {
-	int		 status;
-	const char	*code;
-	const char	*detail;
+	int	    status;
+	const char *code;
+	const char *detail;
 } errors[ERR__MAX] = {
-	[ERR_NOT_FOUND] = { 404, "not_found",
-	    "No such endpoint." },
+	[ERR_NOT_FOUND] = { 404, "not_found", "No such endpoint." },
 	[ERR_CHAPTER_NOT_FOUND] = { 404, "not_found",
 	    "The chapter does not exist or is not yours." },
 	[ERR_RECORD_NOT_FOUND] = { 404, "not_found",
@@ -36,8 +35,7 @@ static const struct {
 	[ERR_UNAUTHORIZED] = { 401, "unauthorized",
 	    "Could not validate credentials." },
 	[ERR_PAYLOAD_TOO_LARGE] = { 413, "payload_too_large",
-	    "The request body is larger than " NUM_TEXT(BODY_MAX_KIB)
-	    " KiB." },
+	    "The request body is larger than " NUM_TEXT(BODY_MAX_KIB) " KiB." },
 	[ERR_UNSUPPORTED_MEDIA_TYPE] = { 415, "unsupported_media_type",
 	    "The request body must be application/json." },
 	[ERR_RATE_LIMITED] = { 429, "rate_limited",
@@ -53,18 +51,30 @@ static const char *
 reply_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 202: return "Accepted";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
+	case 200:
+		return "OK";
+	case 202:
+		return "Accepted";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
 	}
 }
 
@@ -73,16 +83,20 @@ static void
 reply_write(struct request *req, int status, const char *cache,
     const char *headers, const char *body, size_t len)
 {
-	struct buf	 h;
+	struct buf h;
 
 	buf_init(&h, HEADERS_MAX);
-	if (buf_printf(&h, "Status: %d %s\r\n", status,
-	    reply_reason(status)) == -1 ||
-	    (body != NULL && buf_printf(&h, "Content-Type: application/json;"
-	    " charset=utf-8\r\nContent-Length: %zu\r\n", len) == -1) ||
-	    buf_printf(&h, "Cache-Control: %s\r\n"
-	    "X-Content-Type-Options: nosniff\r\n%s\r\n", cache,
-	    headers != NULL ? headers : "") == -1) {
+	if (buf_printf(&h, "Status: %d %s\r\n", status, reply_reason(status)) ==
+		-1 ||
+	    (body != NULL &&
+		buf_printf(&h,
+		    "Content-Type: application/json;"
+		    " charset=utf-8\r\nContent-Length: %zu\r\n",
+		    len) == -1) ||
+	    buf_printf(&h,
+		"Cache-Control: %s\r\n"
+		"X-Content-Type-Options: nosniff\r\n%s\r\n",
+		cache, headers != NULL ? headers : "") == -1) {
 		/* Out of memory: the shortest answer that is still true. */
 		buf_free(&h);
 		FCGX_PutS("Status: 500 Internal Server Error\r\n\r\n",
@@ -113,7 +127,7 @@ reply_json(struct request *req, int status, const char *cache,
 void
 reply_not_modified(struct request *req, const char *etag)
 {
-	char	 h[128];
+	char h[128];
 
 	snprintf(h, sizeof(h), "ETag: %s\r\n", etag);
 	reply_write(req, 304, "no-cache", h, NULL, 0);
@@ -121,18 +135,18 @@ reply_not_modified(struct request *req, const char *etag)
 
 /* Send error e with detail, adding the headers its status needs. */
 static void
-reply_error_detail(struct request *req, enum api_error e,
-    const char *detail)
+reply_error_detail(struct request *req, enum api_error e, const char *detail)
 {
-	struct json_out	 j;
-	char		 h[256];
-	int		 status = errors[e].status;
+	struct json_out j;
+	char		h[256];
+	int		status = errors[e].status;
 
 	h[0] = '\0';
 	if (status == 401)
-		snprintf(h, sizeof(h), "WWW-Authenticate: Bearer "
-		    "realm=\"scenegen\"%s\r\n", req->token_given ?
-		    ", error=\"invalid_token\"" : "");
+		snprintf(h, sizeof(h),
+		    "WWW-Authenticate: Bearer "
+		    "realm=\"scenegen\"%s\r\n",
+		    req->token_given ? ", error=\"invalid_token\"" : "");
 	else if (status == 405 && req->route.allow[0] != '\0')
 		snprintf(h, sizeof(h), "Allow: %s\r\n", req->route.allow);
 	else if (status == 429 || status == 503)
@@ -159,10 +173,9 @@ reply_error(struct request *req, enum api_error e)
 
 /* 400 invalid_field with a sentence naming field and what is wrong. */
 void
-reply_field_error(struct request *req, const char *field,
-    const char *reason)
+reply_field_error(struct request *req, const char *field, const char *reason)
 {
-	char	 detail[256];
+	char detail[256];
 
 	snprintf(detail, sizeof(detail), "Invalid field %s: %s.", field,
 	    reason);

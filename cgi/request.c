@@ -7,7 +7,7 @@
 #include "clock.h"
 #include "extern.h"
 
-#define LENGTH_DIGITS	10	/* a longer CONTENT_LENGTH is refused */
+#define LENGTH_DIGITS 10 /* a longer CONTENT_LENGTH is refused */
 
 void
 request_init(struct request *req, struct worker *w, FCGX_Request *f)
@@ -36,9 +36,9 @@ request_param(const struct request *req, const char *name)
 int
 request_param_count(const struct request *req, const char *name)
 {
-	size_t	 len = strlen(name);
-	char	**e;
-	int	 n = 0;
+	size_t len = strlen(name);
+	char **e;
+	int    n = 0;
 
 	for (e = req->fcgx->envp; e != NULL && *e != NULL; e++)
 		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
@@ -50,9 +50,9 @@ request_param_count(const struct request *req, const char *name)
 static long long
 request_content_length(const struct request *req)
 {
-	const char	*s = request_param(req, "CONTENT_LENGTH");
-	long long	 v = 0;
-	size_t		 i, len;
+	const char *s = request_param(req, "CONTENT_LENGTH");
+	long long   v = 0;
+	size_t	    i, len;
 
 	if (s == NULL)
 		return -1;
@@ -75,9 +75,9 @@ request_content_length(const struct request *req)
 int
 request_read_body(struct request *req, enum api_error *e)
 {
-	char		 chunk[4096];
-	long long	 want, got = 0;
-	int		 n, ask;
+	char	  chunk[4096];
+	long long want, got = 0;
+	int	  n, ask;
 
 	want = request_content_length(req);
 	if (want <= 0) {
@@ -90,7 +90,8 @@ request_read_body(struct request *req, enum api_error *e)
 	}
 	while (got < want) {
 		ask = want - got > (long long)sizeof(chunk) ?
-		    (int)sizeof(chunk) : (int)(want - got);
+		    (int)sizeof(chunk) :
+		    (int)(want - got);
 		n = FCGX_GetStr(chunk, ask, req->fcgx->in);
 		if (n <= 0)
 			break;

@@ -14,11 +14,11 @@
 
 #include "extern.h"
 
-#define PATH_MAX_LEN	512	/* longer paths are not ours */
-#define CAPTURES_MAX	4	/* "{param}" segments in one shape */
+#define PATH_MAX_LEN 512 /* longer paths are not ours */
+#define CAPTURES_MAX 4	 /* "{param}" segments in one shape */
 
-#define M_GET_HEAD	(METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD))
-#define M_POST		METHOD_BIT(METHOD_POST)
+#define M_GET_HEAD   (METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD))
+#define M_POST	     METHOD_BIT(METHOD_POST)
 
 const struct page_route page_routes[PAGE__MAX] = {
 	[PAGE_SCENE_CREATE] = { "scene_create",
@@ -28,40 +28,40 @@ const struct page_route page_routes[PAGE__MAX] = {
 	    "/api/v1/chapters/{chapter_id}/images/scenes/{scene_number}"
 	    "/status",
 	    M_GET_HEAD, ACCESS_TOKEN, page_scene_status },
-	[PAGE_HEALTHZ] = { "healthz",
-	    "/healthz",
-	    M_GET_HEAD, ACCESS_PUBLIC, page_healthz },
+	[PAGE_HEALTHZ] = { "healthz", "/healthz", M_GET_HEAD, ACCESS_PUBLIC,
+	    page_healthz },
 };
 
 const struct param_rule param_rules[PARAM__MAX] = {
 	[PARAM_CHAPTER_ID] = { "chapter_id", PARAM_UUID, 0, 0,
 	    "must be a UUID" },
-	[PARAM_SCENE_NUMBER] = { "scene_number", PARAM_INT,
-	    SCENE_MIN, SCENE_MAX, "must be an integer from "
-	    NUM_TEXT(SCENE_MIN) " to " NUM_TEXT(SCENE_MAX) },
+	[PARAM_SCENE_NUMBER] = { "scene_number", PARAM_INT, SCENE_MIN,
+	    SCENE_MAX,
+	    "must be an integer from " NUM_TEXT(SCENE_MIN) " to " NUM_TEXT(
+		SCENE_MAX) },
 };
 
 const char *const method_names[METHOD__MAX] = {
-	"GET",			/* METHOD_GET */
-	"HEAD",			/* METHOD_HEAD */
-	"POST",			/* METHOD_POST */
-	"PUT",			/* METHOD_PUT */
-	"PATCH",		/* METHOD_PATCH */
-	"DELETE",		/* METHOD_DELETE */
+	"GET",	  /* METHOD_GET */
+	"HEAD",	  /* METHOD_HEAD */
+	"POST",	  /* METHOD_POST */
+	"PUT",	  /* METHOD_PUT */
+	"PATCH",  /* METHOD_PATCH */
+	"DELETE", /* METHOD_DELETE */
 };
 
 /* A "{param}" segment of the path, not yet checked. */
 struct capture {
-	enum param	 param;
-	const char	*s;
-	size_t		 len;
+	enum param  param;
+	const char *s;
+	size_t	    len;
 };
 
 /* 1 if path (len bytes) has nothing we refuse to route. */
 static int
 route_path_clean(const char *path, size_t len)
 {
-	size_t	 i;
+	size_t i;
 
 	if (len == 0 || len > PATH_MAX_LEN || path[0] != '/')
 		return 0;
@@ -82,7 +82,7 @@ route_path_clean(const char *path, size_t len)
 static enum method
 route_method(const char *name)
 {
-	enum method	 m;
+	enum method m;
 
 	for (m = 0; m < METHOD__MAX; m++)
 		if (strcmp(name, method_names[m]) == 0)
@@ -94,7 +94,7 @@ route_method(const char *name)
 static enum param
 route_param(const char *name, size_t len)
 {
-	enum param	 p;
+	enum param p;
 
 	for (p = 0; p < PARAM__MAX; p++)
 		if (strlen(param_rules[p].name) == len &&
@@ -112,9 +112,9 @@ static int
 route_shape_match(const char *shape, const char *path, size_t len,
     struct capture caps[CAPTURES_MAX], size_t *ncaps)
 {
-	const char	*p = shape, *close;
-	size_t		 i = 0, start;
-	enum param	 param;
+	const char *p = shape, *close;
+	size_t	    i = 0, start;
+	enum param  param;
 
 	*ncaps = 0;
 	while (*p != '\0') {
@@ -149,8 +149,8 @@ route_shape_match(const char *shape, const char *path, size_t len,
 static int
 route_allow(unsigned int mask, char *out, size_t size)
 {
-	enum method	 m;
-	size_t		 used = 0, n;
+	enum method m;
+	size_t	    used = 0, n;
 
 	out[0] = '\0';
 	for (m = 0; m < METHOD__MAX; m++) {
@@ -158,7 +158,7 @@ route_allow(unsigned int mask, char *out, size_t size)
 			continue;
 		n = strlen(method_names[m]) + (used > 0 ? 2 : 0);
 		if (used + n >= size)
-			return -1;	/* route_table_check() refuses it */
+			return -1; /* route_table_check() refuses it */
 		if (used > 0) {
 			memcpy(out + used, ", ", 2);
 			used += 2;
@@ -177,7 +177,7 @@ route_allow(unsigned int mask, char *out, size_t size)
 static int
 route_param_parse(const struct capture *c, struct route *r)
 {
-	const struct param_rule	*rule = &param_rules[c->param];
+	const struct param_rule *rule = &param_rules[c->param];
 	size_t			 i, digits;
 	long			 v = 0, m;
 
@@ -189,7 +189,8 @@ route_param_parse(const struct capture *c, struct route *r)
 			char ch = c->s[i];
 
 			r->uuid[c->param][i] = (ch >= 'A' && ch <= 'F') ?
-			    (char)(ch - 'A' + 'a') : ch;
+			    (char)(ch - 'A' + 'a') :
+			    ch;
 		}
 		r->uuid[c->param][UUID_STR_LEN] = '\0';
 		return 0;
@@ -226,11 +227,11 @@ route_param_parse(const struct capture *c, struct route *r)
 enum route_result
 route_match(const char *method, const char *uri, struct route *r)
 {
-	struct capture	 caps[CAPTURES_MAX];
-	size_t		 len, ncaps = 0, i;
-	unsigned int	 allowed = 0;
-	enum method	 m;
-	enum page	 p, fit = PAGE__MAX;
+	struct capture caps[CAPTURES_MAX];
+	size_t	       len, ncaps = 0, i;
+	unsigned int   allowed = 0;
+	enum method    m;
+	enum page      p, fit = PAGE__MAX;
 
 	memset(r, 0, sizeof(*r));
 	r->page = PAGE__MAX;
@@ -243,13 +244,12 @@ route_match(const char *method, const char *uri, struct route *r)
 
 	for (p = 0; p < PAGE__MAX; p++) {
 		if (!route_shape_match(page_routes[p].shape, uri, len, caps,
-		    &ncaps))
+			&ncaps))
 			continue;
 		if (fit == PAGE__MAX)
 			fit = p;
 		allowed |= page_routes[p].methods;
-		if (m < METHOD__MAX && (page_routes[p].methods &
-		    METHOD_BIT(m)))
+		if (m < METHOD__MAX && (page_routes[p].methods & METHOD_BIT(m)))
 			break;
 	}
 	if (fit == PAGE__MAX)
@@ -280,7 +280,7 @@ route_match(const char *method, const char *uri, struct route *r)
 const char *
 route_table_check(void)
 {
-	const struct page_route	*row;
+	const struct page_route *row;
 	const char		*s, *close;
 	char			 allow[ALLOW_MAX];
 	unsigned int		 seen;
@@ -325,8 +325,8 @@ route_table_check(void)
 		    param_rules[param].reason == NULL ||
 		    param_rules[param].kind >= PARAM_KIND__MAX ||
 		    (param_rules[param].kind == PARAM_INT &&
-		    (param_rules[param].min < 0 || param_rules[param].max <
-		    param_rules[param].min)))
+			(param_rules[param].min < 0 ||
+			    param_rules[param].max < param_rules[param].min)))
 			return "(a bad row of param_rules)";
 	return NULL;
 }

@@ -18,14 +18,14 @@
 #include "log.h"
 #include "extern.h"
 
-#define LISTEN_BACKLOG	4096	/* the kernel caps it at somaxconn */
+#define LISTEN_BACKLOG 4096 /* the kernel caps it at somaxconn */
 
 /* 1 if fd is a socket in the listening state. */
 static int
 socket_is_listening(int fd)
 {
-	int		 v = 0;
-	socklen_t	 len = sizeof(v);
+	int	  v = 0;
+	socklen_t len = sizeof(v);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == -1)
 		return 0;
@@ -39,8 +39,8 @@ socket_is_listening(int fd)
 static int
 socket_remove_stale(const struct sockaddr_un *sun, const char *path)
 {
-	struct stat	 st;
-	int		 fd, rc;
+	struct stat st;
+	int	    fd, rc;
 
 	if (lstat(path, &st) == -1)
 		return errno == ENOENT ? 0 : -1;
@@ -70,10 +70,10 @@ socket_remove_stale(const struct sockaddr_un *sun, const char *path)
 static int
 socket_create(const struct api_config *cfg, struct listener *l)
 {
-	struct sockaddr_un	 sun;
-	struct group		*gr;
-	mode_t			 old;
-	int			 fd = -1;
+	struct sockaddr_un sun;
+	struct group	  *gr;
+	mode_t		   old;
+	int		   fd = -1;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -139,7 +139,7 @@ fail:
 int
 listener_open(const struct api_config *cfg, struct listener *l)
 {
-	int	 n, flags;
+	int n, flags;
 
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;

@@ -12,21 +12,21 @@
 
 #include "extern.h"
 
-#define SYNTAX_DEPTH	64
+#define SYNTAX_DEPTH 64
 
 struct scan {
-	const unsigned char	*p;
-	const unsigned char	*end;
-	int			 depth;
+	const unsigned char *p;
+	const unsigned char *end;
+	int		     depth;
 };
 
-static int	scan_value(struct scan *);
+static int scan_value(struct scan *);
 
 static void
 scan_ws(struct scan *s)
 {
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
-	    *s->p == '\n' || *s->p == '\r'))
+	while (s->p < s->end &&
+	    (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
 		s->p++;
 }
 
@@ -44,8 +44,8 @@ scan_literal(struct scan *s, const char *lit)
 static long
 scan_hex4(struct scan *s)
 {
-	long	 v = 0;
-	int	 i, d;
+	long v = 0;
+	int  i, d;
 
 	if (s->end - s->p < 4)
 		return -1;
@@ -69,7 +69,7 @@ scan_hex4(struct scan *s)
 static int
 scan_string(struct scan *s)
 {
-	long	 u, lo;
+	long u, lo;
 
 	s->p++;
 	while (s->p < s->end) {
@@ -84,8 +84,8 @@ scan_string(struct scan *s)
 		if (s->p >= s->end)
 			return -1;
 		c = *s->p++;
-		if (c == '"' || c == '\\' || c == '/' || c == 'b' ||
-		    c == 'f' || c == 'n' || c == 'r' || c == 't')
+		if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' ||
+		    c == 'n' || c == 'r' || c == 't')
 			continue;
 		if (c != 'u')
 			return -1;
@@ -109,7 +109,7 @@ scan_string(struct scan *s)
 static int
 scan_digits(struct scan *s)
 {
-	const unsigned char	*start = s->p;
+	const unsigned char *start = s->p;
 
 	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
 		s->p++;
@@ -147,8 +147,8 @@ scan_number(struct scan *s)
 static int
 scan_container(struct scan *s)
 {
-	unsigned char	 close = *s->p == '{' ? '}' : ']';
-	int		 object = close == '}';
+	unsigned char close = *s->p == '{' ? '}' : ']';
+	int	      object = close == '}';
 
 	if (++s->depth > SYNTAX_DEPTH)
 		return -1;
@@ -216,7 +216,7 @@ scan_value(struct scan *s)
 int
 syntax_json_ok(const char *text, size_t len)
 {
-	struct scan	 s;
+	struct scan s;
 
 	s.p = (const unsigned char *)text;
 	s.end = s.p + len;
@@ -234,9 +234,9 @@ syntax_json_ok(const char *text, size_t len)
 int
 utf8_valid(const char *str, size_t len)
 {
-	const unsigned char	*s = (const unsigned char *)str;
-	size_t			 i = 0, n, k;
-	unsigned long		 cp;
+	const unsigned char *s = (const unsigned char *)str;
+	size_t		     i = 0, n, k;
+	unsigned long	     cp;
 
 	while (i < len) {
 		unsigned char c = s[i];

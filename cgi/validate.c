@@ -14,11 +14,18 @@
 #include "extern.h"
 
 /* Plain decimal literals: the error sentences quote them. */
-#define DESCRIPTION_MAX		2000
-#define STYLE_MAX		64
+#define DESCRIPTION_MAX 2000
+#define STYLE_MAX	64
 
 static const char *const aspect_ratios[] = {
-	"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9",
+	"1:1",
+	"16:9",
+	"9:16",
+	"4:3",
+	"3:4",
+	"3:2",
+	"2:3",
+	"21:9",
 };
 
 /*
@@ -28,7 +35,7 @@ static const char *const aspect_ratios[] = {
 int
 validate_content_type(const char *ct)
 {
-	static const char	 type[] = "application/json";
+	static const char type[] = "application/json";
 
 	if (ct == NULL)
 		return 0;
@@ -46,7 +53,7 @@ validate_content_type(const char *ct)
 int
 validate_idempotency_key(const char *k)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; k[i] != '\0'; i++)
 		if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e ||
@@ -83,8 +90,8 @@ is_space(unsigned long cp)
 {
 	return (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x20) ||
 	    cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
-	    (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 ||
-	    cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
+	    (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
+	    cp == 0x202f || cp == 0x205f || cp == 0x3000;
 }
 
 /*
@@ -94,11 +101,11 @@ is_space(unsigned long cp)
 static char *
 utf8_trim(const char *str, size_t *chars)
 {
-	const unsigned char	*s = (const unsigned char *)str;
-	const unsigned char	*start = NULL, *end = s;
-	size_t			 n, count = 0, kept = 0;
-	unsigned long		 cp;
-	char			*out;
+	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *start = NULL, *end = s;
+	size_t		     n, count = 0, kept = 0;
+	unsigned long	     cp;
+	char		    *out;
 
 	while (*s != '\0') {
 		cp = utf8_decode(s, &n);
@@ -124,9 +131,9 @@ utf8_trim(const char *str, size_t *chars)
 static int
 has_control(const char *str)
 {
-	const unsigned char	*s = (const unsigned char *)str;
-	unsigned long		 cp;
-	size_t			 n;
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned long	     cp;
+	size_t		     n;
 
 	for (; *s != '\0'; s += n) {
 		cp = utf8_decode(s, &n);
@@ -152,8 +159,8 @@ static int
 validate_members(const cJSON *o, struct scene_input *in, enum api_error *e,
     struct field_error *fe)
 {
-	const cJSON	*m;
-	size_t		 chars, i;
+	const cJSON *m;
+	size_t	     chars, i;
 
 	m = cJSON_GetObjectItemCaseSensitive(o, "scene_description");
 	if (m == NULL || cJSON_IsNull(m))
@@ -166,8 +173,8 @@ validate_members(const cJSON *o, struct scene_input *in, enum api_error *e,
 		goto nomem;
 	if (chars == 0 || chars > DESCRIPTION_MAX)
 		return field_fail(fe, e, "scene_description",
-		    "must be 1 to " NUM_TEXT(DESCRIPTION_MAX)
-		    " characters after trimming");
+		    "must be 1 to " NUM_TEXT(
+			DESCRIPTION_MAX) " characters after trimming");
 
 	m = cJSON_GetObjectItemCaseSensitive(o, "style");
 	if (m == NULL || cJSON_IsNull(m))
@@ -178,23 +185,25 @@ validate_members(const cJSON *o, struct scene_input *in, enum api_error *e,
 		in->style = utf8_trim(m->valuestring, &chars);
 	if (in->style == NULL)
 		goto nomem;
-	if (m != NULL && !cJSON_IsNull(m) && (chars == 0 ||
-	    chars > STYLE_MAX || has_control(in->style)))
-		return field_fail(fe, e, "style", "must be 1 to "
-		    NUM_TEXT(STYLE_MAX) " characters without control "
-		    "characters");
+	if (m != NULL && !cJSON_IsNull(m) &&
+	    (chars == 0 || chars > STYLE_MAX || has_control(in->style)))
+		return field_fail(fe, e, "style",
+		    "must be 1 to " NUM_TEXT(
+			STYLE_MAX) " characters without control "
+				   "characters");
 
 	m = cJSON_GetObjectItemCaseSensitive(o, "aspect_ratio");
 	if (m == NULL || cJSON_IsNull(m))
 		memcpy(in->aspect_ratio, "16:9", sizeof("16:9"));
 	else {
-		for (i = 0; i < sizeof(aspect_ratios) /
-		    sizeof(aspect_ratios[0]); i++)
+		for (i = 0;
+		     i < sizeof(aspect_ratios) / sizeof(aspect_ratios[0]); i++)
 			if (cJSON_IsString(m) &&
 			    strcmp(m->valuestring, aspect_ratios[i]) == 0)
 				break;
 		if (i == sizeof(aspect_ratios) / sizeof(aspect_ratios[0]))
-			return field_fail(fe, e, "aspect_ratio", "must be one "
+			return field_fail(fe, e, "aspect_ratio",
+			    "must be one "
 			    "of 1:1, 16:9, 9:16, 4:3, 3:4, 3:2, 2:3, 21:9");
 		memcpy(in->aspect_ratio, aspect_ratios[i],
 		    strlen(aspect_ratios[i]) + 1);
@@ -225,9 +234,9 @@ int
 validate_scene_body(const char *body, size_t len, struct scene_input *in,
     enum api_error *e, struct field_error *fe)
 {
-	cJSON		*o;
-	size_t		 i;
-	int		 rc;
+	cJSON *o;
+	size_t i;
+	int    rc;
 
 	memset(in, 0, sizeof(*in));
 	fe->field = NULL;
@@ -236,8 +245,10 @@ validate_scene_body(const char *body, size_t len, struct scene_input *in,
 	if (len == 0 || memchr(body, '\0', len) != NULL ||
 	    !utf8_valid(body, len) || !syntax_json_ok(body, len))
 		return -1;
-	for (i = 0; i < len && (body[i] == ' ' || body[i] == '\t' ||
-	    body[i] == '\n' || body[i] == '\r'); i++)
+	for (i = 0; i < len &&
+	     (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' ||
+		 body[i] == '\r');
+	     i++)
 		continue;
 	if (i == len || body[i] != '{')
 		return -1;
@@ -248,7 +259,7 @@ validate_scene_body(const char *body, size_t len, struct scene_input *in,
 	o = cJSON_ParseWithLengthOpts(body, len, NULL, 0);
 	if (o == NULL) {
 		log_err("cJSON refused a body the syntax check accepted "
-		    "(out of memory?)");
+			"(out of memory?)");
 		return -1;
 	}
 	rc = validate_members(o, in, e, fe);

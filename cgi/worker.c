@@ -17,7 +17,7 @@
 #include "log.h"
 #include "extern.h"
 
-static volatile sig_atomic_t	 worker_stop;
+static volatile sig_atomic_t worker_stop;
 
 static void
 worker_on_signal(int sig)
@@ -30,12 +30,12 @@ worker_on_signal(int sig)
 static void
 worker_signals(sigset_t *waitmask)
 {
-	struct sigaction	 sa;
-	sigset_t		 block;
+	struct sigaction sa;
+	sigset_t	 block;
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = worker_on_signal;	/* no SA_RESTART */
+	sa.sa_handler = worker_on_signal; /* no SA_RESTART */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
@@ -55,13 +55,13 @@ worker_signals(sigset_t *waitmask)
 void
 worker_run(const struct api_config *cfg, int fd, pid_t parent)
 {
-	struct worker	 w;
-	FCGX_Request	 req;
-	struct pollfd	 pfd;
-	sigset_t	 waitmask;
-	const char	*bad;
-	char		 err[256];
-	int		 rc;
+	struct worker w;
+	FCGX_Request  req;
+	struct pollfd pfd;
+	sigset_t      waitmask;
+	const char   *bad;
+	char	      err[256];
+	int	      rc;
 
 	worker_signals(&waitmask);
 	/* Die with the parent, whatever killed it. */
@@ -108,8 +108,8 @@ worker_run(const struct api_config *cfg, int fd, pid_t parent)
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK ||
 			    rc == -EINTR || rc == -ECONNABORTED)
 				continue;
-			log_err("FCGX_Accept_r: %s", rc > -4096 ?
-			    strerror(-rc) : "libfcgi error");
+			log_err("FCGX_Accept_r: %s",
+			    rc > -4096 ? strerror(-rc) : "libfcgi error");
 			/* Out of descriptors or memory: do not spin. */
 			usleep(100000);
 			continue;

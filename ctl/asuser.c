@@ -21,9 +21,9 @@
 static int
 ctl_url_names_user(const char *url)
 {
-	PQconninfoOption	*opts, *o;
-	char			*err = NULL;
-	int			 named = 0;
+	PQconninfoOption *opts, *o;
+	char		 *err = NULL;
+	int		  named = 0;
 
 	opts = PQconninfoParse(url, &err);
 	if (opts == NULL) {
@@ -41,8 +41,8 @@ ctl_url_names_user(const char *url)
 int
 ctl_as_service_user(const char *database_url)
 {
-	struct passwd	*pw;
-	const char	*pguser = getenv("PGUSER");
+	struct passwd *pw;
+	const char    *pguser = getenv("PGUSER");
 
 	if (geteuid() != 0 || database_url == NULL ||
 	    (pguser != NULL && pguser[0] != '\0'))

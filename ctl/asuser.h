@@ -6,7 +6,7 @@
 #ifndef SCENEGEN_CTL_ASUSER_H
 #define SCENEGEN_CTL_ASUSER_H
 
-#define CTL_SERVICE_USER	"scenegen"
+#define CTL_SERVICE_USER "scenegen"
 
 /*
  * If the process runs as root, neither database_url nor PGUSER names a
@@ -14,6 +14,6 @@
  * (groups, gid, uid; HOME and USER follow). 0 if nothing needed doing or
  * it was done, -1 with one line on stderr if the switch failed.
  */
-int	 ctl_as_service_user(const char *database_url);
+int ctl_as_service_user(const char *database_url);
 
 #endif

@@ -15,27 +15,29 @@
 #include "keys.h"
 #include "uuid.h"
 
-#define CHECK_DETAIL_MAX	2048	/* holds any CHECK_TEXT_MAX + words */
-#define CHECK_TEXT_MAX		1024
-#define CHECK_CANARY_PREFIX	"{scenegen}:check:"	/* KEY_* hash tag */
+#define CHECK_DETAIL_MAX    2048 /* holds any CHECK_TEXT_MAX + words */
+#define CHECK_TEXT_MAX	    1024
+#define CHECK_CANARY_PREFIX "{scenegen}:check:" /* KEY_* hash tag */
 
 /* Columns SPEC.md fixes, and those the daemon keeps in the row. */
-static const char check_columns[] = "{id,user_id,chapter_id,scene_number,"
+static const char check_columns[] =
+    "{id,user_id,chapter_id,scene_number,"
     "script_id,image_type,status,progress,retry_count,last_attempted_at,"
     "image_url,error_message,prompt,style,aspect_ratio,metadata,created_at,"
     "updated_at,tier,idempotency_key,attempts,lease_token,lease_expires_at,"
     "next_attempt_at,provider_request_id,generation_time_seconds}";
-static const char check_indexes[] = "{idx_image_generations_chapter_id,"
+static const char check_indexes[] =
+    "{idx_image_generations_chapter_id,"
     "idx_image_generations_chapter_scene,idx_image_generations_retry_count,"
     "idx_image_generations_status}";
 
 struct check_state {
-	struct ctl_settings	*settings;
-	redisContext		*redis;
-	char			 redis_err[CHECK_TEXT_MAX];
-	long			 window_s;	/* -w: a daemon seen this recently */
-	int			 failed;
-	int			 run;
+	struct ctl_settings *settings;
+	redisContext	    *redis;
+	char		     redis_err[CHECK_TEXT_MAX];
+	long		     window_s; /* -w: a daemon seen this recently */
+	int		     failed;
+	int		     run;
 };
 
 /* Print one result line and count it. */
@@ -54,8 +56,8 @@ check_report(struct check_state *st, int ok, const char *name,
 static void
 check_join(PGresult *res, char *out, size_t outlen)
 {
-	size_t	used = 0;
-	int	i, len;
+	size_t used = 0;
+	int    i, len;
 
 	out[0] = '\0';
 	for (i = 0; i < PQntuples(res); i++) {
@@ -76,9 +78,9 @@ static int
 check_missing(struct check_state *st, PGconn *conn, const char *wanted,
     const char *what, const char *noun, const char *sql)
 {
-	const char	*params[1] = { wanted };
-	PGresult	*res;
-	char		 detail[CHECK_DETAIL_MAX], names[CHECK_TEXT_MAX];
+	const char *params[1] = { wanted };
+	PGresult   *res;
+	char	    detail[CHECK_DETAIL_MAX], names[CHECK_TEXT_MAX];
 
 	res = ctl_db_query(conn, what, sql, 1, params);
 	if (res == NULL) {
@@ -88,8 +90,10 @@ check_missing(struct check_state *st, PGconn *conn, const char *wanted,
 	}
 	if (PQntuples(res) > 0) {
 		check_join(res, names, sizeof(names));
-		snprintf(detail, sizeof(detail), "image_generations lacks "
-		    "%s %s: run scenegenctl migrate", noun, names);
+		snprintf(detail, sizeof(detail),
+		    "image_generations lacks "
+		    "%s %s: run scenegenctl migrate",
+		    noun, names);
 		check_report(st, 0, "schema", detail);
 		PQclear(res);
 		return -1;
@@ -102,61 +106,69 @@ check_missing(struct check_state *st, PGconn *conn, const char *wanted,
 static void
 check_schema(struct check_state *st)
 {
-	const char	*dir, *p;
-	PGconn		*conn;
-	PGresult	*res = NULL;
-	char		 detail[CHECK_DETAIL_MAX], names[CHECK_TEXT_MAX];
-	int		 n;
+	const char *dir, *p;
+	PGconn	   *conn;
+	PGresult   *res = NULL;
+	char	    detail[CHECK_DETAIL_MAX], names[CHECK_TEXT_MAX];
+	int	    n;
 
 	conn = ctl_db_connect(st->settings, names, sizeof(names));
 	if (conn == NULL) {
 		snprintf(detail, sizeof(detail), "%s (%s)", names,
-		    st->settings->database_url == NULL ? "set it in "
-		    CTL_ENV_FILE : "is PostgreSQL up, and DATABASE_URL right?");
+		    st->settings->database_url == NULL ?
+			"set it in " CTL_ENV_FILE :
+			"is PostgreSQL up, and DATABASE_URL right?");
 		check_report(st, 0, "schema", detail);
 		return;
 	}
-	res = ctl_db_query(conn, "chapters", "SELECT to_regclass('chapters') "
+	res = ctl_db_query(conn, "chapters",
+	    "SELECT to_regclass('chapters') "
 	    "IS NOT NULL AND to_regclass('image_generations') IS NOT NULL",
 	    0, NULL);
 	if (res == NULL || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-		check_report(st, 0, "schema", "tables chapters and "
+		check_report(st, 0, "schema",
+		    "tables chapters and "
 		    "image_generations missing: run scenegenctl migrate");
 		goto done;
 	}
 	PQclear(res);
 	res = NULL;
-	if (check_missing(st, conn, check_columns, "columns",
-	    "column(s)", "SELECT c FROM unnest($1::text[]) AS c WHERE c NOT IN "
-	    "(SELECT column_name FROM information_schema.columns WHERE "
-	    "table_schema = current_schema() AND "
-	    "table_name = 'image_generations') ORDER BY c") == -1 ||
-	    check_missing(st, conn, check_indexes, "indexes",
-	    "index(es)", "SELECT i FROM unnest($1::text[]) AS i WHERE NOT EXISTS "
-	    "(SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
-	    "AND tablename = 'image_generations' AND indexname = i) "
-	    "ORDER BY i") == -1)
+	if (check_missing(st, conn, check_columns, "columns", "column(s)",
+		"SELECT c FROM unnest($1::text[]) AS c WHERE c NOT IN "
+		"(SELECT column_name FROM information_schema.columns WHERE "
+		"table_schema = current_schema() AND "
+		"table_name = 'image_generations') ORDER BY c") == -1 ||
+	    check_missing(st, conn, check_indexes, "indexes", "index(es)",
+		"SELECT i FROM unnest($1::text[]) AS i WHERE NOT EXISTS "
+		"(SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
+		"AND tablename = 'image_generations' AND indexname = i) "
+		"ORDER BY i") == -1)
 		goto done;
 	dir = ctl_settings_sql_dir(st->settings);
-	n = dir != NULL ? ctl_migrate_pending(conn, dir, names,
-	    sizeof(names)) : 0;
+	n = dir != NULL ? ctl_migrate_pending(conn, dir, names, sizeof(names)) :
+			  0;
 	if (n > 0) {
-		snprintf(detail, sizeof(detail), "%d migration(s) of %s not "
-		    "applied (%s): run scenegenctl migrate", n, dir, names);
+		snprintf(detail, sizeof(detail),
+		    "%d migration(s) of %s not "
+		    "applied (%s): run scenegenctl migrate",
+		    n, dir, names);
 		check_report(st, 0, "schema", detail);
 		goto done;
 	}
 	if (n < 0) {
-		snprintf(detail, sizeof(detail), "cannot compare with the "
-		    "SQL folder: %s", names);
+		snprintf(detail, sizeof(detail),
+		    "cannot compare with the "
+		    "SQL folder: %s",
+		    names);
 		check_report(st, 0, "schema", detail);
 		goto done;
 	}
 	for (n = 1, p = check_columns; *p != '\0'; p++)
 		n += *p == ',';
-	snprintf(detail, sizeof(detail), "image_generations has the %d "
-	    "required columns and the 4 indexes%s%s%s", n,
-	    dir != NULL ? "; every migration of " : "",
+	snprintf(detail, sizeof(detail),
+	    "image_generations has the %d "
+	    "required columns and the 4 indexes%s%s%s",
+	    n, dir != NULL ? "; every migration of " : "",
 	    dir != NULL ? dir : "", dir != NULL ? " applied" : "");
 	check_report(st, 1, "schema", detail);
 done:
@@ -168,18 +180,19 @@ done:
 static void
 check_redis(struct check_state *st)
 {
-	const char	*argv[2];
-	redisReply	*r;
-	char		 detail[CHECK_DETAIL_MAX];
-	const char	*version = NULL, *p;
-	int		 len = 0;
+	const char *argv[2];
+	redisReply *r;
+	char	    detail[CHECK_DETAIL_MAX];
+	const char *version = NULL, *p;
+	int	    len = 0;
 
 	st->redis = ctl_redis_connect(st->settings, st->redis_err,
 	    sizeof(st->redis_err));
 	if (st->redis == NULL) {
 		snprintf(detail, sizeof(detail), "%s (%s)", st->redis_err,
-		    st->settings->redis_url == NULL ? "set it in " CTL_ENV_FILE :
-		    "is redis-server up, and REDIS_URL right?");
+		    st->settings->redis_url == NULL ?
+			"set it in " CTL_ENV_FILE :
+			"is redis-server up, and REDIS_URL right?");
 		check_report(st, 0, "redis", detail);
 		return;
 	}
@@ -215,14 +228,14 @@ check_redis(struct check_state *st)
 
 /* The newest consumer of the group: *idle_ms and its name; -1 if none. */
 static int
-check_newest_consumer(struct check_state *st, long long *idle_ms,
-    char *name, size_t namelen, int *count, char *err, size_t errlen)
+check_newest_consumer(struct check_state *st, long long *idle_ms, char *name,
+    size_t namelen, int *count, char *err, size_t errlen)
 {
-	const char	*argv[] = { "XINFO", "CONSUMERS", KEY_JOB_STREAM,
-	    KEY_CONSUMER_GROUP };
-	redisReply	*r;
-	long long	 idle;
-	size_t		 i, j;
+	const char *argv[] = { "XINFO", "CONSUMERS", KEY_JOB_STREAM,
+		KEY_CONSUMER_GROUP };
+	redisReply *r;
+	long long   idle;
+	size_t	    i, j;
 
 	*idle_ms = -1;
 	*count = 0;
@@ -250,11 +263,12 @@ check_newest_consumer(struct check_state *st, long long *idle_ms,
 static void
 check_stats_field(redisReply *r, const char *field, char *out, size_t len)
 {
-	size_t	i;
+	size_t i;
 
 	snprintf(out, len, "?");
-	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
-	    i + 1 < r->elements; i += 2)
+	for (i = 0;
+	     r != NULL && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+	     i += 2)
 		if (strcmp(r->element[i]->str, field) == 0)
 			snprintf(out, len, "%s", r->element[i + 1]->str);
 }
@@ -263,11 +277,11 @@ check_stats_field(redisReply *r, const char *field, char *out, size_t len)
 static long long
 check_stats_age(redisReply *r)
 {
-	static const char *const	 fields[] = { "updated_ms",
-	    "updated_at_ms", "heartbeat_ms" };
-	char				 text[64];
-	long				 ms;
-	size_t				 i;
+	static const char *const fields[] = { "updated_ms", "updated_at_ms",
+		"heartbeat_ms" };
+	char			 text[64];
+	long			 ms;
+	size_t			 i;
 
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		check_stats_field(r, fields[i], text, sizeof(text));
@@ -280,11 +294,10 @@ check_stats_age(redisReply *r)
 
 /* The value of field name in one CLIENT LIST line, copied into out. */
 static void
-check_client_field(const char *line, const char *name, char *out,
-    size_t outlen)
+check_client_field(const char *line, const char *name, char *out, size_t outlen)
 {
-	const char	*p = line;
-	size_t		 nlen = strlen(name), vlen;
+	const char *p = line;
+	size_t	    nlen = strlen(name), vlen;
 
 	out[0] = '\0';
 	while (p != NULL && *p != '\0') {
@@ -308,20 +321,20 @@ check_client_field(const char *line, const char *name, char *out,
 static int
 check_readers(struct check_state *st, long *idle_s)
 {
-	const char	*argv[] = { "CLIENT", "LIST" };
-	const char	*line;
-	redisReply	*r;
-	char		 err[512], name[128], cmd[64], idle[32];
-	long		 v;
-	int		 n = 0;
+	const char *argv[] = { "CLIENT", "LIST" };
+	const char *line;
+	redisReply *r;
+	char	    err[512], name[128], cmd[64], idle[32];
+	long	    v;
+	int	    n = 0;
 
 	*idle_s = -1;
 	r = ctl_redis_cmd(st->redis, err, sizeof(err), 2, argv);
 	if (r == NULL || r->type != REDIS_REPLY_STRING) {
 		freeReplyObject(r);
-		return 0;	/* e.g. not allowed by an ACL: unknown */
+		return 0; /* e.g. not allowed by an ACL: unknown */
 	}
-	for (line = r->str; line != NULL && *line != '\0'; ) {
+	for (line = r->str; line != NULL && *line != '\0';) {
 		check_client_field(line, "name", name, sizeof(name));
 		check_client_field(line, "cmd", cmd, sizeof(cmd));
 		check_client_field(line, "idle", idle, sizeof(idle));
@@ -348,13 +361,13 @@ check_readers(struct check_state *st, long *idle_s)
 static void
 check_daemon(struct check_state *st)
 {
-	const char	*argv[] = { "HGETALL", KEY_STATS_HASH };
-	redisReply	*stats;
-	char		 detail[CHECK_DETAIL_MAX], err[512], name[256] = "?";
-	char		 cap[64], inflight[64], figures[192];
-	long long	 idle_ms, age_ms, window_ms = st->window_s * 1000LL;
-	long		 reader_idle;
-	int		 consumers, readers;
+	const char *argv[] = { "HGETALL", KEY_STATS_HASH };
+	redisReply *stats;
+	char	    detail[CHECK_DETAIL_MAX], err[512], name[256] = "?";
+	char	    cap[64], inflight[64], figures[192];
+	long long   idle_ms, age_ms, window_ms = st->window_s * 1000LL;
+	long	    reader_idle;
+	int	    consumers, readers;
 
 	if (st->redis == NULL) {
 		snprintf(detail, sizeof(detail), "not checked: %s",
@@ -362,8 +375,8 @@ check_daemon(struct check_state *st)
 		check_report(st, 0, "daemon", detail);
 		return;
 	}
-	if (check_newest_consumer(st, &idle_ms, name, sizeof(name),
-	    &consumers, err, sizeof(err)) == -1)
+	if (check_newest_consumer(st, &idle_ms, name, sizeof(name), &consumers,
+		err, sizeof(err)) == -1)
 		idle_ms = -1;
 	readers = check_readers(st, &reader_idle);
 	stats = ctl_redis_cmd(st->redis, err, sizeof(err), 2, argv);
@@ -374,19 +387,25 @@ check_daemon(struct check_state *st)
 	snprintf(figures, sizeof(figures), "capacity %s, in flight %s", cap,
 	    inflight);
 	if (age_ms >= 0 && age_ms <= window_ms)
-		snprintf(detail, sizeof(detail), "%s refreshed %.1f s ago; "
-		    "%s", KEY_STATS_HASH, age_ms / 1000.0, figures);
+		snprintf(detail, sizeof(detail),
+		    "%s refreshed %.1f s ago; "
+		    "%s",
+		    KEY_STATS_HASH, age_ms / 1000.0, figures);
 	else if (readers > 0 && reader_idle >= 0 &&
 	    reader_idle * 1000LL <= window_ms)
-		snprintf(detail, sizeof(detail), "%d daemon reader(s) on "
-		    "Redis, active %ld s ago; %s", readers, reader_idle,
-		    figures);
+		snprintf(detail, sizeof(detail),
+		    "%d daemon reader(s) on "
+		    "Redis, active %ld s ago; %s",
+		    readers, reader_idle, figures);
 	else if (idle_ms >= 0 && idle_ms <= window_ms)
-		snprintf(detail, sizeof(detail), "consumer %s of group %s "
-		    "took work %.1f s ago (%d consumer(s)); %s", name,
-		    KEY_CONSUMER_GROUP, idle_ms / 1000.0, consumers, figures);
+		snprintf(detail, sizeof(detail),
+		    "consumer %s of group %s "
+		    "took work %.1f s ago (%d consumer(s)); %s",
+		    name, KEY_CONSUMER_GROUP, idle_ms / 1000.0, consumers,
+		    figures);
 	else {
-		snprintf(detail, sizeof(detail), "no sign of scenegend in the "
+		snprintf(detail, sizeof(detail),
+		    "no sign of scenegend in the "
 		    "last %ld s (no reader on Redis, no fresh %s, %d "
 		    "consumer(s) of group %s): is scenegend running? "
 		    "(systemctl status scenegend; journalctl -u scenegend)",
@@ -402,14 +421,14 @@ check_daemon(struct check_state *st)
 static void
 check_queue(struct check_state *st)
 {
-	const char	*stream[] = { "XINFO", "STREAM", KEY_JOB_STREAM };
-	const char	*groups[] = { "XINFO", "GROUPS", KEY_JOB_STREAM };
-	const char	*zcard[] = { "ZCARD", KEY_DELAYED_SET };
-	redisReply	*r = NULL, *g = NULL;
-	char		 detail[CHECK_DETAIL_MAX], err[512], lagtext[32];
-	long long	 length, pending = -1, lag = -1, delayed;
-	size_t		 i;
-	int		 found = 0;
+	const char *stream[] = { "XINFO", "STREAM", KEY_JOB_STREAM };
+	const char *groups[] = { "XINFO", "GROUPS", KEY_JOB_STREAM };
+	const char *zcard[] = { "ZCARD", KEY_DELAYED_SET };
+	redisReply *r = NULL, *g = NULL;
+	char	    detail[CHECK_DETAIL_MAX], err[512], lagtext[32];
+	long long   length, pending = -1, lag = -1, delayed;
+	size_t	    i;
+	int	    found = 0;
 
 	if (st->redis == NULL) {
 		snprintf(detail, sizeof(detail), "not checked: %s",
@@ -419,7 +438,8 @@ check_queue(struct check_state *st)
 	}
 	r = ctl_redis_cmd(st->redis, err, sizeof(err), 3, stream);
 	if (r == NULL) {
-		snprintf(detail, sizeof(detail), "no stream %s (%s): "
+		snprintf(detail, sizeof(detail),
+		    "no stream %s (%s): "
 		    "scenegend creates it at start; is it running?",
 		    KEY_JOB_STREAM, err);
 		check_report(st, 0, "queue", detail);
@@ -428,16 +448,17 @@ check_queue(struct check_state *st)
 	length = ctl_redis_field_int(r, "length");
 	freeReplyObject(r);
 	g = ctl_redis_cmd(st->redis, err, sizeof(err), 3, groups);
-	for (i = 0; g != NULL && g->type == REDIS_REPLY_ARRAY &&
-	    i < g->elements; i++) {
+	for (i = 0;
+	     g != NULL && g->type == REDIS_REPLY_ARRAY && i < g->elements;
+	     i++) {
 		const redisReply *e = g->element[i];
-		size_t j;
+		size_t		  j;
 
-		for (j = 0; e->type == REDIS_REPLY_ARRAY && j + 1 <
-		    e->elements; j += 2)
+		for (j = 0; e->type == REDIS_REPLY_ARRAY && j + 1 < e->elements;
+		     j += 2)
 			if (strcmp(e->element[j]->str, "name") == 0 &&
 			    strcmp(e->element[j + 1]->str,
-			    KEY_CONSUMER_GROUP) == 0)
+				KEY_CONSUMER_GROUP) == 0)
 				found = 1;
 		if (found) {
 			pending = ctl_redis_field_int(e, "pending");
@@ -447,7 +468,8 @@ check_queue(struct check_state *st)
 	}
 	freeReplyObject(g);
 	if (!found) {
-		snprintf(detail, sizeof(detail), "stream %s has no consumer "
+		snprintf(detail, sizeof(detail),
+		    "stream %s has no consumer "
 		    "group %s: scenegend creates it at start; is it running?",
 		    KEY_JOB_STREAM, KEY_CONSUMER_GROUP);
 		check_report(st, 0, "queue", detail);
@@ -467,9 +489,11 @@ check_queue(struct check_state *st)
 		snprintf(lagtext, sizeof(lagtext), "%lld", lag);
 	else
 		snprintf(lagtext, sizeof(lagtext), "unknown");
-	snprintf(detail, sizeof(detail), "stream %s: %lld entries, %s "
+	snprintf(detail, sizeof(detail),
+	    "stream %s: %lld entries, %s "
 	    "waiting, %lld delivered and unacknowledged; %lld delayed "
-	    "retries", KEY_JOB_STREAM, length, lagtext, pending, delayed);
+	    "retries",
+	    KEY_JOB_STREAM, length, lagtext, pending, delayed);
 	check_report(st, 1, "queue", detail);
 }
 
@@ -477,11 +501,11 @@ check_queue(struct check_state *st)
 static void
 check_enqueue(struct check_state *st)
 {
-	const char	*argv[7];
-	redisReply	*r;
-	char		 key[128], value[64], uuid[UUID_STR_LEN + 1];
-	char		 detail[CHECK_DETAIL_MAX], err[512];
-	int		 ok = 0;
+	const char *argv[7];
+	redisReply *r;
+	char	    key[128], value[64], uuid[UUID_STR_LEN + 1];
+	char	    detail[CHECK_DETAIL_MAX], err[512];
+	int	    ok = 0;
 
 	if (st->redis == NULL) {
 		snprintf(detail, sizeof(detail), "not checked: %s",
@@ -502,14 +526,16 @@ check_enqueue(struct check_state *st)
 	argv[4] = value;
 	r = ctl_redis_cmd(st->redis, err, sizeof(err), 5, argv);
 	if (r == NULL) {
-		snprintf(detail, sizeof(detail), "%s (out of memory? "
-		    "read-only replica?)", err);
+		snprintf(detail, sizeof(detail),
+		    "%s (out of memory? "
+		    "read-only replica?)",
+		    err);
 		check_report(st, 0, "enqueue", detail);
 		return;
 	}
 	freeReplyObject(r);
 	argv[0] = "PEXPIRE";
-	argv[2] = "60000";	/* gone even if we die before DEL */
+	argv[2] = "60000"; /* gone even if we die before DEL */
 	freeReplyObject(ctl_redis_cmd(st->redis, err, sizeof(err), 3, argv));
 	argv[0] = "XRANGE";
 	argv[2] = "-";
@@ -527,23 +553,26 @@ check_enqueue(struct check_state *st)
 		ok = 0;
 	freeReplyObject(r);
 	if (ok)
-		snprintf(detail, sizeof(detail), "XADD, XRANGE and DEL on "
-		    "scratch stream %s worked", key);
+		snprintf(detail, sizeof(detail),
+		    "XADD, XRANGE and DEL on "
+		    "scratch stream %s worked",
+		    key);
 	else
-		snprintf(detail, sizeof(detail), "scratch stream %s: entry "
-		    "not read back or not deleted", key);
+		snprintf(detail, sizeof(detail),
+		    "scratch stream %s: entry "
+		    "not read back or not deleted",
+		    key);
 	check_report(st, ok, "enqueue", detail);
 }
 
 int
 ctl_check(struct ctl_settings *s, int argc, char **argv)
 {
-	static const struct option	 opts[] = {
-		{ "window", required_argument, NULL, 'w' },
-		{ NULL, 0, NULL, 0 }
+	static const struct option opts[] = {
+		{ "window", required_argument, NULL, 'w' }, { NULL, 0, NULL, 0 }
 	};
-	struct check_state		 st;
-	int				 ch;
+	struct check_state st;
+	int		   ch;
 
 	memset(&st, 0, sizeof(st));
 	st.settings = s;

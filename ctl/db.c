@@ -12,7 +12,7 @@
 static void
 ctl_db_notice(void *arg, const PGresult *res)
 {
-	const char	*sev, *msg;
+	const char *sev, *msg;
 
 	(void)arg;
 	sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
@@ -28,11 +28,11 @@ PGconn *
 ctl_db_connect(const struct ctl_settings *s, char *err, size_t errlen)
 {
 	/* Later entries win: the URL's own settings override these. */
-	const char *const	 keys[] = { "connect_timeout",
-	    "fallback_application_name", "dbname", NULL };
-	const char		*values[] = { "5", CTL_PROGNAME, NULL, NULL };
-	PGconn			*conn;
-	char			 msg[512];
+	const char *const keys[] = { "connect_timeout",
+		"fallback_application_name", "dbname", NULL };
+	const char	 *values[] = { "5", CTL_PROGNAME, NULL, NULL };
+	PGconn		 *conn;
+	char		  msg[512];
 
 	if (s->database_url == NULL) {
 		snprintf(err, errlen, "missing required setting DATABASE_URL");
@@ -58,8 +58,8 @@ ctl_db_connect(const struct ctl_settings *s, char *err, size_t errlen)
 static void
 ctl_db_report(PGconn *conn, const char *what, const PGresult *res)
 {
-	const char	*msg;
-	char		 line[1024];
+	const char *msg;
+	char	    line[1024];
 
 	msg = res != NULL ? PQresultErrorMessage(res) : "";
 	if (*msg == '\0')
@@ -70,12 +70,13 @@ ctl_db_report(PGconn *conn, const char *what, const PGresult *res)
 int
 ctl_db_exec(PGconn *conn, const char *what, const char *sql)
 {
-	PGresult	*res;
-	int		 rc = 0;
+	PGresult *res;
+	int	  rc = 0;
 
 	res = PQexec(conn, sql);
-	if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-	    PQresultStatus(res) != PGRES_TUPLES_OK)) {
+	if (res == NULL ||
+	    (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		PQresultStatus(res) != PGRES_TUPLES_OK)) {
 		ctl_db_report(conn, what, res);
 		rc = -1;
 	}
@@ -87,11 +88,12 @@ PGresult *
 ctl_db_query(PGconn *conn, const char *what, const char *sql, int nparams,
     const char *const *params)
 {
-	PGresult	*res;
+	PGresult *res;
 
 	res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-	    PQresultStatus(res) != PGRES_TUPLES_OK)) {
+	if (res == NULL ||
+	    (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		PQresultStatus(res) != PGRES_TUPLES_OK)) {
 		ctl_db_report(conn, what, res);
 		PQclear(res);
 		return NULL;

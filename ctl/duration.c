@@ -8,8 +8,8 @@
 long
 ctl_parse_long(const char *s, long min, long max)
 {
-	char	*end;
-	long	 v;
+	char *end;
+	long  v;
 
 	if (s == NULL || *s < '0' || *s > '9')
 		return -1;
@@ -24,15 +24,18 @@ long
 ctl_parse_seconds(const char *s)
 {
 	static const struct {
-		char	unit;
-		long	seconds;
+		char unit;
+		long seconds;
 	} units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+		{ 's', 1 },
+		{ 'm', 60 },
+		{ 'h', 3600 },
+		{ 'd', 86400 },
 		{ 'w', 604800 },
 	};
-	char	*end;
-	long	 v;
-	size_t	 i;
+	char  *end;
+	long   v;
+	size_t i;
 
 	if (s == NULL || *s < '0' || *s > '9')
 		return -1;

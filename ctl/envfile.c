@@ -13,13 +13,13 @@
 
 #include "ctl.h"
 
-#define ENVFILE_LINE_MAX	8192
+#define ENVFILE_LINE_MAX 8192
 
 /* Strip leading and trailing white space in place; returns the start. */
 static char *
 envfile_trim(char *s)
 {
-	size_t	len;
+	size_t len;
 
 	while (isspace((unsigned char)*s))
 		s++;
@@ -33,7 +33,7 @@ envfile_trim(char *s)
 static int
 envfile_name_ok(const char *name)
 {
-	const char	*p;
+	const char *p;
 
 	if (*name == '\0' || isdigit((unsigned char)*name))
 		return 0;
@@ -47,8 +47,8 @@ envfile_name_ok(const char *name)
 static int
 envfile_line(char *line)
 {
-	char	*s, *eq, *value;
-	size_t	 len;
+	char  *s, *eq, *value;
+	size_t len;
 
 	s = envfile_trim(line);
 	if (*s == '\0' || *s == '#' || *s == ';')
@@ -77,9 +77,9 @@ envfile_line(char *line)
 int
 envfile_load(const char *path, int must_exist)
 {
-	FILE	*fp;
-	char	 line[ENVFILE_LINE_MAX];
-	int	 lineno = 0, rc = 0;
+	FILE *fp;
+	char  line[ENVFILE_LINE_MAX];
+	int   lineno = 0, rc = 0;
 
 	fp = fopen(path, "r");
 	if (fp == NULL) {
@@ -89,8 +89,8 @@ envfile_load(const char *path, int must_exist)
 			/* Not root nor group scenegen: say so if it matters. */
 			if (getenv("DATABASE_URL") == NULL)
 				ctl_warnx("cannot read %s: %s; settings from "
-				    "the environment only", path,
-				    strerror(errno));
+					  "the environment only",
+				    path, strerror(errno));
 			return 0;
 		}
 		ctl_warnx("cannot read %s: %s", path, strerror(errno));

@@ -12,8 +12,8 @@
 #include "ctl.h"
 
 static const struct {
-	const char	*name;
-	int		(*run)(struct ctl_settings *, int, char **);
+	const char *name;
+	int (*run)(struct ctl_settings *, int, char **);
 } ctl_commands[] = {
 	{ "migrate", ctl_migrate },
 	{ "check", ctl_check },
@@ -41,7 +41,7 @@ usage(FILE *out)
 void
 ctl_warnx(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	fprintf(stderr, "%s: ", CTL_PROGNAME);
 	va_start(ap, fmt);
@@ -53,7 +53,7 @@ ctl_warnx(const char *fmt, ...)
 void
 ctl_usage_error(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	fprintf(stderr, "%s: ", CTL_PROGNAME);
 	va_start(ap, fmt);
@@ -66,10 +66,10 @@ ctl_usage_error(const char *fmt, ...)
 int
 main(int argc, char *argv[])
 {
-	struct ctl_settings	 settings;
-	const char		*env_file = NULL;
-	size_t			 i;
-	int			 ch, json = 0, rc;
+	struct ctl_settings settings;
+	const char	   *env_file = NULL;
+	size_t		    i;
+	int		    ch, json = 0, rc;
 
 	/* "+": stop at the subcommand; its options are its own. */
 	for (;;) {
@@ -118,7 +118,7 @@ main(int argc, char *argv[])
 		ctl_settings_free(&settings);
 		return CTL_EXIT_FAIL;
 	}
-	optind = 0;	/* glibc: start over for the subcommand's options */
+	optind = 0; /* glibc: start over for the subcommand's options */
 	rc = ctl_commands[i].run(&settings, argc, argv);
 	ctl_settings_free(&settings);
 	return rc;

@@ -13,8 +13,8 @@
 #include "buf.h"
 #include "ctl.h"
 
-#define MIGRATE_LOCK_KEY	"7210001"	/* as scripts/migrate.sh */
-#define MIGRATE_FILE_MAX	(4 * 1024 * 1024)
+#define MIGRATE_LOCK_KEY "7210001" /* as scripts/migrate.sh */
+#define MIGRATE_FILE_MAX (4 * 1024 * 1024)
 
 static const char migrate_table_sql[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -25,7 +25,7 @@ static const char migrate_table_sql[] =
 static int
 migrate_is_sql(const struct dirent *d)
 {
-	size_t	len = strlen(d->d_name);
+	size_t len = strlen(d->d_name);
 
 	return d->d_name[0] != '.' && len > 4 &&
 	    strcmp(d->d_name + len - 4, ".sql") == 0;
@@ -42,10 +42,10 @@ migrate_order(const struct dirent **a, const struct dirent **b)
 static int
 migrate_read(const char *dir, const char *name, struct buf *b)
 {
-	FILE	*fp;
-	char	 path[4096], chunk[8192];
-	size_t	 n;
-	int	 len;
+	FILE  *fp;
+	char   path[4096], chunk[8192];
+	size_t n;
+	int    len;
 
 	len = snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (len < 0 || (size_t)len >= sizeof(path)) {
@@ -88,20 +88,20 @@ migrate_read(const char *dir, const char *name, struct buf *b)
 static int
 migrate_one(PGconn *conn, const char *dir, const char *name)
 {
-	const char	*params[1] = { name };
-	PGresult	*res;
-	struct buf	 sql;
-	int		 todo, rc = -1;
+	const char *params[1] = { name };
+	PGresult   *res;
+	struct buf  sql;
+	int	    todo, rc = -1;
 
 	buf_init(&sql, MIGRATE_FILE_MAX);
 	if (ctl_db_exec(conn, "BEGIN", "BEGIN") == -1)
 		return -1;
 	if (ctl_db_exec(conn, "SET client_min_messages",
-	    "SET LOCAL client_min_messages = warning") == -1 ||
+		"SET LOCAL client_min_messages = warning") == -1 ||
 	    ctl_db_exec(conn, "pg_advisory_xact_lock",
-	    "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")") == -1 ||
+		"SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")") == -1 ||
 	    ctl_db_exec(conn, "CREATE TABLE schema_migrations",
-	    migrate_table_sql) == -1)
+		migrate_table_sql) == -1)
 		goto fail;
 	res = ctl_db_query(conn, "SELECT schema_migrations",
 	    "SELECT 1 FROM schema_migrations WHERE filename = $1", 1, params);
@@ -135,11 +135,11 @@ fail:
 int
 ctl_migrate_pending(PGconn *conn, const char *dir, char *out, size_t outlen)
 {
-	struct dirent	**names = NULL;
-	const char	 *params[1];
-	PGresult	 *res;
-	size_t		  used = 0;
-	int		  n, i, len, missing = 0, have_table;
+	struct dirent **names = NULL;
+	const char     *params[1];
+	PGresult       *res;
+	size_t		used = 0;
+	int		n, i, len, missing = 0, have_table;
 
 	out[0] = '\0';
 	n = scandir(dir, &names, migrate_is_sql, migrate_order);
@@ -159,7 +159,8 @@ ctl_migrate_pending(PGconn *conn, const char *dir, char *out, size_t outlen)
 		if (have_table) {
 			res = ctl_db_query(conn, "SELECT schema_migrations",
 			    "SELECT 1 FROM schema_migrations WHERE "
-			    "filename = $1", 1, params);
+			    "filename = $1",
+			    1, params);
 			if (res == NULL) {
 				missing = -1;
 				break;
@@ -184,11 +185,11 @@ ctl_migrate_pending(PGconn *conn, const char *dir, char *out, size_t outlen)
 int
 ctl_migrate(struct ctl_settings *s, int argc, char **argv)
 {
-	struct dirent	**names = NULL;
-	const char	 *dir;
-	PGconn		 *conn = NULL;
-	char		  err[1024];
-	int		  n = 0, i, r, applied = 0, rc = CTL_EXIT_FAIL;
+	struct dirent **names = NULL;
+	const char     *dir;
+	PGconn	       *conn = NULL;
+	char		err[1024];
+	int		n = 0, i, r, applied = 0, rc = CTL_EXIT_FAIL;
 
 	if (argc > 2) {
 		ctl_usage_error("migrate: too many arguments");
@@ -197,7 +198,7 @@ ctl_migrate(struct ctl_settings *s, int argc, char **argv)
 	dir = argc == 2 ? argv[1] : ctl_settings_sql_dir(s);
 	if (dir == NULL) {
 		ctl_warnx("migrate: no SQL folder: set SCENEGEN_SQL_DIR or "
-		    "name one");
+			  "name one");
 		return CTL_EXIT_FAIL;
 	}
 	if (ctl_settings_need("DATABASE_URL", s->database_url) == -1)
@@ -229,8 +230,8 @@ ctl_migrate(struct ctl_settings *s, int argc, char **argv)
 			applied++;
 		}
 	}
-	printf("%s: %d migration(s) applied, schema up to date\n",
-	    CTL_PROGNAME, applied);
+	printf("%s: %d migration(s) applied, schema up to date\n", CTL_PROGNAME,
+	    applied);
 	rc = CTL_EXIT_OK;
 done:
 	for (i = 0; i < n; i++)

@@ -10,13 +10,13 @@
 #include "redis_sync.h"
 #include "redis_url.h"
 
-#define CTL_REDIS_TIMEOUT_S	5
+#define CTL_REDIS_TIMEOUT_S 5
 
 redisContext *
 ctl_redis_connect(const struct ctl_settings *s, char *err, size_t errlen)
 {
-	struct redis_endpoint	 ep;
-	redisContext		*c;
+	struct redis_endpoint ep;
+	redisContext	     *c;
 
 	if (s->redis_url == NULL) {
 		snprintf(err, errlen, "missing required setting REDIS_URL");
@@ -33,7 +33,7 @@ redisReply *
 ctl_redis_cmd(redisContext *c, char *err, size_t errlen, int argc,
     const char **argv)
 {
-	redisReply	*r;
+	redisReply *r;
 
 	r = redisCommandArgv(c, argc, argv, NULL);
 	if (r == NULL) {
@@ -52,7 +52,7 @@ ctl_redis_cmd(redisContext *c, char *err, size_t errlen, int argc,
 long long
 ctl_redis_field_int(const redisReply *r, const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return -1;

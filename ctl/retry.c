@@ -17,12 +17,12 @@
 #include "uuid.h"
 
 #define RETRY_SET_SQL \
-    "UPDATE image_generations SET status = 'pending', progress = 0," \
-    " attempts = 0, retry_count = 0, lease_token = NULL," \
-    " lease_expires_at = NULL, next_attempt_at = NULL," \
-    " provider_request_id = NULL, provider_submitted_at = NULL," \
-    " provider_eta_seconds = NULL, error_message = NULL," \
-    " completed_at = NULL, generation_time_seconds = NULL"
+	"UPDATE image_generations SET status = 'pending', progress = 0," \
+	" attempts = 0, retry_count = 0, lease_token = NULL," \
+	" lease_expires_at = NULL, next_attempt_at = NULL," \
+	" provider_request_id = NULL, provider_submitted_at = NULL," \
+	" provider_eta_seconds = NULL, error_message = NULL," \
+	" completed_at = NULL, generation_time_seconds = NULL"
 
 static const char retry_one_sql[] = RETRY_SET_SQL
     " WHERE id = $1::uuid AND status = 'failed' RETURNING id::text";
@@ -35,8 +35,8 @@ static const char retry_failed_sql[] = RETRY_SET_SQL
 static void
 retry_explain(PGconn *conn, const char *id)
 {
-	const char	*params[1] = { id };
-	PGresult	*res;
+	const char *params[1] = { id };
+	PGresult   *res;
 
 	res = ctl_db_query(conn, "retry: SELECT image_generations",
 	    "SELECT status FROM image_generations WHERE id = $1::uuid", 1,
@@ -47,7 +47,8 @@ retry_explain(PGconn *conn, const char *id)
 		ctl_warnx("retry: no record %s", id);
 	else
 		ctl_warnx("retry: record %s is %s; only failed records are "
-		    "retried", id, PQgetvalue(res, 0, 0));
+			  "retried",
+		    id, PQgetvalue(res, 0, 0));
 	PQclear(res);
 }
 
@@ -55,13 +56,13 @@ retry_explain(PGconn *conn, const char *id)
 static PGresult *
 retry_reset(PGconn *conn, const char *id, const char *since)
 {
-	const char	*params[1];
-	PGresult	*res;
+	const char *params[1];
+	PGresult   *res;
 
 	if (ctl_db_exec(conn, "retry: BEGIN", "BEGIN") == -1)
 		return NULL;
 	if (ctl_db_exec(conn, "retry: SET LOCAL scenegen.allow_reset",
-	    "SET LOCAL scenegen.allow_reset = 'on'") == -1)
+		"SET LOCAL scenegen.allow_reset = 'on'") == -1)
 		goto fail;
 	params[0] = id != NULL ? id : since;
 	res = ctl_db_query(conn, "retry: UPDATE image_generations",
@@ -82,11 +83,11 @@ fail:
 static int
 retry_enqueue(struct ctl_settings *s, PGresult *res)
 {
-	const char	*argv[5];
-	redisContext	*c;
-	redisReply	*r;
-	char		 err[1024];
-	int		 i, queued = 0;
+	const char   *argv[5];
+	redisContext *c;
+	redisReply   *r;
+	char	      err[1024];
+	int	      i, queued = 0;
 
 	c = ctl_redis_connect(s, err, sizeof(err));
 	if (c == NULL) {
@@ -119,18 +120,17 @@ retry_enqueue(struct ctl_settings *s, PGresult *res)
 int
 ctl_retry(struct ctl_settings *s, int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "failed", no_argument, NULL, 'F' },
-		{ "since", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 }
+		{ "since", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 }
 	};
-	const char			*id = NULL;
-	char				 since[32];
-	PGconn				*conn;
-	PGresult			*res;
-	char				 err[1024];
-	long				 secs = -1;
-	int				 ch, all = 0, n, queued, i;
+	const char *id = NULL;
+	char	    since[32];
+	PGconn	   *conn;
+	PGresult   *res;
+	char	    err[1024];
+	long	    secs = -1;
+	int	    ch, all = 0, n, queued, i;
 
 	for (;;) {
 		ch = getopt_long(argc, argv, "", opts, NULL);
@@ -143,7 +143,8 @@ ctl_retry(struct ctl_settings *s, int argc, char **argv)
 		case 'S':
 			secs = ctl_parse_seconds(optarg);
 			if (secs <= 0) {
-				ctl_usage_error("retry: --since needs a "
+				ctl_usage_error(
+				    "retry: --since needs a "
 				    "duration like 90s, 30m, 2h or 7d");
 				return CTL_EXIT_USAGE;
 			}
@@ -158,7 +159,7 @@ ctl_retry(struct ctl_settings *s, int argc, char **argv)
 	if (optind != argc || (id == NULL) == (all == 0) ||
 	    (secs > 0 && !all)) {
 		ctl_usage_error("retry: give one record_id, or --failed "
-		    "[--since duration]");
+				"[--since duration]");
 		return CTL_EXIT_USAGE;
 	}
 	if (id != NULL && !uuid_is_valid(id)) {
@@ -195,11 +196,12 @@ ctl_retry(struct ctl_settings *s, int argc, char **argv)
 		printf("%s: retrying %s\n", CTL_PROGNAME,
 		    PQgetvalue(res, i, 0));
 	PQclear(res);
-	printf("%s: %d record(s) reset to pending, %d queued\n",
-	    CTL_PROGNAME, n, queued);
+	printf("%s: %d record(s) reset to pending, %d queued\n", CTL_PROGNAME,
+	    n, queued);
 	if (queued < n) {
 		ctl_warnx("retry: %d record(s) pending but not queued; "
-		    "scenegend's sweeper queues them", n - queued);
+			  "scenegend's sweeper queues them",
+		    n - queued);
 		return CTL_EXIT_FAIL;
 	}
 	return CTL_EXIT_OK;

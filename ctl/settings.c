@@ -19,8 +19,7 @@ ctl_settings_load(struct ctl_settings *s)
 	const struct config_entry table[] = {
 		{ "DATABASE_URL", CONFIG_STRING, NULL, 0, 0, 0, 1,
 		    &s->database_url },
-		{ "REDIS_URL", CONFIG_STRING, NULL, 0, 0, 0, 1,
-		    &s->redis_url },
+		{ "REDIS_URL", CONFIG_STRING, NULL, 0, 0, 0, 1, &s->redis_url },
 		{ "JWT_AUDIENCE", CONFIG_STRING, "authenticated", 0, 0, 0, 0,
 		    &s->jwt_audience },
 		{ "JWT_ISSUER", CONFIG_STRING, NULL, 0, 0, 0, 0,
@@ -28,11 +27,11 @@ ctl_settings_load(struct ctl_settings *s)
 		{ "SCENEGEN_SQL_DIR", CONFIG_STRING, NULL, 0, 0, 0, 0,
 		    &s->sql_dir },
 	};
-	char	err[512];
+	char err[512];
 
 	memset(s, 0, sizeof(*s));
 	if (config_load(table, sizeof(table) / sizeof(table[0]), err,
-	    sizeof(err)) == -1) {
+		sizeof(err)) == -1) {
 		ctl_warnx("%s", err);
 		ctl_settings_free(s);
 		return -1;
@@ -47,7 +46,7 @@ ctl_settings_load_secret(struct ctl_settings *s)
 		{ "SUPABASE_JWT_SECRET", CONFIG_STRING, NULL, 0, 0, 1, 1,
 		    &s->jwt_secret },
 	};
-	char	err[512];
+	char err[512];
 
 	/* On the host, the secret the API's unit loads as a credential. */
 	if (getenv("SUPABASE_JWT_SECRET") == NULL &&
@@ -90,7 +89,7 @@ ctl_settings_need(const char *name, const char *value)
 static int
 ctl_is_dir(const char *path)
 {
-	struct stat	st;
+	struct stat st;
 
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
@@ -98,15 +97,15 @@ ctl_is_dir(const char *path)
 const char *
 ctl_settings_sql_dir(struct ctl_settings *s)
 {
-	static const char *const	 rel[] = {
-		"/../share/scenegen/sql",	/* PREFIX/sbin/scenegenctl */
-		"/../sql",			/* build/scenegenctl */
+	static const char *const rel[] = {
+		"/../share/scenegen/sql", /* PREFIX/sbin/scenegenctl */
+		"/../sql",		  /* build/scenegenctl */
 	};
-	static char			 found[PATH_MAX];
-	char				 exe[PATH_MAX], path[PATH_MAX], *slash;
-	ssize_t				 n;
-	size_t				 i;
-	int				 len;
+	static char found[PATH_MAX];
+	char	    exe[PATH_MAX], path[PATH_MAX], *slash;
+	ssize_t	    n;
+	size_t	    i;
+	int	    len;
 
 	if (s->sql_dir != NULL)
 		return s->sql_dir;
@@ -120,8 +119,8 @@ ctl_settings_sql_dir(struct ctl_settings *s)
 	*slash = '\0';
 	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
 		len = snprintf(path, sizeof(path), "%s%s", exe, rel[i]);
-		if (len > 0 && (size_t)len < sizeof(path) &&
-		    ctl_is_dir(path) && realpath(path, found) != NULL)
+		if (len > 0 && (size_t)len < sizeof(path) && ctl_is_dir(path) &&
+		    realpath(path, found) != NULL)
 			return found;
 	}
 	return NULL;

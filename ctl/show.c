@@ -28,7 +28,7 @@ show_safe(const char *s)
 static void
 show_item(const cJSON *item)
 {
-	char	*text;
+	char *text;
 
 	printf("%-24s ", item->string);
 	if (cJSON_IsNull(item))
@@ -47,13 +47,13 @@ show_item(const cJSON *item)
 int
 ctl_show(struct ctl_settings *s, int argc, char **argv)
 {
-	const char	*params[1];
-	const cJSON	*item;
-	PGconn		*conn;
-	PGresult	*res = NULL;
-	cJSON		*row = NULL;
-	char		 err[1024];
-	int		 rc = CTL_EXIT_FAIL;
+	const char  *params[1];
+	const cJSON *item;
+	PGconn	    *conn;
+	PGresult    *res = NULL;
+	cJSON	    *row = NULL;
+	char	     err[1024];
+	int	     rc = CTL_EXIT_FAIL;
 
 	if (argc != 2) {
 		ctl_usage_error("show: needs one record_id");
@@ -73,7 +73,8 @@ ctl_show(struct ctl_settings *s, int argc, char **argv)
 	params[0] = argv[1];
 	res = ctl_db_query(conn, "show: SELECT image_generations",
 	    "SELECT row_to_json(g)::text FROM image_generations g "
-	    "WHERE id = $1::uuid", 1, params);
+	    "WHERE id = $1::uuid",
+	    1, params);
 	if (res == NULL)
 		goto done;
 	if (PQntuples(res) == 0) {
@@ -90,7 +91,7 @@ ctl_show(struct ctl_settings *s, int argc, char **argv)
 		ctl_warnx("show: cannot parse the row");
 		goto done;
 	}
-	cJSON_ArrayForEach(item, row)
+	cJSON_ArrayForEach (item, row)
 		show_item(item);
 	rc = CTL_EXIT_OK;
 done:

@@ -44,23 +44,22 @@ enum stats_count {
 	STATS__MAX
 };
 
-static const char *const stats_count_names[STATS__MAX] = {
-	"pending", "in_progress", "completed", "failed", "total", "retried"
-};
+static const char *const stats_count_names[STATS__MAX] = { "pending",
+	"in_progress", "completed", "failed", "total", "retried" };
 
 /* What stats gathers; -1 (or NAN) where a figure is unknown. */
 struct stats {
-	long long	count[STATS__MAX];
-	double		oldest_pending_s;
-	double		avg_hour_s;
-	long long	completed_hour;
-	long long	stream_length;
-	long long	waiting;	/* group lag: not yet delivered */
-	long long	delivered;	/* delivered, not acknowledged */
-	long long	delayed;
-	long long	in_flight;
-	long long	capacity;
-	double		daemon_avg_s;
+	long long count[STATS__MAX];
+	double	  oldest_pending_s;
+	double	  avg_hour_s;
+	long long completed_hour;
+	long long stream_length;
+	long long waiting;   /* group lag: not yet delivered */
+	long long delivered; /* delivered, not acknowledged */
+	long long delayed;
+	long long in_flight;
+	long long capacity;
+	double	  daemon_avg_s;
 };
 
 static double
@@ -75,10 +74,10 @@ stats_double(const PGresult *res, int col)
 static int
 stats_from_db(struct ctl_settings *s, struct stats *st)
 {
-	PGconn		*conn;
-	PGresult	*res;
-	char		 err[1024];
-	int		 i;
+	PGconn	 *conn;
+	PGresult *res;
+	char	  err[1024];
+	int	  i;
 
 	conn = ctl_db_connect(s, err, sizeof(err));
 	if (conn == NULL) {
@@ -105,10 +104,11 @@ stats_from_db(struct ctl_settings *s, struct stats *st)
 static double
 stats_hash_field(const redisReply *r, const char *field)
 {
-	size_t	i;
+	size_t i;
 
-	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
-	    i + 1 < r->elements; i += 2)
+	for (i = 0;
+	     r != NULL && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+	     i += 2)
 		if (strcmp(r->element[i]->str, field) == 0)
 			return strtod(r->element[i + 1]->str, NULL);
 	return -1;
@@ -118,15 +118,15 @@ stats_hash_field(const redisReply *r, const char *field)
 static int
 stats_from_redis(struct ctl_settings *s, struct stats *st)
 {
-	const char	*xlen[] = { "XLEN", KEY_JOB_STREAM };
-	const char	*groups[] = { "XINFO", "GROUPS", KEY_JOB_STREAM };
-	const char	*zcard[] = { "ZCARD", KEY_DELAYED_SET };
-	const char	*hash[] = { "HGETALL", KEY_STATS_HASH };
-	redisContext	*c;
-	redisReply	*r;
-	char		 err[1024];
-	size_t		 i, j;
-	double		 ms;
+	const char   *xlen[] = { "XLEN", KEY_JOB_STREAM };
+	const char   *groups[] = { "XINFO", "GROUPS", KEY_JOB_STREAM };
+	const char   *zcard[] = { "ZCARD", KEY_DELAYED_SET };
+	const char   *hash[] = { "HGETALL", KEY_STATS_HASH };
+	redisContext *c;
+	redisReply   *r;
+	char	      err[1024];
+	size_t	      i, j;
+	double	      ms;
 
 	c = ctl_redis_connect(s, err, sizeof(err));
 	if (c == NULL) {
@@ -142,14 +142,15 @@ stats_from_redis(struct ctl_settings *s, struct stats *st)
 	st->waiting = st->stream_length;
 	st->delivered = 0;
 	r = ctl_redis_cmd(c, err, sizeof(err), 3, groups);
-	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
-	    i < r->elements; i++) {
+	for (i = 0;
+	     r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements;
+	     i++) {
 		const redisReply *g = r->element[i];
 
 		for (j = 0; j + 1 < g->elements; j += 2)
 			if (strcmp(g->element[j]->str, "name") == 0 &&
 			    strcmp(g->element[j + 1]->str,
-			    KEY_CONSUMER_GROUP) == 0) {
+				KEY_CONSUMER_GROUP) == 0) {
 				st->waiting = ctl_redis_field_int(g, "lag");
 				st->delivered = ctl_redis_field_int(g,
 				    "pending");
@@ -163,7 +164,8 @@ stats_from_redis(struct ctl_settings *s, struct stats *st)
 	 */
 	if (st->waiting < 0 && st->delivered >= 0)
 		st->waiting = st->stream_length > st->delivered ?
-		    st->stream_length - st->delivered : 0;
+		    st->stream_length - st->delivered :
+		    0;
 	r = ctl_redis_cmd(c, err, sizeof(err), 2, zcard);
 	if (r == NULL)
 		goto fail;
@@ -208,9 +210,9 @@ stats_json_seconds(cJSON *o, const char *name, double v)
 static int
 stats_print_json(const struct stats *st, int db_ok, int redis_ok)
 {
-	cJSON	*root, *rec = NULL, *q = NULL, *gen;
-	char	*text;
-	int	 i;
+	cJSON *root, *rec = NULL, *q = NULL, *gen;
+	char  *text;
+	int    i;
 
 	root = cJSON_CreateObject();
 	if (root == NULL)
@@ -227,8 +229,7 @@ stats_print_json(const struct stats *st, int db_ok, int redis_ok)
 	if (redis_ok) {
 		q = cJSON_AddObjectToObject(root, "queue");
 		if (q != NULL) {
-			stats_json_count(q, "stream_length",
-			    st->stream_length);
+			stats_json_count(q, "stream_length", st->stream_length);
 			stats_json_count(q, "waiting", st->waiting);
 			stats_json_count(q, "delivered", st->delivered);
 			stats_json_count(q, "delayed", st->delayed);
@@ -267,7 +268,7 @@ stats_line_count(const char *label, long long v)
 static void
 stats_print_text(const struct stats *st, int db_ok, int redis_ok)
 {
-	int	i;
+	int i;
 
 	if (db_ok) {
 		for (i = 0; i < STATS__MAX; i++)
@@ -282,7 +283,8 @@ stats_print_text(const struct stats *st, int db_ok, int redis_ok)
 			    "generation time");
 		else
 			printf("%-22s %.1f s average, last hour (%lld "
-			    "completed)\n", "generation time", st->avg_hour_s,
+			       "completed)\n",
+			    "generation time", st->avg_hour_s,
 			    st->completed_hour);
 	}
 	if (redis_ok) {
@@ -301,8 +303,8 @@ stats_print_text(const struct stats *st, int db_ok, int redis_ok)
 int
 ctl_stats(struct ctl_settings *s, int argc, char **argv)
 {
-	struct stats	st;
-	int		db_ok, redis_ok;
+	struct stats st;
+	int	     db_ok, redis_ok;
 
 	(void)argv;
 	if (argc != 1) {

@@ -20,18 +20,18 @@
 #include "ctl.h"
 #include "uuid.h"
 
-#define TOKEN_MAX		8192
-#define TOKEN_TTL_DEFAULT	3600
-#define TOKEN_TTL_MAX		(366L * 86400)
-#define TOKEN_TIER_MAX		64
+#define TOKEN_MAX	  8192
+#define TOKEN_TTL_DEFAULT 3600
+#define TOKEN_TTL_MAX	  (366L * 86400)
+#define TOKEN_TIER_MAX	  64
 
 /* Append data as base64url without padding (RFC 4648 section 5). */
 static int
 token_b64url(struct buf *b, const unsigned char *data, size_t len)
 {
-	unsigned char	*out;
-	size_t		 i, n;
-	int		 rc;
+	unsigned char *out;
+	size_t	       i, n;
+	int	       rc;
 
 	out = malloc(4 * ((len + 2) / 3) + 1);
 	if (out == NULL)
@@ -55,9 +55,9 @@ static char *
 token_claims(const struct ctl_settings *s, const char *sub, long ttl,
     const char *tier)
 {
-	cJSON	*claims, *meta;
-	char	*text = NULL;
-	time_t	 now = time(NULL);
+	cJSON *claims, *meta;
+	char  *text = NULL;
+	time_t now = time(NULL);
 
 	claims = cJSON_CreateObject();
 	if (claims == NULL)
@@ -66,8 +66,7 @@ token_claims(const struct ctl_settings *s, const char *sub, long ttl,
 	    cJSON_AddStringToObject(claims, "aud", s->jwt_audience) == NULL ||
 	    cJSON_AddStringToObject(claims, "role", "authenticated") == NULL ||
 	    cJSON_AddNumberToObject(claims, "iat", (double)now) == NULL ||
-	    cJSON_AddNumberToObject(claims, "exp", (double)(now + ttl)) ==
-	    NULL)
+	    cJSON_AddNumberToObject(claims, "exp", (double)(now + ttl)) == NULL)
 		goto done;
 	if (s->jwt_issuer != NULL &&
 	    cJSON_AddStringToObject(claims, "iss", s->jwt_issuer) == NULL)
@@ -87,15 +86,15 @@ done:
 static int
 token_tier_ok(const char *tier)
 {
-	size_t	i, len = strlen(tier);
+	size_t i, len = strlen(tier);
 
 	if (len == 0 || len > TOKEN_TIER_MAX)
 		return 0;
 	for (i = 0; i < len; i++)
 		if (!((tier[i] >= 'a' && tier[i] <= 'z') ||
-		    (tier[i] >= 'A' && tier[i] <= 'Z') ||
-		    (tier[i] >= '0' && tier[i] <= '9') ||
-		    tier[i] == '_' || tier[i] == '-'))
+			(tier[i] >= 'A' && tier[i] <= 'Z') ||
+			(tier[i] >= '0' && tier[i] <= '9') || tier[i] == '_' ||
+			tier[i] == '-'))
 			return 0;
 	return 1;
 }
@@ -103,20 +102,18 @@ token_tier_ok(const char *tier)
 int
 ctl_token(struct ctl_settings *s, int argc, char **argv)
 {
-	static const struct option	 opts[] = {
+	static const struct option opts[] = {
 		{ "ttl", required_argument, NULL, 't' },
-		{ "tier", required_argument, NULL, 'T' },
-		{ NULL, 0, NULL, 0 }
+		{ "tier", required_argument, NULL, 'T' }, { NULL, 0, NULL, 0 }
 	};
-	static const char		 header[] =
-	    "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-	const char			*tier = "free", *sub;
-	unsigned char			 mac[EVP_MAX_MD_SIZE];
-	unsigned int			 maclen = 0;
-	struct buf			 tok;
-	char				*claims = NULL;
-	long				 ttl = TOKEN_TTL_DEFAULT;
-	int				 ch, rc = CTL_EXIT_FAIL;
+	static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	const char	 *tier = "free", *sub;
+	unsigned char	  mac[EVP_MAX_MD_SIZE];
+	unsigned int	  maclen = 0;
+	struct buf	  tok;
+	char		 *claims = NULL;
+	long		  ttl = TOKEN_TTL_DEFAULT;
+	int		  ch, rc = CTL_EXIT_FAIL;
 
 	for (;;) {
 		ch = getopt_long(argc, argv, "", opts, NULL);
@@ -127,7 +124,7 @@ ctl_token(struct ctl_settings *s, int argc, char **argv)
 			ttl = ctl_parse_seconds(optarg);
 			if (ttl <= 0 || ttl > TOKEN_TTL_MAX) {
 				ctl_usage_error("token: --ttl needs 1 s to "
-				    "366 d");
+						"366 d");
 				return CTL_EXIT_USAGE;
 			}
 			break;
@@ -135,7 +132,7 @@ ctl_token(struct ctl_settings *s, int argc, char **argv)
 			tier = optarg;
 			if (!token_tier_ok(tier)) {
 				ctl_usage_error("token: --tier needs 1 to 64 "
-				    "letters, digits, _ or -");
+						"letters, digits, _ or -");
 				return CTL_EXIT_USAGE;
 			}
 			break;
@@ -154,15 +151,17 @@ ctl_token(struct ctl_settings *s, int argc, char **argv)
 	buf_init(&tok, TOKEN_MAX);
 	claims = token_claims(s, sub, ttl, tier);
 	if (claims == NULL ||
-	    token_b64url(&tok, (const unsigned char *)header,
-	    strlen(header)) == -1 || buf_append_str(&tok, ".") == -1 ||
-	    token_b64url(&tok, (const unsigned char *)claims,
-	    strlen(claims)) == -1) {
+	    token_b64url(&tok, (const unsigned char *)header, strlen(header)) ==
+		-1 ||
+	    buf_append_str(&tok, ".") == -1 ||
+	    token_b64url(&tok, (const unsigned char *)claims, strlen(claims)) ==
+		-1) {
 		ctl_warnx("token: out of memory");
 		goto done;
 	}
 	if (HMAC(EVP_sha256(), s->jwt_secret, (int)strlen(s->jwt_secret),
-	    (const unsigned char *)tok.data, tok.len, mac, &maclen) == NULL) {
+		(const unsigned char *)tok.data, tok.len, mac,
+		&maclen) == NULL) {
 		ctl_warnx("token: HMAC failed");
 		goto done;
 	}

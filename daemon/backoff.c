@@ -5,17 +5,17 @@
 
 #include "backoff.h"
 
-#define BACKOFF_BASE	5.0
-#define BACKOFF_CAP	60.0
+#define BACKOFF_BASE 5.0
+#define BACKOFF_CAP  60.0
 
 /* A uniform double in [0, 1). */
 static double
 backoff_uniform(void)
 {
-	uint64_t	r = 0;
+	uint64_t r = 0;
 
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-		return 0.5;	/* no entropy yet: the middle */
+		return 0.5; /* no entropy yet: the middle */
 	return (double)(r >> 11) / 9007199254740992.0;
 }
 
@@ -23,7 +23,7 @@ double
 backoff_formula(long retry_count, double jitter, double provider_wait,
     double scale)
 {
-	double	wait;
+	double wait;
 
 	if (retry_count < 0)
 		retry_count = 0;

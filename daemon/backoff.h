@@ -8,9 +8,9 @@
  * provider's wait (Retry-After, retry_after; < 0: none) wins if longer;
  * the result times scale (SCENEGEN_BACKOFF_SCALE).
  */
-double	backoff_seconds(long retry_count, double provider_wait, double scale);
+double backoff_seconds(long retry_count, double provider_wait, double scale);
 /* The same with a given jitter, for checking the formula. */
-double	backoff_formula(long retry_count, double jitter, double provider_wait,
-	    double scale);
+double backoff_formula(long retry_count, double jitter, double provider_wait,
+    double scale);
 
 #endif

@@ -15,13 +15,15 @@
 #include "settings.h"
 
 #define ROW(n, t, d, lo, hi, req, sec, tgt) \
-	{ (n), (t), (d), (lo), (hi), (req), (sec), (tgt) }
+	{ \
+		(n), (t), (d), (lo), (hi), (req), (sec), (tgt) \
+	}
 
 /* Remove trailing slashes so "prefix" + "/" + name is always one slash. */
 static void
 settings_trim_slash(char *s)
 {
-	size_t	len;
+	size_t len;
 
 	if (s == NULL)
 		return;
@@ -34,7 +36,7 @@ settings_trim_slash(char *s)
 static int
 settings_http_url(const char *url)
 {
-	const char	*rest;
+	const char *rest;
 
 	if (strncmp(url, "http://", 7) == 0)
 		rest = url + 7;
@@ -57,20 +59,20 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    &s->api_key),
 		ROW("MODELSLAB_BASE_URL", CONFIG_STRING,
 		    "https://modelslab.com/api", 0, 0, 0, 0, &s->base_url),
-		ROW("MODELSLAB_MODEL_ID", CONFIG_STRING, "gen4_image", 0, 0,
-		    0, 0, &s->model_id),
+		ROW("MODELSLAB_MODEL_ID", CONFIG_STRING, "gen4_image", 0, 0, 0,
+		    0, &s->model_id),
 		ROW("MODELSLAB_MAX_QUEUED", CONFIG_INT, "5", 1, 100000, 0, 0,
 		    &s->max_queued),
 		ROW("SCENEGEN_IMAGE_DIR", CONFIG_STRING,
 		    "/var/lib/scenegen/images", 0, 0, 0, 0, &s->image_dir),
 		ROW("SCENEGEN_IMAGE_BASE_URL", CONFIG_STRING, "/images", 0, 0,
 		    0, 0, &s->image_base_url),
-		ROW("SCENEGEN_KEEP_PROVIDER_URL", CONFIG_BOOL, "no", 0, 0, 0,
-		    0, &s->keep_provider_url),
+		ROW("SCENEGEN_KEEP_PROVIDER_URL", CONFIG_BOOL, "no", 0, 0, 0, 0,
+		    &s->keep_provider_url),
 		ROW("SCENEGEN_MAX_RETRIES", CONFIG_INT, "3", 0, 20, 0, 0,
 		    &s->max_retries),
-		ROW("SCENEGEN_BACKOFF_SCALE", CONFIG_DOUBLE, "1", 0.001, 100,
-		    0, 0, &s->backoff_scale),
+		ROW("SCENEGEN_BACKOFF_SCALE", CONFIG_DOUBLE, "1", 0.001, 100, 0,
+		    0, &s->backoff_scale),
 		ROW("SCENEGEN_LEASE_SECONDS", CONFIG_INT, "60", 3, 86400, 0, 0,
 		    &s->lease_seconds),
 		ROW("SCENEGEN_SWEEP_SECONDS", CONFIG_INT, "10", 1, 86400, 0, 0,
@@ -101,29 +103,32 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    &s->db_connections),
 		ROW("SCENEGEN_IMAGE_MAX_BYTES", CONFIG_INT, "33554432", 1024,
 		    1073741824, 0, 0, &s->image_max_bytes),
-		ROW("SCENEGEN_DEBUG_REFUSE_STATE", CONFIG_STRING, NULL, 0, 0,
-		    0, 0, &s->debug_refuse_state),
+		ROW("SCENEGEN_DEBUG_REFUSE_STATE", CONFIG_STRING, NULL, 0, 0, 0,
+		    0, &s->debug_refuse_state),
 	};
-	char	host[HOST_NAME_MAX + 1];
-	int	n;
+	char host[HOST_NAME_MAX + 1];
+	int  n;
 
 	memset(s, 0, sizeof(*s));
-	if (config_load(table, sizeof(table) / sizeof(table[0]), err,
-	    errlen) == -1)
+	if (config_load(table, sizeof(table) / sizeof(table[0]), err, errlen) ==
+	    -1)
 		return -1;
 	if (log_priority_from_name(s->log_level) == -1) {
-		snprintf(err, errlen, "SCENEGEN_LOG_LEVEL must be one of err, "
+		snprintf(err, errlen,
+		    "SCENEGEN_LOG_LEVEL must be one of err, "
 		    "warning, notice, info, debug");
 		return -1;
 	}
 	if (s->poll_max_seconds < s->poll_min_seconds) {
-		snprintf(err, errlen, "SCENEGEN_POLL_MAX_SECONDS must not be "
+		snprintf(err, errlen,
+		    "SCENEGEN_POLL_MAX_SECONDS must not be "
 		    "below SCENEGEN_POLL_MIN_SECONDS");
 		return -1;
 	}
 	settings_trim_slash(s->base_url);
 	if (!settings_http_url(s->base_url)) {
-		snprintf(err, errlen, "MODELSLAB_BASE_URL must be an http:// or "
+		snprintf(err, errlen,
+		    "MODELSLAB_BASE_URL must be an http:// or "
 		    "https:// URL with a host");
 		return -1;
 	}
@@ -134,14 +139,16 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		host[sizeof(host) - 1] = '\0';
 		s->consumer = malloc(sizeof(host) + 16);
 		if (s->consumer == NULL) {
-			snprintf(err, errlen, "SCENEGEN_CONSUMER: out of "
+			snprintf(err, errlen,
+			    "SCENEGEN_CONSUMER: out of "
 			    "memory");
 			return -1;
 		}
 		n = snprintf(s->consumer, sizeof(host) + 16, "%s:%ld", host,
 		    (long)getpid());
 		if (n < 0) {
-			snprintf(err, errlen, "SCENEGEN_CONSUMER: cannot "
+			snprintf(err, errlen,
+			    "SCENEGEN_CONSUMER: cannot "
 			    "format");
 			return -1;
 		}
@@ -170,9 +177,9 @@ settings_free(struct settings *s)
 int
 settings_reload_log_level(const struct settings *s)
 {
-	FILE	*fp;
-	char	 line[512], *v, *end;
-	int	 prio = -1, p;
+	FILE *fp;
+	char  line[512], *v, *end;
+	int   prio = -1, p;
 
 	if (s->env_file == NULL)
 		return -1;

@@ -23,9 +23,9 @@
 #include "log.h"
 #include "pgerr.h"
 
-#define DB_RETRY_MIN		0.25
-#define DB_RETRY_MAX		10.0
-#define DB_BATCHES_IN_FLIGHT	2
+#define DB_RETRY_MIN	     0.25
+#define DB_RETRY_MAX	     10.0
+#define DB_BATCHES_IN_FLIGHT 2
 
 enum db_conn_state {
 	DBC_DOWN,
@@ -36,18 +36,18 @@ enum db_conn_state {
 
 /* An answer kept until its batch's Sync: first result, first error line. */
 struct db_answer {
-	PGresult		*res;
-	char			*error;
+	PGresult *res;
+	char	 *error;
 };
 
 struct db_query {
-	TAILQ_ENTRY(db_query)	 entry;
-	int			 stmt;
-	int			 n;
-	char			*params[DB_MAX_PARAMS];
-	struct db_reply		 reply;
-	int			 solo;		/* its batch failed: run alone */
-	struct db_answer	 answer;	/* its own */
+	TAILQ_ENTRY(db_query) entry;
+	int		      stmt;
+	int		      n;
+	char		     *params[DB_MAX_PARAMS];
+	struct db_reply	      reply;
+	int		      solo;   /* its batch failed: run alone */
+	struct db_answer      answer; /* its own */
 };
 
 TAILQ_HEAD(db_query_list, db_query);
@@ -60,62 +60,62 @@ enum db_slot_kind {
 };
 
 struct db_slot {
-	enum db_slot_kind	 kind;
-	int			 stmt;		/* SLOT_PREPARE */
-	struct db_query		*q;		/* SLOT_QUERY */
-	int			 nqueries;	/* SLOT_SYNC: its batch's size */
+	enum db_slot_kind kind;
+	int		  stmt;	    /* SLOT_PREPARE */
+	struct db_query	 *q;	    /* SLOT_QUERY */
+	int		  nqueries; /* SLOT_SYNC: its batch's size */
 };
 
 struct db_conn {
-	struct db_pool		*pool;
-	int			 index;
-	PGconn			*pg;
-	enum db_conn_state	 state;
-	int			 fd;
-	struct event		*cev;		/* connecting: one-shot */
-	struct event		*rev;		/* connected: persistent read */
-	struct event		*wev;		/* connected: flush */
-	struct event		*timer;		/* reconnect, timeouts */
-	struct event		*kick;		/* send the FIFO, deferred */
-	double			 retry_delay;
-	int			 was_up;
-	int			 logged_down;
-	unsigned char		*prepared;	/* per statement: sent */
-	struct db_query_list	 pending;	/* not sent yet */
-	struct db_query_list	 sent;		/* on the wire, in order */
-	size_t			 queued;	/* pending + sent */
-	struct db_slot		*slots;		/* ring of what is on the wire */
-	size_t			 slot_cap, slot_head, slot_len;
-	int			 batches;	/* Syncs on the wire */
-	int			 batch_failed;	/* the batch being read */
-	struct db_answer	 batch_error;	/* its first error */
+	struct db_pool	    *pool;
+	int		     index;
+	PGconn		    *pg;
+	enum db_conn_state   state;
+	int		     fd;
+	struct event	    *cev;   /* connecting: one-shot */
+	struct event	    *rev;   /* connected: persistent read */
+	struct event	    *wev;   /* connected: flush */
+	struct event	    *timer; /* reconnect, timeouts */
+	struct event	    *kick;  /* send the FIFO, deferred */
+	double		     retry_delay;
+	int		     was_up;
+	int		     logged_down;
+	unsigned char	    *prepared; /* per statement: sent */
+	struct db_query_list pending;  /* not sent yet */
+	struct db_query_list sent;     /* on the wire, in order */
+	size_t		     queued;   /* pending + sent */
+	struct db_slot	    *slots;    /* ring of what is on the wire */
+	size_t		     slot_cap, slot_head, slot_len;
+	int		     batches;	   /* Syncs on the wire */
+	int		     batch_failed; /* the batch being read */
+	struct db_answer     batch_error;  /* its first error */
 };
 
 struct db_pool {
-	struct event_base		*base;
-	char				*conninfo;
-	char				*label;
-	struct db_conn			*conns;
-	int				 nconn;
-	int				 batch_max;
-	const struct db_stmt_def	*table;
-	int				 nstmt;
-	double				 query_timeout;
-	double				 connect_timeout;
-	unsigned long			 generation;
-	void				(*on_up)(void *);
-	void				*on_up_arg;
+	struct event_base	 *base;
+	char			 *conninfo;
+	char			 *label;
+	struct db_conn		 *conns;
+	int			  nconn;
+	int			  batch_max;
+	const struct db_stmt_def *table;
+	int			  nstmt;
+	double			  query_timeout;
+	double			  connect_timeout;
+	unsigned long		  generation;
+	void (*on_up)(void *);
+	void *on_up_arg;
 };
 
-static void	db_conn_start(struct db_conn *);
-static void	db_conn_lost(struct db_conn *, const char *why);
-static void	db_conn_run(struct db_conn *);
+static void db_conn_start(struct db_conn *);
+static void db_conn_lost(struct db_conn *, const char *why);
+static void db_conn_run(struct db_conn *);
 
 /* Arm c's one timer for seconds. */
 static void
 db_conn_timer(struct db_conn *c, double seconds)
 {
-	struct timeval	tv;
+	struct timeval tv;
 
 	tv.tv_sec = (long)seconds;
 	tv.tv_usec = (long)((seconds - (double)tv.tv_sec) * 1e6);
@@ -136,7 +136,7 @@ db_answer_clear(struct db_answer *a)
 static void
 db_query_free(struct db_query *q)
 {
-	int	i;
+	int i;
 
 	db_answer_clear(&q->answer);
 	for (i = 0; i < q->n; i++)
@@ -170,7 +170,7 @@ db_conn_events_free(struct db_conn *c)
 static void
 db_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct db_conn	*c = arg;
+	struct db_conn *c = arg;
 
 	if (c->state == DBC_DOWN)
 		db_conn_start(c);
@@ -185,7 +185,7 @@ static void
 db_conn_fail_list(struct db_conn *c, struct db_query_list *list,
     const char *line)
 {
-	struct db_query	*q;
+	struct db_query *q;
 
 	for (q = TAILQ_FIRST(list); q != NULL; q = TAILQ_FIRST(list)) {
 		TAILQ_REMOVE(list, q, entry);
@@ -199,7 +199,7 @@ db_conn_fail_list(struct db_conn *c, struct db_query_list *list,
 static void
 db_conn_lost(struct db_conn *c, const char *why)
 {
-	char		 line[256];
+	char line[256];
 
 	pgerr_flatten(why, line, sizeof(line));
 	if (!c->logged_down)
@@ -228,7 +228,7 @@ db_conn_lost(struct db_conn *c, const char *why)
 static int
 db_conn_flush(struct db_conn *c)
 {
-	int	r;
+	int r;
 
 	r = PQflush(c->pg);
 	if (r == -1)
@@ -264,22 +264,24 @@ db_query_deliver(struct db_query *q, PGresult *res, const char *error)
 static void
 db_conn_batch_done(struct db_conn *c, int nqueries)
 {
-	struct db_query_list	 batch;
-	struct db_query		*q;
-	int			 i, failed = c->batch_failed;
+	struct db_query_list batch;
+	struct db_query	    *q;
+	int		     i, failed = c->batch_failed;
 
 	TAILQ_INIT(&batch);
-	for (i = 0; i < nqueries && (q = TAILQ_FIRST(&c->sent)) != NULL; i++) {
+	for (i = 0, q = TAILQ_FIRST(&c->sent); i < nqueries && q != NULL;
+	     i++, q = TAILQ_FIRST(&c->sent)) {
 		TAILQ_REMOVE(&c->sent, q, entry);
 		TAILQ_INSERT_TAIL(&batch, q, entry);
 	}
 	c->batches--;
 	if (failed && nqueries > 1) {
 		log_debug("%s: connection %d: a batch of %d failed (%s); "
-		    "running its statements one by one", c->pool->label,
-		    c->index, nqueries, c->batch_error.error != NULL ?
-		    c->batch_error.error : "?");
-		while ((q = TAILQ_LAST(&batch, db_query_list)) != NULL) {
+			  "running its statements one by one",
+		    c->pool->label, c->index, nqueries,
+		    c->batch_error.error != NULL ? c->batch_error.error : "?");
+		for (q = TAILQ_LAST(&batch, db_query_list); q != NULL;
+		     q = TAILQ_LAST(&batch, db_query_list)) {
 			TAILQ_REMOVE(&batch, q, entry);
 			db_answer_clear(&q->answer);
 			q->solo = 1;
@@ -288,7 +290,7 @@ db_conn_batch_done(struct db_conn *c, int nqueries)
 		db_conn_batch_reset(c);
 		return;
 	}
-	while ((q = TAILQ_FIRST(&batch)) != NULL) {
+	for (q = TAILQ_FIRST(&batch); q != NULL; q = TAILQ_FIRST(&batch)) {
 		TAILQ_REMOVE(&batch, q, entry);
 		c->queued--;
 		if (!failed)
@@ -315,7 +317,7 @@ db_conn_note_error(struct db_conn *c, PGresult *r, const char *line)
 		return -1;
 	if (r != NULL && PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
 		c->batch_error.res = r;
-		return 1;	/* r is kept */
+		return 1; /* r is kept */
 	}
 	return 0;
 }
@@ -325,16 +327,16 @@ db_conn_note_error(struct db_conn *c, PGresult *r, const char *line)
  * out of memory; r is always consumed (kept or cleared).
  */
 static int
-db_conn_take_result(struct db_conn *c, const struct db_slot *s,
-    PGresult *r)
+db_conn_take_result(struct db_conn *c, const struct db_slot *s, PGresult *r)
 {
-	struct db_query	*q = s->q;
+	struct db_query *q = s->q;
 	ExecStatusType	 st = PQresultStatus(r);
 	char		 line[512];
 	int		 kept = 0, aborted = st == PGRES_PIPELINE_ABORTED;
 
 	if (aborted)
-		snprintf(line, sizeof(line), "statement skipped: an earlier "
+		snprintf(line, sizeof(line),
+		    "statement skipped: an earlier "
 		    "one in its batch failed");
 	else if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE ||
 	    st == PGRES_NONFATAL_ERROR)
@@ -348,8 +350,9 @@ db_conn_take_result(struct db_conn *c, const struct db_slot *s,
 		c->prepared[s->stmt] = 0;
 	}
 	if (s->kind == SLOT_QUERY && !aborted) {
-		if (line[0] != '\0' && q->answer.error == NULL &&
-		    (q->answer.error = strdup(line)) == NULL) {
+		if (line[0] != '\0' && q->answer.error == NULL)
+			q->answer.error = strdup(line);
+		if (line[0] != '\0' && q->answer.error == NULL) {
 			PQclear(r);
 			return -1;
 		}
@@ -387,7 +390,7 @@ static void
 db_conn_push_slot(struct db_conn *c, enum db_slot_kind kind, int stmt,
     struct db_query *q, int nqueries)
 {
-	struct db_slot	*s;
+	struct db_slot *s;
 
 	s = &c->slots[(c->slot_head + c->slot_len) % c->slot_cap];
 	s->kind = kind;
@@ -401,9 +404,9 @@ db_conn_push_slot(struct db_conn *c, enum db_slot_kind kind, int stmt,
 static void
 db_conn_read(struct db_conn *c)
 {
-	struct db_slot	 s;
-	PGresult	*r;
-	PGnotify	*n;
+	struct db_slot s;
+	PGresult      *r;
+	PGnotify      *n;
 
 	if (PQconsumeInput(c->pg) == 0) {
 		db_conn_lost(c, PQerrorMessage(c->pg));
@@ -420,8 +423,8 @@ db_conn_read(struct db_conn *c)
 				return;
 			}
 			if (s.kind == SLOT_SYNC)
-				break;		/* its answer is yet to come */
-			db_conn_pop_slot(c);	/* the slot's answers are all in */
+				break;	     /* its answer is yet to come */
+			db_conn_pop_slot(c); /* the slot's answers are all in */
 			continue;
 		}
 		if (s.kind == SLOT_SYNC &&
@@ -461,7 +464,7 @@ db_conn_kick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 db_conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct db_conn	*c = arg;
+	struct db_conn *c = arg;
 
 	if (c->pg != NULL && db_conn_flush(c) == -1)
 		db_conn_lost(c, PQerrorMessage(c->pg));
@@ -471,21 +474,21 @@ db_conn_write_cb(evutil_socket_t fd, short what, void *arg)
 static int
 db_conn_send(struct db_conn *c, struct db_query *q)
 {
-	const struct db_stmt_def	*def = &c->pool->table[q->stmt];
+	const struct db_stmt_def *def = &c->pool->table[q->stmt];
 
 	if (def->prepare && !c->prepared[q->stmt]) {
 		if (!PQsendPrepare(c->pg, def->name, def->sql, def->nparams,
-		    NULL))
+			NULL))
 			return -1;
 		c->prepared[q->stmt] = 1;
 		db_conn_push_slot(c, SLOT_PREPARE, q->stmt, NULL, 0);
 	}
 	if (def->prepare) {
 		if (!PQsendQueryPrepared(c->pg, def->name, q->n,
-		    (const char *const *)q->params, NULL, NULL, 0))
+			(const char *const *)q->params, NULL, NULL, 0))
 			return -1;
 	} else if (!PQsendQueryParams(c->pg, def->sql, q->n, NULL,
-	    (const char *const *)q->params, NULL, NULL, 0))
+		       (const char *const *)q->params, NULL, NULL, 0))
 		return -1;
 	db_conn_push_slot(c, SLOT_QUERY, q->stmt, q, 0);
 	return 0;
@@ -498,15 +501,16 @@ db_conn_send(struct db_conn *c, struct db_query *q)
 static void
 db_conn_run(struct db_conn *c)
 {
-	struct db_query	*q;
+	struct db_query *q;
 	int		 k, was_idle = c->slot_len == 0;
 
 	if (c->state != DBC_UP)
 		return;
-	while (c->batches < DB_BATCHES_IN_FLIGHT &&
-	    (q = TAILQ_FIRST(&c->pending)) != NULL) {
+	for (q = TAILQ_FIRST(&c->pending);
+	     c->batches < DB_BATCHES_IN_FLIGHT && q != NULL;
+	     q = TAILQ_FIRST(&c->pending)) {
 		for (k = 0; q != NULL && k < c->pool->batch_max;
-		    q = TAILQ_FIRST(&c->pending)) {
+		     q = TAILQ_FIRST(&c->pending)) {
 			if (q->solo && k > 0)
 				break;
 			if (db_conn_send(c, q) == -1)
@@ -535,7 +539,7 @@ lost:
 static void
 db_conn_ready(struct db_conn *c)
 {
-	struct db_pool	*p = c->pool;
+	struct db_pool *p = c->pool;
 
 	evtimer_del(c->timer);
 	if (c->cev != NULL)
@@ -567,13 +571,13 @@ db_conn_ready(struct db_conn *c)
 	db_conn_run(c);
 }
 
-static void	db_conn_connect_cb(evutil_socket_t, short, void *);
+static void db_conn_connect_cb(evutil_socket_t, short, void *);
 
 /* Wait for the socket direction PQconnectPoll asked for. */
 static void
 db_conn_connect_wait(struct db_conn *c, PostgresPollingStatusType st)
 {
-	short	what = st == PGRES_POLLING_READING ? EV_READ : EV_WRITE;
+	short what = st == PGRES_POLLING_READING ? EV_READ : EV_WRITE;
 
 	if (c->cev != NULL)
 		event_free(c->cev);
@@ -586,8 +590,8 @@ db_conn_connect_wait(struct db_conn *c, PostgresPollingStatusType st)
 static void
 db_conn_connect_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct db_conn			*c = arg;
-	PostgresPollingStatusType	 st;
+	struct db_conn		 *c = arg;
+	PostgresPollingStatusType st;
 
 	st = PQconnectPoll(c->pg);
 	switch (st) {
@@ -607,8 +611,8 @@ db_conn_connect_cb(evutil_socket_t fd, short what, void *arg)
 static void
 db_notice(void *arg, const char *message)
 {
-	struct db_conn	*c = arg;
-	char		 line[256];
+	struct db_conn *c = arg;
+	char		line[256];
 
 	pgerr_flatten(message, line, sizeof(line));
 	log_debug("%s: connection %d: %s", c->pool->label, c->index, line);
@@ -638,9 +642,9 @@ db_pool_new(struct event_base *base, const char *conninfo, const char *label,
     int nconn, int batch_max, const struct db_stmt_def *table, int nstmt,
     double query_timeout, double connect_timeout)
 {
-	struct db_pool	*p;
-	struct db_conn	*c;
-	int		 i;
+	struct db_pool *p;
+	struct db_conn *c;
+	int		i;
 
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
@@ -696,9 +700,9 @@ db_pool_on_up(struct db_pool *p, void (*fn)(void *), void *arg)
 static void
 db_query_list_free(struct db_query_list *list)
 {
-	struct db_query	*q;
+	struct db_query *q;
 
-	while ((q = TAILQ_FIRST(list)) != NULL) {
+	for (q = TAILQ_FIRST(list); q != NULL; q = TAILQ_FIRST(list)) {
 		TAILQ_REMOVE(list, q, entry);
 		db_query_free(q);
 	}
@@ -707,15 +711,15 @@ db_query_list_free(struct db_query_list *list)
 void
 db_pool_free(struct db_pool *p)
 {
-	struct db_conn	*c;
-	int		 i;
+	struct db_conn *c;
+	int		i;
 
 	if (p == NULL)
 		return;
 	for (i = 0; p->conns != NULL && i < p->nconn; i++) {
 		c = &p->conns[i];
 		if (c->pool == NULL)
-			continue;	/* never set up */
+			continue; /* never set up */
 		db_query_list_free(&c->sent);
 		db_query_list_free(&c->pending);
 		db_conn_events_free(c);
@@ -738,7 +742,7 @@ db_pool_free(struct db_pool *p)
 int
 db_pool_up(const struct db_pool *p)
 {
-	int	i, n = 0;
+	int i, n = 0;
 
 	for (i = 0; i < p->nconn; i++)
 		if (p->conns[i].state == DBC_UP)
@@ -757,7 +761,7 @@ db_query(struct db_pool *p, int stmt, int n, const char *const *params,
     struct db_reply reply)
 {
 	struct db_conn	*c, *best = NULL;
-	struct db_query	*q;
+	struct db_query *q;
 	int		 i;
 
 	if (stmt < 0 || stmt >= p->nstmt || n < 0 || n > DB_MAX_PARAMS)

@@ -19,14 +19,14 @@
 struct event_base;
 struct db_pool;
 
-#define DB_MAX_PARAMS	8
+#define DB_MAX_PARAMS 8
 
 /* One statement the pool may run: prepared unless prepare is 0. */
 struct db_stmt_def {
-	const char	*name;
-	const char	*sql;
-	int		 nparams;
-	int		 prepare;
+	const char *name;
+	const char *sql;
+	int	    nparams;
+	int	    prepare;
 };
 
 /*
@@ -36,33 +36,33 @@ struct db_stmt_def {
  * result belongs to the pool and is cleared after the callback returns.
  */
 struct db_reply {
-	void	(*fn)(const PGresult *res, const char *err, void *arg);
-	void	*arg;
+	void (*fn)(const PGresult *res, const char *err, void *arg);
+	void *arg;
 };
 
-struct db_pool	*db_pool_new(struct event_base *, const char *conninfo,
-		    const char *label, int nconn, int batch_max,
-		    const struct db_stmt_def *table, int nstmt,
-		    double query_timeout, double connect_timeout);
+struct db_pool *db_pool_new(struct event_base *, const char *conninfo,
+    const char *label, int nconn, int batch_max,
+    const struct db_stmt_def *table, int nstmt, double query_timeout,
+    double connect_timeout);
 /* Call fn(arg) each time a connection comes up. */
-void		 db_pool_on_up(struct db_pool *, void (*fn)(void *), void *);
+void		db_pool_on_up(struct db_pool *, void (*fn)(void *), void *);
 /* Close everything; callbacks of queued statements are NOT called. */
-void		 db_pool_free(struct db_pool *);
+void		db_pool_free(struct db_pool *);
 /* Connections ready to run statements. */
-int		 db_pool_up(const struct db_pool *);
+int		db_pool_up(const struct db_pool *);
 /* Grows by one each time a connection is (re)established. */
-unsigned long	 db_pool_generation(const struct db_pool *);
+unsigned long	db_pool_generation(const struct db_pool *);
 /*
  * Queue statement stmt with n text parameters (copied; NULL is SQL NULL)
  * on the least busy ready connection. 0: the callback will be called;
  * -1: no connection is ready or out of memory, the callback will not be.
  */
-int		 db_query(struct db_pool *, int stmt, int n,
-		    const char *const *params, struct db_reply reply);
+int db_query(struct db_pool *, int stmt, int n, const char *const *params,
+    struct db_reply reply);
 
 /* Helpers for results. */
-int		 db_rows(const PGresult *);
+int	    db_rows(const PGresult *);
 /* Text of row r, column c; NULL when SQL NULL or out of range. */
-const char	*db_value(const PGresult *, int r, int c);
+const char *db_value(const PGresult *, int r, int c);
 
 #endif

@@ -25,7 +25,7 @@
 static void
 finish_acked(redisReply *reply, const char *err, void *arg)
 {
-	struct job	*job = arg;
+	struct job *job = arg;
 
 	job->busy--;
 	if (err != NULL)
@@ -43,7 +43,8 @@ finish_redis(struct job *job, int sent)
 {
 	if (sent == -1) {
 		log_warn("job %s: Redis unavailable; the entry is taken over "
-		    "later", job->record_id);
+			 "later",
+		    job->record_id);
 		job_done(job);
 		return;
 	}
@@ -53,7 +54,7 @@ finish_redis(struct job *job, int sent)
 void
 finish_ack(struct job *job)
 {
-	struct queue_reply	r = { finish_acked, job };
+	struct queue_reply r = { finish_acked, job };
 
 	if (job->entry_id[0] == '\0') {
 		job_done(job);
@@ -67,27 +68,30 @@ finish_ack(struct job *job)
 static void
 finish_completed(struct job *job, long rows, const char *value)
 {
-	struct scenegend	*sg = job->sg;
-	double			 took;
+	struct scenegend *sg = job->sg;
+	double		  took;
 
 	took = (double)(clock_mono_ms() - job->claimed_mono) / 1000.0;
 	sg->counters.completed++;
 	stats_generation(sg->stats, took);
 	log_info("job %s: completed (generation %.1f s, %.1f s in this "
-	    "attempt)", job->record_id, job->generation_time, took);
+		 "attempt)",
+	    job->record_id, job->generation_time, took);
 	finish_ack(job);
 }
 
 void
 finish_complete(struct job *job, const char *image_url)
 {
-	const struct settings	*cfg = job->sg->cfg;
-	char			 gen[32];
-	const char		*params[6];
+	const struct settings *cfg = job->sg->cfg;
+	char		       gen[32];
+	const char	      *params[6];
 
 	if (image_url == NULL) {
-		finish_error(job, PROVIDER_RETRY, "the provider gave no image "
-		    "URL", -1, 1);
+		finish_error(job, PROVIDER_RETRY,
+		    "the provider gave no image "
+		    "URL",
+		    -1, 1);
 		return;
 	}
 	if (job->generation_time < 0)
@@ -98,7 +102,7 @@ finish_complete(struct job *job, const char *image_url)
 	params[2] = image_url;
 	params[3] = gen;
 	params[4] = job->model_used[0] != '\0' ? job->model_used :
-	    cfg->model_id;
+						 cfg->model_id;
 	params[5] = job->provider_id[0] != '\0' ? job->provider_id : NULL;
 	job_write_in(job, JOB_FINISHING, STMT_COMPLETE, 6, params,
 	    finish_completed);
@@ -115,7 +119,7 @@ finish_failed(struct job *job, long rows, const char *value)
 void
 finish_fail(struct job *job, const char *message)
 {
-	const char	*params[3];
+	const char *params[3];
 
 	snprintf(job->error, sizeof(job->error), "%s", message);
 	params[0] = job->record_id;
@@ -128,33 +132,35 @@ finish_fail(struct job *job, const char *message)
 static void
 finish_retried(struct job *job, long rows, const char *value)
 {
-	struct queue_reply	r = { finish_acked, job };
-	int64_t			due;
+	struct queue_reply r = { finish_acked, job };
+	int64_t		   due;
 
 	job->sg->counters.retried++;
 	due = value != NULL ? strtoll(value, NULL, 10) : clock_wall_ms();
 	if (job_set_state(job, JOB_ACKING) == -1)
 		return;
-	finish_redis(job, queue_delay(job->sg->queue, job->entry_id,
-	    job->record_id, due, r));
+	finish_redis(job,
+	    queue_delay(job->sg->queue, job->entry_id, job->record_id, due, r));
 }
 
 void
 finish_error(struct job *job, enum provider_kind kind, const char *message,
     double retry_after, int request_dead)
 {
-	const struct settings	*cfg = job->sg->cfg;
-	char			 wait_s[32], msg[1024];
-	const char		*params[5];
-	double			 wait;
+	const struct settings *cfg = job->sg->cfg;
+	char		       wait_s[32], msg[1024];
+	const char	      *params[5];
+	double		       wait;
 
 	if (kind == PROVIDER_FATAL) {
 		finish_fail(job, message);
 		return;
 	}
 	if (job->retry_count >= cfg->max_retries) {
-		snprintf(msg, sizeof(msg), "failed after %ld attempts; the "
-		    "last error: %s", job->attempts, message);
+		snprintf(msg, sizeof(msg),
+		    "failed after %ld attempts; the "
+		    "last error: %s",
+		    job->attempts, message);
 		finish_fail(job, msg);
 		return;
 	}
@@ -170,27 +176,26 @@ finish_error(struct job *job, enum provider_kind kind, const char *message,
 	params[2] = wait_s;
 	params[3] = job->error;
 	params[4] = request_dead ? "t" : "f";
-	job_write_in(job, JOB_FINISHING, STMT_RETRY, 5, params,
-	    finish_retried);
+	job_write_in(job, JOB_FINISHING, STMT_RETRY, 5, params, finish_retried);
 }
 
 static void
 finish_handed_back(struct job *job, long rows, const char *value)
 {
-	struct queue_reply	r = { finish_acked, job };
+	struct queue_reply r = { finish_acked, job };
 
 	job->sg->counters.handed_back++;
 	log_info("job %s: handed back for another worker", job->record_id);
 	if (job_set_state(job, JOB_ACKING) == -1)
 		return;
-	finish_redis(job, queue_requeue(job->sg->queue, job->entry_id,
-	    job->record_id, r));
+	finish_redis(job,
+	    queue_requeue(job->sg->queue, job->entry_id, job->record_id, r));
 }
 
 void
 finish_hand_back(struct job *job)
 {
-	const char	*params[2];
+	const char *params[2];
 
 	params[0] = job->record_id;
 	params[1] = job->lease_token;

@@ -23,50 +23,50 @@
 #include "http.h"
 #include "secret.h"
 
-#define HTTP_MAX_RUNNING	256	/* transfers at once */
-#define HTTP_MAX_CACHED		64	/* idle connections kept */
+#define HTTP_MAX_RUNNING 256 /* transfers at once */
+#define HTTP_MAX_CACHED	 64  /* idle connections kept */
 
 struct http_req {
-	TAILQ_ENTRY(http_req)	 entry;
-	struct http		*h;
-	CURL			*easy;		/* NULL while waiting */
-	struct curl_slist	*headers;
-	struct buf		 body;
-	char			*errbuf;	/* CURL_ERROR_SIZE, once running */
-	double			 retry_after;
-	int			 too_large;
-	struct http_done	 done;
+	TAILQ_ENTRY(http_req) entry;
+	struct http	     *h;
+	CURL		     *easy; /* NULL while waiting */
+	struct curl_slist    *headers;
+	struct buf	      body;
+	char		     *errbuf; /* CURL_ERROR_SIZE, once running */
+	double		      retry_after;
+	int		      too_large;
+	struct http_done      done;
 	/* The options, kept until the transfer starts. */
-	char			*url;
-	char			*post_body;
-	double			 timeout;
-	double			 connect_timeout;
-	int			 follow;
-	int			 fresh;
+	char		     *url;
+	char		     *post_body;
+	double		      timeout;
+	double		      connect_timeout;
+	int		      follow;
+	int		      fresh;
 };
 
 TAILQ_HEAD(http_req_list, http_req);
 
 struct http {
-	struct event_base	*base;
-	CURLM			*multi;
-	struct event		*timer;
-	struct event		*admit;		/* start waiting transfers */
-	struct http_req_list	 reqs;		/* running */
-	struct http_req_list	 waiting;	/* for a free slot */
-	int			 nrunning;
-	int			 nwaiting;
+	struct event_base   *base;
+	CURLM		    *multi;
+	struct event	    *timer;
+	struct event	    *admit;   /* start waiting transfers */
+	struct http_req_list reqs;    /* running */
+	struct http_req_list waiting; /* for a free slot */
+	int		     nrunning;
+	int		     nwaiting;
 };
 
 /* What we watch for one socket curl uses. */
 struct http_sock {
-	struct http	*h;
-	struct event	*ev;
-	curl_socket_t	 fd;
-	int		 what;
+	struct http  *h;
+	struct event *ev;
+	curl_socket_t fd;
+	int	      what;
 };
 
-static void	http_check_done(struct http *);
+static void http_check_done(struct http *);
 
 static void
 http_req_free(struct http_req *r)
@@ -93,8 +93,8 @@ http_slot_freed(struct http *h)
 static void
 http_event_cb(evutil_socket_t fd, short kind, void *arg)
 {
-	struct http	*h = arg;
-	int		 action = 0, running;
+	struct http *h = arg;
+	int	     action = 0, running;
 
 	if (kind & EV_READ)
 		action |= CURL_CSELECT_IN;
@@ -112,8 +112,8 @@ http_event_cb(evutil_socket_t fd, short kind, void *arg)
 static void
 http_timeout_cb(evutil_socket_t fd, short kind, void *arg)
 {
-	struct http	*h = arg;
-	int		 running;
+	struct http *h = arg;
+	int	     running;
 
 	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	http_check_done(h);
@@ -123,8 +123,8 @@ http_timeout_cb(evutil_socket_t fd, short kind, void *arg)
 static int
 http_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
-	struct http	*h = userp;
-	struct timeval	 tv;
+	struct http   *h = userp;
+	struct timeval tv;
 
 	if (timeout_ms < 0) {
 		evtimer_del(h->timer);
@@ -138,12 +138,11 @@ http_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 /* CURLMOPT_SOCKETFUNCTION: watch, change or forget a socket. */
 static int
-http_sock_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-    void *socketp)
+http_sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
-	struct http	*h = userp;
+	struct http	 *h = userp;
 	struct http_sock *hs = socketp;
-	short		 kind;
+	short		  kind;
 
 	if (what == CURL_POLL_REMOVE) {
 		if (hs != NULL) {
@@ -157,7 +156,7 @@ http_sock_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 	if (hs == NULL) {
 		hs = calloc(1, sizeof(*hs));
 		if (hs == NULL)
-			return -1;	/* curl fails the transfer */
+			return -1; /* curl fails the transfer */
 		hs->h = h;
 		hs->fd = s;
 		curl_multi_assign(h->multi, s, hs);
@@ -180,7 +179,7 @@ http_sock_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 static size_t
 http_write_cb(char *data, size_t size, size_t n, void *userp)
 {
-	struct http_req	*r = userp;
+	struct http_req *r = userp;
 
 	if (buf_append(&r->body, data, size * n) == -1) {
 		r->too_large = 1;
@@ -193,14 +192,14 @@ http_write_cb(char *data, size_t size, size_t n, void *userp)
 static size_t
 http_header_cb(char *data, size_t size, size_t n, void *userp)
 {
-	struct http_req	*r = userp;
+	struct http_req *r = userp;
 	size_t		 len = size * n, i;
 	char		 value[128], *end;
 	double		 v;
 	time_t		 t;
 
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-		r->retry_after = -1;	/* a new response (redirect) */
+		r->retry_after = -1; /* a new response (redirect) */
 		return len;
 	}
 	if (len < 12 || strncasecmp(data, "Retry-After:", 12) != 0)
@@ -227,14 +226,14 @@ http_header_cb(char *data, size_t size, size_t n, void *userp)
 static void
 http_check_done(struct http *h)
 {
-	struct http_result	 res;
-	struct http_req		*r;
-	CURLMsg			*msg;
-	char			*priv;
-	int			 left;
+	struct http_result res;
+	struct http_req	  *r;
+	CURLMsg		  *msg;
+	char		  *priv;
+	int		   left;
 
 	for (msg = curl_multi_info_read(h->multi, &left); msg != NULL;
-	    msg = curl_multi_info_read(h->multi, &left)) {
+	     msg = curl_multi_info_read(h->multi, &left)) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		priv = NULL;
@@ -248,7 +247,8 @@ http_check_done(struct http *h)
 		http_slot_freed(h);
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res.status);
 		curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &res.seconds);
-		res.error = r->errbuf != NULL && r->errbuf[0] != '\0' ? r->errbuf :
+		res.error = r->errbuf != NULL && r->errbuf[0] != '\0' ?
+		    r->errbuf :
 		    curl_easy_strerror(res.code);
 		res.body = &r->body;
 		/* Past the cap as it came, or as announced (curl stops early). */
@@ -266,7 +266,7 @@ http_check_done(struct http *h)
 static int
 http_launch(struct http *h, struct http_req *r)
 {
-	CURL	*e;
+	CURL *e;
 
 	r->errbuf = calloc(1, CURL_ERROR_SIZE);
 	e = r->easy = curl_easy_init();
@@ -276,38 +276,37 @@ http_launch(struct http *h, struct http_req *r)
 	    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb) !=
-	    CURLE_OK ||
+		CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header_cb) !=
-	    CURLE_OK ||
+		CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-	    (long)(r->timeout * 1000)) != CURLE_OK ||
+		(long)(r->timeout * 1000)) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)(r->connect_timeout * 1000)) != CURLE_OK ||
+		(long)(r->connect_timeout * 1000)) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
-	    CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_USERAGENT, "scenegend/1") !=
-	    CURLE_OK ||
+		CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "scenegend/1") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)r->body.max) != CURLE_OK)
+		(curl_off_t)r->body.max) != CURLE_OK)
 		return -1;
 	if (r->post_body != NULL &&
 	    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r->post_body) !=
-	    CURLE_OK)
+		CURLE_OK)
 		return -1;
 	if (r->fresh &&
 	    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK)
 		return -1;
 	if (r->follow &&
 	    (curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
-	    CURLE_OK))
+		curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L) != CURLE_OK ||
+		curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
+		    "http,https") != CURLE_OK))
 		return -1;
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
 		return -1;
@@ -324,12 +323,13 @@ http_launch(struct http *h, struct http_req *r)
 static void
 http_admit_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct http		*h = arg;
-	struct http_req		*r;
-	struct http_result	 res;
+	struct http	  *h = arg;
+	struct http_req	  *r;
+	struct http_result res;
 
-	while (h->nrunning < HTTP_MAX_RUNNING &&
-	    (r = TAILQ_FIRST(&h->waiting)) != NULL) {
+	for (r = TAILQ_FIRST(&h->waiting);
+	     h->nrunning < HTTP_MAX_RUNNING && r != NULL;
+	     r = TAILQ_FIRST(&h->waiting)) {
 		TAILQ_REMOVE(&h->waiting, r, entry);
 		h->nwaiting--;
 		if (http_launch(h, r) == 0)
@@ -351,7 +351,7 @@ http_admit_cb(evutil_socket_t fd, short what, void *arg)
 static CURLM *
 http_multi_new(struct http *h)
 {
-	CURLM	*m;
+	CURLM *m;
 
 	m = curl_multi_init();
 	if (m == NULL)
@@ -367,14 +367,14 @@ http_multi_new(struct http *h)
 void
 http_release_idle(struct http *h)
 {
-	CURLM	*m;
+	CURLM *m;
 
 	if (h->nrunning > 0 || h->nwaiting > 0)
 		return;
 	m = http_multi_new(h);
 	if (m == NULL)
 		return;
-	curl_multi_cleanup(h->multi);	/* closes the idle connections */
+	curl_multi_cleanup(h->multi); /* closes the idle connections */
 	h->multi = m;
 	evtimer_del(h->timer);
 }
@@ -382,7 +382,7 @@ http_release_idle(struct http *h)
 struct http *
 http_new(struct event_base *base)
 {
-	struct http	*h;
+	struct http *h;
 
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
@@ -403,13 +403,14 @@ http_new(struct event_base *base)
 void
 http_free(struct http *h)
 {
-	struct http_req	*r;
+	struct http_req *r;
 
 	if (h == NULL)
 		return;
-	while ((r = TAILQ_FIRST(&h->reqs)) != NULL)
+	for (r = TAILQ_FIRST(&h->reqs); r != NULL; r = TAILQ_FIRST(&h->reqs))
 		http_cancel(r);
-	while ((r = TAILQ_FIRST(&h->waiting)) != NULL)
+	for (r = TAILQ_FIRST(&h->waiting); r != NULL;
+	     r = TAILQ_FIRST(&h->waiting))
 		http_cancel(r);
 	if (h->multi != NULL)
 		curl_multi_cleanup(h->multi);
@@ -423,9 +424,9 @@ http_free(struct http *h)
 struct http_req *
 http_start(struct http *h, const struct http_opts *o, struct http_done done)
 {
-	struct http_req		*r;
-	struct curl_slist	*l;
-	size_t			 i;
+	struct http_req	  *r;
+	struct curl_slist *l;
+	size_t		   i;
 
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -439,9 +440,13 @@ http_start(struct http *h, const struct http_opts *o, struct http_done done)
 	r->fresh = o->fresh;
 	buf_init(&r->body, o->max_body);
 	r->url = strdup(o->url);
-	if (r->url == NULL || (o->post_body != NULL &&
-	    (r->post_body = strdup(o->post_body)) == NULL))
+	if (r->url == NULL)
 		goto fail;
+	if (o->post_body != NULL) {
+		r->post_body = strdup(o->post_body);
+		if (r->post_body == NULL)
+			goto fail;
+	}
 	/* "Expect:" off: no 100-continue round trip for larger bodies. */
 	l = curl_slist_append(NULL, "Expect:");
 	if (l == NULL)
@@ -469,12 +474,12 @@ fail:
 void
 http_cancel(struct http_req *r)
 {
-	struct http	*h;
+	struct http *h;
 
 	if (r == NULL)
 		return;
 	h = r->h;
-	if (r->easy != NULL) {		/* running (a waiting one has none) */
+	if (r->easy != NULL) { /* running (a waiting one has none) */
 		curl_multi_remove_handle(h->multi, r->easy);
 		TAILQ_REMOVE(&h->reqs, r, entry);
 		h->nrunning--;

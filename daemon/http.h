@@ -18,13 +18,13 @@ struct http;
 struct http_req;
 
 struct http_result {
-	CURLcode	 code;		/* CURLE_OK or the failure */
-	const char	*error;		/* curl's sentence for code */
-	long		 status;	/* HTTP status, 0 if none */
-	struct buf	*body;		/* capped; NUL-terminated */
-	int		 too_large;	/* the body passed the cap */
-	double		 retry_after;	/* Retry-After header, -1 none */
-	double		 seconds;	/* total time of the transfer */
+	CURLcode    code;	 /* CURLE_OK or the failure */
+	const char *error;	 /* curl's sentence for code */
+	long	    status;	 /* HTTP status, 0 if none */
+	struct buf *body;	 /* capped; NUL-terminated */
+	int	    too_large;	 /* the body passed the cap */
+	double	    retry_after; /* Retry-After header, -1 none */
+	double	    seconds;	 /* total time of the transfer */
 };
 
 /*
@@ -32,32 +32,32 @@ struct http_result {
  * the transfer and are freed when the callback returns.
  */
 struct http_done {
-	void	(*fn)(const struct http_result *, void *arg);
-	void	*arg;
+	void (*fn)(const struct http_result *, void *arg);
+	void *arg;
 };
 
 struct http_opts {
-	const char	*url;
-	const char	*post_body;	/* NULL: GET */
-	const char	*const *headers;	/* NULL-terminated or NULL */
-	double		 timeout;
-	double		 connect_timeout;
-	size_t		 max_body;
-	int		 follow;	/* follow redirects (http/https) */
+	const char	  *url;
+	const char	  *post_body; /* NULL: GET */
+	const char *const *headers;   /* NULL-terminated or NULL */
+	double		   timeout;
+	double		   connect_timeout;
+	size_t		   max_body;
+	int		   follow; /* follow redirects (http/https) */
 	/*
 	 * A new connection: for calls that must not be sent twice. curl
 	 * silently resends a request whose reused connection died before
 	 * any answer; on a fresh connection it does not.
 	 */
-	int		 fresh;
+	int		   fresh;
 };
 
 struct http	*http_new(struct event_base *);
 /* Abort every transfer without calling back, and free. */
 void		 http_free(struct http *);
 /* Start a transfer; NULL (no callback) when out of memory. */
-struct http_req	*http_start(struct http *, const struct http_opts *,
-		    struct http_done);
+struct http_req *http_start(struct http *, const struct http_opts *,
+    struct http_done);
 /* Abort a transfer that has not called back yet; no callback. */
 void		 http_cancel(struct http_req *);
 /* With no transfer at all: close the idle connections kept for reuse. */

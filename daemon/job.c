@@ -16,11 +16,11 @@
 #include "scenegend.h"
 #include "sql.h"
 
-#define T(s)	(1u << (s))
-#define LEASE	JOB_HOLDS_LEASE
-#define PAST	JOB_WRITES_PAST_DEADLINE
-#define ENDS	JOB_ENDS_LEASE
-#define DRAIN	JOB_HANDED_BACK_AT_DRAIN
+#define T(s)  (1u << (s))
+#define LEASE JOB_HOLDS_LEASE
+#define PAST  JOB_WRITES_PAST_DEADLINE
+#define ENDS  JOB_ENDS_LEASE
+#define DRAIN JOB_HANDED_BACK_AT_DRAIN
 
 /*
  * The state machine, one row per state: the only place that says which
@@ -29,58 +29,51 @@
 const struct job_state_info job_states[JOB_STATE__MAX] = {
 	[JOB_CLAIMING] = { "claiming",
 	    T(JOB_SUBMITTING) | T(JOB_WAITING) | T(JOB_FINISHING) |
-	    T(JOB_ACKING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
+		T(JOB_ACKING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
 	    0 },
 	[JOB_SUBMITTING] = { "submitting",
 	    T(JOB_RECORDING) | T(JOB_DOWNLOADING) | T(JOB_DISK_WAIT) |
-	    T(JOB_FINISHING) | T(JOB_DONE),
+		T(JOB_FINISHING) | T(JOB_DONE),
 	    LEASE },
 	[JOB_RECORDING] = { "recording",
 	    T(JOB_WAITING) | T(JOB_DOWNLOADING) | T(JOB_DISK_WAIT) |
-	    T(JOB_FINISHING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
+		T(JOB_FINISHING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
 	    LEASE | PAST },
 	[JOB_WAITING] = { "waiting",
 	    T(JOB_POLLING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-	    T(JOB_DONE),
+		T(JOB_DONE),
 	    LEASE | DRAIN },
 	[JOB_POLLING] = { "polling",
 	    T(JOB_PROGRESSING) | T(JOB_WAITING) | T(JOB_DOWNLOADING) |
-	    T(JOB_DISK_WAIT) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-	    T(JOB_DONE),
+		T(JOB_DISK_WAIT) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
+		T(JOB_DONE),
 	    LEASE | DRAIN },
 	[JOB_PROGRESSING] = { "progressing",
-	    T(JOB_WAITING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
-	    LEASE },
+	    T(JOB_WAITING) | T(JOB_HANDING_BACK) | T(JOB_DONE), LEASE },
 	[JOB_DISK_WAIT] = { "waiting for the disk",
 	    T(JOB_DOWNLOADING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-	    T(JOB_DONE),
+		T(JOB_DONE),
 	    LEASE | DRAIN },
 	[JOB_DOWNLOADING] = { "downloading",
 	    T(JOB_STORING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-	    T(JOB_DONE),
+		T(JOB_DONE),
 	    LEASE | DRAIN },
-	[JOB_STORING] = { "storing",
-	    T(JOB_FINISHING) | T(JOB_DONE),
-	    LEASE },
-	[JOB_FINISHING] = { "finishing",
-	    T(JOB_ACKING) | T(JOB_DONE),
+	[JOB_STORING] = { "storing", T(JOB_FINISHING) | T(JOB_DONE), LEASE },
+	[JOB_FINISHING] = { "finishing", T(JOB_ACKING) | T(JOB_DONE),
 	    LEASE | PAST | ENDS },
-	[JOB_HANDING_BACK] = { "handing back",
-	    T(JOB_ACKING) | T(JOB_DONE),
+	[JOB_HANDING_BACK] = { "handing back", T(JOB_ACKING) | T(JOB_DONE),
 	    LEASE | ENDS },
-	[JOB_ACKING] = { "acking",
-	    T(JOB_DONE),
-	    0 },
+	[JOB_ACKING] = { "acking", T(JOB_DONE), 0 },
 	[JOB_DONE] = { "done", 0, 0 },
 };
 
-static void	job_reap_cb(evutil_socket_t, short, void *);
+static void job_reap_cb(evutil_socket_t, short, void *);
 
 int
-job_set_init(struct job_set *js, struct scenegend *sg,
-    void (*reaped)(void *), void *arg)
+job_set_init(struct job_set *js, struct scenegend *sg, void (*reaped)(void *),
+    void *arg)
 {
-	int	i;
+	int i;
 
 	memset(js, 0, sizeof(*js));
 	for (i = 0; i < JOB_STATE__MAX; i++)
@@ -96,7 +89,7 @@ job_set_init(struct job_set *js, struct scenegend *sg,
 static void
 job_free(struct job *job)
 {
-	int	i;
+	int i;
 
 	if (job->timer != NULL)
 		event_free(job->timer);
@@ -114,12 +107,12 @@ job_free(struct job *job)
 void
 job_set_free(struct job_set *js)
 {
-	struct job	*job;
-	int		 i;
+	struct job *job;
+	int	    i;
 
 	for (i = 0; i < JOB_STATE__MAX; i++) {
 		for (job = TAILQ_FIRST(&js->list[i]); job != NULL;
-		    job = TAILQ_FIRST(&js->list[i])) {
+		     job = TAILQ_FIRST(&js->list[i])) {
 			TAILQ_REMOVE(&js->list[i], job, entry);
 			job_free(job);
 		}
@@ -134,8 +127,8 @@ job_set_free(struct job_set *js)
 static void
 job_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct job	*job = arg;
-	void		(*fn)(struct job *) = job->timer_fn;
+	struct job *job = arg;
+	void (*fn)(struct job *) = job->timer_fn;
 
 	job->timer_fn = NULL;
 	if (fn != NULL && job->state != JOB_DONE)
@@ -145,8 +138,8 @@ job_timer_cb(evutil_socket_t fd, short what, void *arg)
 struct job *
 job_new(struct scenegend *sg, const char *entry_id, const char *record_id)
 {
-	struct job	*job;
-	size_t		 len;
+	struct job *job;
+	size_t	    len;
 
 	job = calloc(1, sizeof(*job));
 	if (job == NULL)
@@ -178,7 +171,7 @@ job_new(struct scenegend *sg, const char *entry_id, const char *record_id)
 static void
 job_move(struct job *job, enum job_state to)
 {
-	struct job_set	*js = &job->sg->jobs;
+	struct job_set *js = &job->sg->jobs;
 
 	TAILQ_REMOVE(&js->list[job->state], job, entry);
 	js->count[job->state]--;
@@ -192,9 +185,9 @@ job_move(struct job *job, enum job_state to)
 int
 job_set_state(struct job *job, enum job_state to)
 {
-	struct job_set	*js = &job->sg->jobs;
-	enum job_state	 from = job->state;
-	int		 allowed;
+	struct job_set *js = &job->sg->jobs;
+	enum job_state	from = job->state;
+	int		allowed;
 
 	if (from == to)
 		return 0;
@@ -203,14 +196,15 @@ job_set_state(struct job *job, enum job_state to)
 		js->refuse_once = -1;
 		allowed = 0;
 		log_warn("job %s: refusing the change to %s once, as "
-		    "SCENEGEN_DEBUG_REFUSE_STATE asks", job->record_id,
-		    job_states[to].name);
+			 "SCENEGEN_DEBUG_REFUSE_STATE asks",
+		    job->record_id, job_states[to].name);
 	}
 	if (!allowed) {
-		log_msg(LOG_CRIT, "job %s: refused state change %s -> %s: a bug in "
+		log_msg(LOG_CRIT,
+		    "job %s: refused state change %s -> %s: a bug in "
 		    "scenegend; the job is abandoned and its record resumed "
-		    "when the lease lapses", job->record_id,
-		    job_states[from].name, job_states[to].name);
+		    "when the lease lapses",
+		    job->record_id, job_states[from].name, job_states[to].name);
 		if (from == JOB_DONE)
 			return -1;
 		job->sg->counters.abandoned++;
@@ -227,7 +221,7 @@ job_set_state(struct job *job, enum job_state to)
 int
 job_state_by_name(const char *name)
 {
-	int	s;
+	int s;
 
 	for (s = 0; s < JOB_STATE__MAX; s++)
 		if (strcmp(job_states[s].name, name) == 0)
@@ -258,9 +252,9 @@ job_reap_soon(struct scenegend *sg)
 static void
 job_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
-	struct job_set		*js = &sg->jobs;
-	struct job		*job, *next;
+	struct scenegend *sg = arg;
+	struct job_set	 *js = &sg->jobs;
+	struct job	 *job, *next;
 
 	for (job = TAILQ_FIRST(&js->list[JOB_DONE]); job != NULL; job = next) {
 		next = TAILQ_NEXT(job, entry);
@@ -307,7 +301,8 @@ job_abandon(struct job *job, const char *why)
 	if (job->state == JOB_DONE)
 		return;
 	log_warn("job %s: abandoned without writing (%s); the lease and the "
-	    "sweeper bring it back", job->record_id, why);
+		 "sweeper bring it back",
+	    job->record_id, why);
 	job->sg->counters.abandoned++;
 	job_done(job);
 }
@@ -315,7 +310,7 @@ job_abandon(struct job *job, const char *why)
 void
 job_timer(struct job *job, double seconds, void (*fn)(struct job *))
 {
-	struct timeval	tv;
+	struct timeval tv;
 
 	if (seconds < 0)
 		seconds = 0;
@@ -325,13 +320,13 @@ job_timer(struct job *job, double seconds, void (*fn)(struct job *))
 	evtimer_add(job->timer, &tv);
 }
 
-static void	job_write_send(struct job *);
+static void job_write_send(struct job *);
 
 /* Retry a write the database could not take, after a short wait. */
 static void
 job_write_later(struct job *job)
 {
-	double	wait;
+	double wait;
 
 	job->wtries++;
 	wait = job->wtries < 5 ? 0.25 * (double)(1 << job->wtries) : 5.0;
@@ -342,8 +337,8 @@ job_write_later(struct job *job)
 static void
 job_write_cb(const PGresult *res, const char *err, void *arg)
 {
-	struct job	*job = arg;
-	long		 rows;
+	struct job *job = arg;
+	long	    rows;
 
 	job->busy--;
 	if (job->state == JOB_DONE) {
@@ -379,7 +374,7 @@ job_write_cb(const PGresult *res, const char *err, void *arg)
 static void
 job_write_send(struct job *job)
 {
-	struct db_reply	r = { job_write_cb, job };
+	struct db_reply r = { job_write_cb, job };
 
 	/*
 	 * Some writes are worth trying past our own deadline (say
@@ -388,12 +383,14 @@ job_write_send(struct job *job)
 	 * the row is still ours.
 	 */
 	if (!job_lease_valid(job) && !job_has(job, JOB_WRITES_PAST_DEADLINE)) {
-		job_abandon(job, job->lease_lost ? "the lease was not renewed" :
-		    "the lease ran out before the row could be written");
+		job_abandon(job,
+		    job->lease_lost ?
+			"the lease was not renewed" :
+			"the lease ran out before the row could be written");
 		return;
 	}
 	if (db_query(job->sg->db, job->wstmt, job->wn,
-	    (const char *const *)job->wparams, r) == -1) {
+		(const char *const *)job->wparams, r) == -1) {
 		if (job->wtries == 0)
 			log_warn("job %s: database unavailable; trying again",
 			    job->record_id);
@@ -407,7 +404,7 @@ int
 job_write(struct job *job, int stmt, int n, const char *const *params,
     void (*done)(struct job *, long, const char *))
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < job->wn; i++)
 		free(job->wparams[i]);

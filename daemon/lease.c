@@ -20,15 +20,15 @@
 #include "scenegend.h"
 #include "sql.h"
 
-#define TOKEN_LEN	(UUID_STR_LEN + 1)
-#define XCLAIM_CHUNK	500
+#define TOKEN_LEN    (UUID_STR_LEN + 1)
+#define XCLAIM_CHUNK 500
 
 struct lease {
-	struct scenegend	*sg;
-	int			 running;
-	int64_t			 sent_mono;
-	char			*sent;		/* sorted tokens, TOKEN_LEN each */
-	size_t			 nsent;
+	struct scenegend *sg;
+	int		  running;
+	int64_t		  sent_mono;
+	char		 *sent; /* sorted tokens, TOKEN_LEN each */
+	size_t		  nsent;
 };
 
 /* Whether the job holds a lease worth renewing (job.c's table). */
@@ -57,9 +57,9 @@ lease_lost(struct job *job, const char *why)
 {
 	job->lease_lost = 1;
 	if (job->busy > 0)
-		return;		/* the write's answer decides */
+		return; /* the write's answer decides */
 	if (job_has(job, JOB_WRITES_PAST_DEADLINE | JOB_ENDS_LEASE))
-		return;		/* a write is being retried: its guard decides */
+		return; /* a write is being retried: its guard decides */
 	job_abandon(job, why);
 }
 
@@ -74,11 +74,11 @@ lease_ignore_cb(redisReply *reply, const char *err, void *arg)
 static void
 lease_touch_entries(struct lease *l, const char *renewed, size_t n)
 {
-	struct scenegend	*sg = l->sg;
-	struct queue_reply	 r = { lease_ignore_cb, NULL };
-	const char		*argv[6 + XCLAIM_CHUNK + 1];
-	struct job		*job;
-	int			 s, argc = 5;
+	struct scenegend  *sg = l->sg;
+	struct queue_reply r = { lease_ignore_cb, NULL };
+	const char	  *argv[6 + XCLAIM_CHUNK + 1];
+	struct job	  *job;
+	int		   s, argc = 5;
 
 	argv[0] = "XCLAIM";
 	argv[1] = KEY_JOB_STREAM;
@@ -86,7 +86,7 @@ lease_touch_entries(struct lease *l, const char *renewed, size_t n)
 	argv[3] = sg->cfg->consumer;
 	argv[4] = "0";
 	for (s = 0; s < JOB_STATE__MAX; s++) {
-		TAILQ_FOREACH(job, &sg->jobs.list[s], entry) {
+		TAILQ_FOREACH (job, &sg->jobs.list[s], entry) {
 			if (!lease_held(job) || job->entry_id[0] == '\0' ||
 			    !lease_in(renewed, n, job->lease_token))
 				continue;
@@ -108,12 +108,12 @@ lease_touch_entries(struct lease *l, const char *renewed, size_t n)
 static void
 lease_check_deadlines(struct scenegend *sg)
 {
-	struct job	*job, *next;
-	int		 s;
+	struct job *job, *next;
+	int	    s;
 
 	for (s = 0; s < JOB_STATE__MAX; s++) {
 		for (job = TAILQ_FIRST(&sg->jobs.list[s]); job != NULL;
-		    job = next) {
+		     job = next) {
 			next = TAILQ_NEXT(job, entry);
 			if (lease_held(job) && !job_lease_valid(job))
 				lease_lost(job, "the lease ran out");
@@ -125,13 +125,13 @@ lease_check_deadlines(struct scenegend *sg)
 static void
 lease_renewed(const PGresult *res, const char *err, void *arg)
 {
-	struct lease		*l = arg;
-	struct scenegend	*sg = l->sg;
-	struct job		*job, *next;
-	char			*renewed = NULL;
-	const char		*v;
-	size_t			 n = 0, lost = 0;
-	int			 i, rows, s;
+	struct lease	 *l = arg;
+	struct scenegend *sg = l->sg;
+	struct job	 *job, *next;
+	char		 *renewed = NULL;
+	const char	 *v;
+	size_t		  n = 0, lost = 0;
+	int		  i, rows, s;
 
 	l->running = 0;
 	if (res == NULL || err != NULL) {
@@ -155,7 +155,7 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 		qsort(renewed, n, TOKEN_LEN, lease_cmp);
 	for (s = 0; s < JOB_STATE__MAX; s++) {
 		for (job = TAILQ_FIRST(&sg->jobs.list[s]); job != NULL;
-		    job = next) {
+		     job = next) {
 			next = TAILQ_NEXT(job, entry);
 			if (!lease_held(job) ||
 			    !lease_in(l->sent, l->nsent, job->lease_token))
@@ -169,7 +169,8 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 			if (job_has(job, JOB_ENDS_LEASE))
 				continue;
 			lost++;
-			lease_lost(job, "the lease was not renewed: another "
+			lease_lost(job,
+			    "the lease was not renewed: another "
 			    "worker has the record");
 		}
 	}
@@ -185,21 +186,21 @@ check_deadlines:
 void
 lease_tick(struct lease *l)
 {
-	struct scenegend	*sg = l->sg;
-	struct db_reply		 d = { lease_renewed, l };
-	struct buf		 ids, tokens;
-	struct job		*job;
-	const char		*params[3];
-	char			 secs[32];
-	long			 nfree;
-	size_t			 n = 0;
-	int			 s;
+	struct scenegend *sg = l->sg;
+	struct db_reply	  d = { lease_renewed, l };
+	struct buf	  ids, tokens;
+	struct job	 *job;
+	const char	 *params[3];
+	char		  secs[32];
+	long		  nfree;
+	size_t		  n = 0;
+	int		  s;
 
 	if (!sg->draining && queue_ready(sg->queue)) {
 		nfree = sg->cfg->max_queued - (long)job_active(sg);
 		if (nfree > 0)
-			queue_autoclaim(sg->queue, sg->cfg->lease_seconds *
-			    1000, nfree);
+			queue_autoclaim(sg->queue,
+			    sg->cfg->lease_seconds * 1000, nfree);
 	}
 	if (l->running)
 		return;
@@ -207,7 +208,7 @@ lease_tick(struct lease *l)
 	l->sent = NULL;
 	l->nsent = 0;
 	for (s = 0; s < JOB_STATE__MAX; s++)
-		TAILQ_FOREACH(job, &sg->jobs.list[s], entry)
+		TAILQ_FOREACH (job, &sg->jobs.list[s], entry)
 			if (lease_held(job))
 				n++;
 	if (n == 0)
@@ -219,11 +220,12 @@ lease_tick(struct lease *l)
 	    buf_append_str(&tokens, "{") == -1)
 		goto fail;
 	for (s = 0; s < JOB_STATE__MAX; s++) {
-		TAILQ_FOREACH(job, &sg->jobs.list[s], entry) {
+		TAILQ_FOREACH (job, &sg->jobs.list[s], entry) {
 			if (!lease_held(job))
 				continue;
-			if (l->nsent > 0 && (buf_append_str(&ids, ",") == -1 ||
-			    buf_append_str(&tokens, ",") == -1))
+			if (l->nsent > 0 &&
+			    (buf_append_str(&ids, ",") == -1 ||
+				buf_append_str(&tokens, ",") == -1))
 				goto fail;
 			if (buf_append_str(&ids, job->record_id) == -1 ||
 			    buf_append_str(&tokens, job->lease_token) == -1)
@@ -260,7 +262,7 @@ fail:
 struct lease *
 lease_new(struct scenegend *sg)
 {
-	struct lease	*l;
+	struct lease *l;
 
 	l = calloc(1, sizeof(*l));
 	if (l != NULL)

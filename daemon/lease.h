@@ -12,9 +12,9 @@
 struct scenegend;
 struct lease;
 
-struct lease	*lease_new(struct scenegend *);
-void		 lease_free(struct lease *);
+struct lease *lease_new(struct scenegend *);
+void	      lease_free(struct lease *);
 /* The heartbeat timer. */
-void		 lease_tick(struct lease *);
+void	      lease_tick(struct lease *);
 
 #endif

@@ -25,32 +25,32 @@
 #include "stats.h"
 #include "sweeper.h"
 
-#define JANITOR_MS	200
-#define DRAIN_POLL_MS	50
-#define TRIM_MIN_PEAK	256	/* a burst worth trimming after, in jobs */
+#define JANITOR_MS    200
+#define DRAIN_POLL_MS 50
+#define TRIM_MIN_PEAK 256 /* a burst worth trimming after, in jobs */
 
 struct loop {
-	struct scenegend	*sg;
-	struct event		*sigterm;
-	struct event		*sigint;
-	struct event		*sighup;
-	struct event		*janitor;
-	struct event		*second;
-	struct event		*heartbeat;
-	struct event		*sweep;
-	struct event		*watchdog;
-	struct event		*drain;		/* drain time is over */
-	struct event		*hard;		/* stop whatever is left */
-	struct event		*finish;	/* wait for Redis to settle */
-	int			 db_answered;
-	int			 db_pinging;
+	struct scenegend *sg;
+	struct event	 *sigterm;
+	struct event	 *sigint;
+	struct event	 *sighup;
+	struct event	 *janitor;
+	struct event	 *second;
+	struct event	 *heartbeat;
+	struct event	 *sweep;
+	struct event	 *watchdog;
+	struct event	 *drain;  /* drain time is over */
+	struct event	 *hard;	  /* stop whatever is left */
+	struct event	 *finish; /* wait for Redis to settle */
+	int		  db_answered;
+	int		  db_pinging;
 };
 
 /* Arm ev to fire after seconds. */
 static void
 loop_arm(struct event *ev, double seconds)
 {
-	struct timeval	tv;
+	struct timeval tv;
 
 	tv.tv_sec = (long)seconds;
 	tv.tv_usec = (long)((seconds - (double)tv.tv_sec) * 1e6);
@@ -60,7 +60,7 @@ loop_arm(struct event *ev, double seconds)
 void
 loop_kick(struct scenegend *sg)
 {
-	long	nfree;
+	long nfree;
 
 	if (!sg->ready || sg->draining)
 		return;
@@ -79,14 +79,15 @@ loop_check_ready(struct scenegend *sg)
 	notify_ready();
 	stats_status(sg->stats);
 	log_info("ready: PostgreSQL and Redis answer; consumer %s, at most "
-	    "%ld jobs at once", sg->cfg->consumer, sg->cfg->max_queued);
+		 "%ld jobs at once",
+	    sg->cfg->consumer, sg->cfg->max_queued);
 	loop_kick(sg);
 }
 
 static void
 loop_ping_cb(const PGresult *res, const char *err, void *arg)
 {
-	struct scenegend	*sg = arg;
+	struct scenegend *sg = arg;
 
 	sg->loop->db_pinging = 0;
 	if (res == NULL || err != NULL) {
@@ -100,8 +101,8 @@ loop_ping_cb(const PGresult *res, const char *err, void *arg)
 void
 loop_db_up(void *arg)
 {
-	struct scenegend	*sg = arg;
-	struct db_reply		 d = { loop_ping_cb, sg };
+	struct scenegend *sg = arg;
+	struct db_reply	  d = { loop_ping_cb, sg };
 
 	if (!sg->loop->db_answered && !sg->loop->db_pinging &&
 	    db_query(sg->db, STMT_PING, 0, NULL, d) == 0)
@@ -120,7 +121,7 @@ loop_queue_ready(struct scenegend *sg)
 static void
 loop_finish_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
+	struct scenegend *sg = arg;
 
 	if (!queue_idle(sg->queue)) {
 		loop_arm(sg->loop->finish, DRAIN_POLL_MS / 1000.0);
@@ -141,7 +142,7 @@ loop_drained(struct scenegend *sg)
 void
 loop_reaped(void *arg)
 {
-	struct scenegend	*sg = arg;
+	struct scenegend *sg = arg;
 
 	if (sg->draining && sg->jobs.total == 0)
 		loop_drained(sg);
@@ -171,10 +172,11 @@ loop_drain_cb(evutil_socket_t fd, short what, void *arg)
 static void
 loop_hard_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
+	struct scenegend *sg = arg;
 
 	log_warn("stopping with %zu jobs unfinished: their leases run out and "
-	    "another worker takes them", job_active(sg));
+		 "another worker takes them",
+	    job_active(sg));
 	event_base_loopbreak(sg->base);
 }
 
@@ -182,8 +184,8 @@ loop_hard_cb(evutil_socket_t fd, short what, void *arg)
 static void
 loop_term_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
-	struct loop		*l = sg->loop;
+	struct scenegend *sg = arg;
+	struct loop	 *l = sg->loop;
 
 	if (sg->draining) {
 		log_info("second stop signal: handing back now");
@@ -193,7 +195,8 @@ loop_term_cb(evutil_socket_t sig, short what, void *arg)
 	sg->draining = 1;
 	notify_stopping();
 	log_info("stopping (signal %d): %zu jobs in flight, waiting up to "
-	    "%ld s", (int)sig, job_active(sg), sg->cfg->drain_seconds);
+		 "%ld s",
+	    (int)sig, job_active(sg), sg->cfg->drain_seconds);
 	evtimer_del(l->janitor);
 	evtimer_del(l->sweep);
 	if (sg->jobs.total == 0) {
@@ -207,8 +210,8 @@ loop_term_cb(evutil_socket_t sig, short what, void *arg)
 static void
 loop_hup_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
-	int			 prio;
+	struct scenegend *sg = arg;
+	int		  prio;
 
 	notify_reloading();
 	prio = settings_reload_log_level(sg->cfg);
@@ -222,7 +225,7 @@ loop_hup_cb(evutil_socket_t sig, short what, void *arg)
 static void
 loop_janitor_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
+	struct scenegend *sg = arg;
 
 	if (queue_ready(sg->queue))
 		queue_move_due(sg->queue);
@@ -231,8 +234,8 @@ loop_janitor_cb(evutil_socket_t fd, short what, void *arg)
 static void
 loop_second_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
-	size_t			 active;
+	struct scenegend *sg = arg;
+	size_t		  active;
 
 	queue_watch(sg->queue);
 	stats_tick(sg->stats);
@@ -246,8 +249,10 @@ loop_second_cb(evutil_socket_t fd, short what, void *arg)
 	active = job_active(sg);
 	if (active > sg->active_peak)
 		sg->active_peak = active;
-	if (sg->active_peak > 0 && (active == 0 || (active <=
-	    sg->active_peak / 4 && sg->active_peak >= TRIM_MIN_PEAK))) {
+	if (sg->active_peak > 0 &&
+	    (active == 0 ||
+		(active <= sg->active_peak / 4 &&
+		    sg->active_peak >= TRIM_MIN_PEAK))) {
 		if (active == 0)
 			http_release_idle(sg->http);
 		malloc_trim(0);
@@ -258,7 +263,7 @@ loop_second_cb(evutil_socket_t fd, short what, void *arg)
 static void
 loop_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
+	struct scenegend *sg = arg;
 
 	lease_tick(sg->lease);
 }
@@ -266,7 +271,7 @@ loop_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 static void
 loop_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct scenegend	*sg = arg;
+	struct scenegend *sg = arg;
 
 	if (sg->ready && !sg->draining)
 		sweeper_run(sg->sweeper);
@@ -283,8 +288,8 @@ static struct event *
 loop_every(struct scenegend *sg, double seconds,
     void (*fn)(evutil_socket_t, short, void *))
 {
-	struct event	*ev;
-	struct timeval	 tv;
+	struct event  *ev;
+	struct timeval tv;
 
 	ev = event_new(sg->base, -1, EV_PERSIST, fn, sg);
 	if (ev == NULL)
@@ -301,8 +306,8 @@ loop_every(struct scenegend *sg, double seconds,
 struct loop *
 loop_new(struct scenegend *sg)
 {
-	struct loop	*l;
-	uint64_t	 usec;
+	struct loop *l;
+	uint64_t     usec;
 
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -349,8 +354,8 @@ fail:
 void
 loop_free(struct loop *l)
 {
-	struct event	*evs[12];
-	size_t		 i;
+	struct event *evs[12];
+	size_t	      i;
 
 	if (l == NULL)
 		return;

@@ -30,13 +30,14 @@
 #include "writer.h"
 #include "sweeper.h"
 
-#define QUERY_TIMEOUT	30.0	/* seconds a statement may take */
-#define DB_BATCH_MAX	256	/* statements per transaction (db.h) */
+#define QUERY_TIMEOUT 30.0 /* seconds a statement may take */
+#define DB_BATCH_MAX  256  /* statements per transaction (db.h) */
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: scenegend\n"
+	fprintf(stderr,
+	    "usage: scenegend\n"
 	    "settings come from the environment; see scenegend(8)\n");
 }
 
@@ -61,12 +62,11 @@ teardown(struct scenegend *sg)
 int
 main(int argc, char *argv[])
 {
-	struct settings		 cfg;
-	struct scenegend	 sg;
-	struct queue_hooks	 hooks = { run_entry, loop_queue_ready,
-	    loop_kick };
-	char			 err[512];
-	int			 rc = 1;
+	struct settings	   cfg;
+	struct scenegend   sg;
+	struct queue_hooks hooks = { run_entry, loop_queue_ready, loop_kick };
+	char		   err[512];
+	int		   rc = 1;
 
 	if (argc > 1) {
 		usage();
@@ -93,23 +93,27 @@ main(int argc, char *argv[])
 	memset(&sg, 0, sizeof(sg));
 	sg.cfg = &cfg;
 	sg.base = event_base_new();
-	if (sg.base == NULL || job_set_init(&sg.jobs, &sg, loop_reaped, &sg) ==
-	    -1) {
+	if (sg.base == NULL ||
+	    job_set_init(&sg.jobs, &sg, loop_reaped, &sg) == -1) {
 		fprintf(stderr, "scenegend: event_base_new: out of memory\n");
 		goto done;
 	}
 	if (cfg.debug_refuse_state != NULL) {
 		sg.jobs.refuse_once = job_state_by_name(cfg.debug_refuse_state);
 		if (sg.jobs.refuse_once == -1) {
-			fprintf(stderr, "scenegend: SCENEGEN_DEBUG_REFUSE_STATE "
+			fprintf(stderr,
+			    "scenegend: SCENEGEN_DEBUG_REFUSE_STATE "
 			    "must name a job state (scenegend(8))\n");
 			goto done;
 		}
 	}
-	if (!cfg.keep_provider_url &&
-	    (sg.writer = writer_new(sg.base, cfg.image_dir)) == NULL) {
-		fprintf(stderr, "scenegend: cannot start the image writer\n");
-		goto done;
+	if (!cfg.keep_provider_url) {
+		sg.writer = writer_new(sg.base, cfg.image_dir);
+		if (sg.writer == NULL) {
+			fprintf(stderr,
+			    "scenegend: cannot start the image writer\n");
+			goto done;
+		}
 	}
 	sg.http = http_new(sg.base);
 	sg.stats = stats_new(&sg);
@@ -137,7 +141,8 @@ main(int argc, char *argv[])
 	}
 	db_pool_on_up(sg.db, loop_db_up, &sg);
 	log_info("starting: provider %s, model %s, at most %ld jobs at once, "
-	    "images %s", cfg.base_url, cfg.model_id, cfg.max_queued,
+		 "images %s",
+	    cfg.base_url, cfg.model_id, cfg.max_queued,
 	    cfg.keep_provider_url ? "left at the provider" : cfg.image_dir);
 	notify_status("starting: waiting for PostgreSQL and Redis");
 	if (event_base_dispatch(sg.base) == -1)

@@ -8,13 +8,13 @@
 #include "log.h"
 #include "notify.h"
 
-static int	notify_failed_logged;
+static int notify_failed_logged;
 
 /* Send one state line; log the first failure only. */
 static void
 notify_send(const char *state)
 {
-	int	r;
+	int r;
 
 	r = sd_notify(0, state);
 	if (r < 0 && !notify_failed_logged) {
@@ -52,7 +52,7 @@ void
 notify_status(const char *fmt, ...)
 {
 	char	line[512];
-	va_list	ap;
+	va_list ap;
 	int	n;
 
 	n = snprintf(line, sizeof(line), "STATUS=");
@@ -65,7 +65,7 @@ notify_status(const char *fmt, ...)
 uint64_t
 notify_watchdog_usec(void)
 {
-	uint64_t	usec = 0;
+	uint64_t usec = 0;
 
 	if (sd_watchdog_enabled(0, &usec) <= 0)
 		return 0;

@@ -7,12 +7,11 @@
 
 #include <stdint.h>
 
-void	notify_ready(void);
-void	notify_reloading(void);
-void	notify_stopping(void);
-void	notify_watchdog(void);
-void	notify_status(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2)));
+void notify_ready(void);
+void notify_reloading(void);
+void notify_stopping(void);
+void notify_watchdog(void);
+void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The watchdog interval in microseconds, 0 when not asked for. */
 uint64_t notify_watchdog_usec(void);
 

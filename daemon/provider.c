@@ -18,7 +18,7 @@
 #include "settings.h"
 #include "text.h"
 
-#define PROVIDER_TEXT_MAX	300	/* provider text kept in a message */
+#define PROVIDER_TEXT_MAX 300 /* provider text kept in a message */
 
 const char *const provider_kind_names[PROVIDER_KIND__MAX] = {
 	"success",
@@ -32,17 +32,18 @@ const char *const provider_kind_names[PROVIDER_KIND__MAX] = {
 static char *
 provider_prompt(const char *description, const char *style)
 {
-	struct buf	b;
-	size_t		dlen, slen;
+	struct buf b;
+	size_t	   dlen, slen;
 
 	buf_init(&b, 64 * 1024);
 	if (buf_append_str(&b, description) == -1)
 		goto fail;
 	dlen = strlen(description);
 	slen = style != NULL ? strlen(style) : 0;
-	if (slen > 0 && !(dlen >= slen + 8 &&
-	    strncmp(description + dlen - slen - 6, style, slen) == 0 &&
-	    strcmp(description + dlen - 6, " style") == 0)) {
+	if (slen > 0 &&
+	    !(dlen >= slen + 8 &&
+		strncmp(description + dlen - slen - 6, style, slen) == 0 &&
+		strcmp(description + dlen - 6, " style") == 0)) {
 		if (buf_printf(&b, ", %s style", style) == -1)
 			goto fail;
 	}
@@ -56,11 +57,10 @@ char *
 provider_create_body(const struct settings *cfg, const char *record_id,
     const char *description, const char *style, const char *aspect_ratio)
 {
-	cJSON	*o;
-	char	*prompt, *out = NULL;
+	cJSON *o;
+	char  *prompt, *out = NULL;
 
-	prompt = provider_prompt(description != NULL ? description : "",
-	    style);
+	prompt = provider_prompt(description != NULL ? description : "", style);
 	o = cJSON_CreateObject();
 	if (prompt == NULL || o == NULL)
 		goto done;
@@ -68,8 +68,9 @@ provider_create_body(const struct settings *cfg, const char *record_id,
 	    cJSON_AddStringToObject(o, "model_id", cfg->model_id) == NULL ||
 	    cJSON_AddStringToObject(o, "prompt", prompt) == NULL ||
 	    cJSON_AddStringToObject(o, "aspect_ratio",
-	    aspect_ratio != NULL && *aspect_ratio != '\0' ? aspect_ratio :
-	    "16:9") == NULL ||
+		aspect_ratio != NULL && *aspect_ratio != '\0' ?
+		    aspect_ratio :
+		    "16:9") == NULL ||
 	    cJSON_AddStringToObject(o, "track_id", record_id) == NULL ||
 	    cJSON_AddNullToObject(o, "webhook") == NULL)
 		goto done;
@@ -83,12 +84,12 @@ done:
 char *
 provider_fetch_body(const struct settings *cfg)
 {
-	cJSON	*o;
-	char	*out = NULL;
+	cJSON *o;
+	char  *out = NULL;
 
 	o = cJSON_CreateObject();
-	if (o != NULL && cJSON_AddStringToObject(o, "key", cfg->api_key) !=
-	    NULL)
+	if (o != NULL &&
+	    cJSON_AddStringToObject(o, "key", cfg->api_key) != NULL)
 		out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return out;
@@ -97,7 +98,7 @@ provider_fetch_body(const struct settings *cfg)
 char *
 provider_key_header(const struct settings *cfg)
 {
-	struct buf	b;
+	struct buf b;
 
 	buf_init(&b, 16 * 1024);
 	if (buf_printf(&b, "key: %s", cfg->api_key) == -1) {
@@ -110,7 +111,7 @@ provider_key_header(const struct settings *cfg)
 int
 provider_create_url(const struct settings *cfg, char *out, size_t len)
 {
-	int	n;
+	int n;
 
 	n = snprintf(out, len, "%s/v7/images/text-to-image", cfg->base_url);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
@@ -120,7 +121,7 @@ int
 provider_fetch_url(const struct settings *cfg, const char *id, char *out,
     size_t len)
 {
-	int	n;
+	int n;
 
 	/* Ids are checked to be [A-Za-z0-9._-] when read: no escaping. */
 	n = snprintf(out, len, "%s/v7/images/fetch/%s", cfg->base_url, id);
@@ -131,8 +132,8 @@ provider_fetch_url(const struct settings *cfg, const char *id, char *out,
 static double
 provider_number(const cJSON *v)
 {
-	char	*end;
-	double	 d;
+	char  *end;
+	double d;
 
 	if (cJSON_IsNumber(v))
 		d = v->valuedouble;
@@ -151,9 +152,9 @@ provider_number(const cJSON *v)
 static int
 provider_id(const cJSON *v, char *out, size_t len)
 {
-	const char	*s;
-	size_t		 i;
-	int		 n;
+	const char *s;
+	size_t	    i;
+	int	    n;
 
 	out[0] = '\0';
 	if (cJSON_IsNumber(v)) {
@@ -183,23 +184,23 @@ provider_id(const cJSON *v, char *out, size_t len)
 static void
 provider_url(const cJSON *v, char *out, size_t len)
 {
-	const cJSON	*e;
-	const char	*s = NULL, *p;
-	size_t		 n;
+	const cJSON *e;
+	const char  *s = NULL, *p;
+	size_t	     n;
 
 	out[0] = '\0';
 	if (cJSON_IsString(v))
 		s = v->valuestring;
 	else if (cJSON_IsArray(v)) {
-		cJSON_ArrayForEach(e, v) {
+		cJSON_ArrayForEach (e, v) {
 			if (cJSON_IsString(e) && e->valuestring[0] != '\0') {
 				s = e->valuestring;
 				break;
 			}
 		}
 	}
-	if (s == NULL || (strncmp(s, "http://", 7) != 0 &&
-	    strncmp(s, "https://", 8) != 0))
+	if (s == NULL ||
+	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0))
 		return;
 	n = strlen(s);
 	if (n >= len)
@@ -217,7 +218,7 @@ provider_url(const cJSON *v, char *out, size_t len)
 static void
 provider_message_text(const cJSON *o, struct buf *b)
 {
-	const cJSON	*m, *f, *e;
+	const cJSON *m, *f, *e;
 
 	m = cJSON_GetObjectItemCaseSensitive(o, "message");
 	if (m == NULL)
@@ -228,14 +229,14 @@ provider_message_text(const cJSON *o, struct buf *b)
 	}
 	if (!cJSON_IsObject(m))
 		return;
-	cJSON_ArrayForEach(f, m) {
+	cJSON_ArrayForEach (f, m) {
 		if (b->len > 0)
 			buf_append_str(b, "; ");
 		buf_printf(b, "%s: ", f->string != NULL ? f->string : "?");
 		if (cJSON_IsString(f))
 			buf_append_str(b, f->valuestring);
 		else if (cJSON_IsArray(f)) {
-			cJSON_ArrayForEach(e, f) {
+			cJSON_ArrayForEach (e, f) {
 				if (cJSON_IsString(e)) {
 					buf_append_str(b, e->valuestring);
 					buf_append_str(b, " ");
@@ -256,9 +257,9 @@ provider_has(const char *hay, const char *needle)
 static double
 provider_wait_text(const char *s)
 {
-	const char	*p;
-	char		*end;
-	double		 d;
+	const char *p;
+	char	   *end;
+	double	    d;
 
 	if (s == NULL)
 		return -1;
@@ -275,42 +276,48 @@ provider_wait_text(const char *s)
 static void
 provider_say(struct provider_answer *a, const char *what, const char *text)
 {
-	char	clean[PROVIDER_TEXT_MAX];
+	char clean[PROVIDER_TEXT_MAX];
 
 	if (text != NULL && *text != '\0') {
 		text_clean(clean, sizeof(clean), text, strlen(text));
-		snprintf(a->message, sizeof(a->message), "%s: %s", what,
-		    clean);
+		snprintf(a->message, sizeof(a->message), "%s: %s", what, clean);
 	} else
 		snprintf(a->message, sizeof(a->message), "%s", what);
 }
 
 /* The answer of a refused key, no credits, or a plan without it. */
 static int
-provider_account_error(struct provider_answer *a, long status,
-    const char *text, const struct settings *cfg)
+provider_account_error(struct provider_answer *a, long status, const char *text,
+    const struct settings *cfg)
 {
-	char	what[256];
+	char what[256];
 
-	if (status == 401 || (status != 402 && status != 403 &&
-	    provider_has(text, "api key") && !provider_has(text, "limit"))) {
+	if (status == 401 ||
+	    (status != 402 && status != 403 && provider_has(text, "api key") &&
+		!provider_has(text, "limit"))) {
 		a->kind = PROVIDER_FATAL;
-		provider_say(a, "the ModelsLab API key was refused: check "
-		    "MODELSLAB_API_KEY", text);
+		provider_say(a,
+		    "the ModelsLab API key was refused: check "
+		    "MODELSLAB_API_KEY",
+		    text);
 		return 1;
 	}
 	if (status == 402 || provider_has(text, "credit") ||
 	    provider_has(text, "insufficient balance") ||
 	    provider_has(text, "recharge")) {
 		a->kind = PROVIDER_FATAL;
-		provider_say(a, "the ModelsLab account has no credits left: "
-		    "recharge it", text);
+		provider_say(a,
+		    "the ModelsLab account has no credits left: "
+		    "recharge it",
+		    text);
 		return 1;
 	}
 	if (status == 403) {
 		a->kind = PROVIDER_FATAL;
-		snprintf(what, sizeof(what), "the ModelsLab plan does not "
-		    "include this model/feature (model %s)", cfg->model_id);
+		snprintf(what, sizeof(what),
+		    "the ModelsLab plan does not "
+		    "include this model/feature (model %s)",
+		    cfg->model_id);
 		provider_say(a, what, text);
 		return 1;
 	}
@@ -322,11 +329,21 @@ static int
 provider_says_retry(const char *text)
 {
 	static const char *const words[] = {
-		"try again", "retry", "rate limit", "wait for", "too many",
-		"queued requests", "overloaded", "busy", "temporarily",
-		"timeout", "timed out", "server error", "high demand",
+		"try again",
+		"retry",
+		"rate limit",
+		"wait for",
+		"too many",
+		"queued requests",
+		"overloaded",
+		"busy",
+		"temporarily",
+		"timeout",
+		"timed out",
+		"server error",
+		"high demand",
 	};
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (provider_has(text, words[i]))
@@ -339,16 +356,19 @@ static void
 provider_transport(const struct settings *cfg, const struct http_result *r,
     struct provider_answer *a)
 {
-	char	what[160], clean[200];
+	char what[160], clean[200];
 
 	a->kind = PROVIDER_RETRY;
 	if (r->too_large) {
-		snprintf(a->message, sizeof(a->message), "ModelsLab sent an "
-		    "answer larger than %zu bytes", r->body->max);
+		snprintf(a->message, sizeof(a->message),
+		    "ModelsLab sent an "
+		    "answer larger than %zu bytes",
+		    r->body->max);
 		return;
 	}
 	if (r->code == CURLE_OPERATION_TIMEDOUT) {
-		snprintf(a->message, sizeof(a->message), "ModelsLab did not "
+		snprintf(a->message, sizeof(a->message),
+		    "ModelsLab did not "
 		    "answer within %g s (SCENEGEN_HTTP_TIMEOUT)",
 		    cfg->http_timeout);
 		return;
@@ -386,13 +406,13 @@ void
 provider_parse(const struct settings *cfg, const struct http_result *r,
     int is_fetch, struct provider_answer *a)
 {
-	cJSON		*o = NULL;
-	const cJSON	*st, *meta;
-	struct buf	 text;
-	const char	*status = NULL, *msg;
-	char		 what[160];
-	double		 d;
-	long		 code = r->status;
+	cJSON	    *o = NULL;
+	const cJSON *st, *meta;
+	struct buf   text;
+	const char  *status = NULL, *msg;
+	char	     what[160];
+	double	     d;
+	long	     code = r->status;
 
 	memset(a, 0, sizeof(*a));
 	a->eta = a->generation_time = a->retry_after = -1;
@@ -413,8 +433,8 @@ provider_parse(const struct settings *cfg, const struct http_result *r,
 		st = cJSON_GetObjectItemCaseSensitive(o, "tip");
 		if (st == NULL)
 			st = cJSON_GetObjectItemCaseSensitive(o, "tips");
-		if (cJSON_IsString(st) && provider_wait_text(st->valuestring) >
-		    a->retry_after)
+		if (cJSON_IsString(st) &&
+		    provider_wait_text(st->valuestring) > a->retry_after)
 			a->retry_after = provider_wait_text(st->valuestring);
 	}
 	msg = text.data != NULL ? text.data : "";
@@ -428,26 +448,30 @@ provider_parse(const struct settings *cfg, const struct http_result *r,
 		if ((code == 401 || code == 402 || code == 403) &&
 		    provider_account_error(a, code, msg, cfg))
 			goto done;
-		if (code == 429 || code == 408 || code == 425 ||
-		    code >= 500 || code < 200) {
+		if (code == 429 || code == 408 || code == 425 || code >= 500 ||
+		    code < 200) {
 			a->kind = PROVIDER_RETRY;
-			snprintf(what, sizeof(what), code == 429 ?
-			    "ModelsLab rate limit (HTTP %ld)" :
-			    "ModelsLab answered HTTP %ld", code);
+			snprintf(what, sizeof(what),
+			    code == 429 ? "ModelsLab rate limit (HTTP %ld)" :
+					  "ModelsLab answered HTTP %ld",
+			    code);
 			provider_say(a, what, msg);
 			goto done;
 		}
 		if (code == 404 && is_fetch) {
 			a->kind = PROVIDER_GEN_FAILED;
 			a->request_dead = 1;
-			provider_say(a, "ModelsLab does not know this request "
-			    "(HTTP 404)", msg);
+			provider_say(a,
+			    "ModelsLab does not know this request "
+			    "(HTTP 404)",
+			    msg);
 			goto done;
 		}
 		a->kind = PROVIDER_FATAL;
-		snprintf(what, sizeof(what), code == 404 ?
-		    "ModelsLab answered HTTP 404: check MODELSLAB_BASE_URL" :
-		    "ModelsLab refused the request as invalid (HTTP %ld)",
+		snprintf(what, sizeof(what),
+		    code == 404 ?
+			"ModelsLab answered HTTP 404: check MODELSLAB_BASE_URL" :
+			"ModelsLab refused the request as invalid (HTTP %ld)",
 		    code);
 		provider_say(a, what, msg);
 		goto done;
@@ -456,15 +480,16 @@ provider_parse(const struct settings *cfg, const struct http_result *r,
 	/* Then the JSON status. */
 	if (!cJSON_IsObject(o) || status == NULL) {
 		a->kind = PROVIDER_RETRY;
-		snprintf(a->message, sizeof(a->message), "ModelsLab sent an "
+		snprintf(a->message, sizeof(a->message),
+		    "ModelsLab sent an "
 		    "unreadable answer (truncated or not the expected JSON)");
 		goto done;
 	}
 	provider_id(cJSON_GetObjectItemCaseSensitive(o, "id"), a->id,
 	    sizeof(a->id));
 	a->eta = provider_number(cJSON_GetObjectItemCaseSensitive(o, "eta"));
-	d = provider_number(cJSON_GetObjectItemCaseSensitive(o,
-	    "generationTime"));
+	d = provider_number(
+	    cJSON_GetObjectItemCaseSensitive(o, "generationTime"));
 	a->generation_time = d;
 	meta = cJSON_GetObjectItemCaseSensitive(o, "meta");
 	st = cJSON_GetObjectItemCaseSensitive(meta, "model_id");
@@ -474,15 +499,16 @@ provider_parse(const struct settings *cfg, const struct http_result *r,
 	if (strcmp(status, "success") == 0) {
 		provider_url(cJSON_GetObjectItemCaseSensitive(o, "output"),
 		    a->output_url, sizeof(a->output_url));
-		provider_url(cJSON_GetObjectItemCaseSensitive(o,
-		    "proxy_links"), a->proxy_url, sizeof(a->proxy_url));
+		provider_url(cJSON_GetObjectItemCaseSensitive(o, "proxy_links"),
+		    a->proxy_url, sizeof(a->proxy_url));
 		if (a->output_url[0] != '\0' || a->proxy_url[0] != '\0')
 			a->kind = PROVIDER_SUCCESS;
 		else if (a->id[0] != '\0')
-			a->kind = PROVIDER_PROCESSING;	/* fetch it */
+			a->kind = PROVIDER_PROCESSING; /* fetch it */
 		else {
 			a->kind = PROVIDER_RETRY;
-			snprintf(a->message, sizeof(a->message), "ModelsLab "
+			snprintf(a->message, sizeof(a->message),
+			    "ModelsLab "
 			    "reported success without an image URL");
 		}
 	} else if (strcmp(status, "processing") == 0 ||
@@ -491,7 +517,8 @@ provider_parse(const struct settings *cfg, const struct http_result *r,
 			a->kind = PROVIDER_PROCESSING;
 		else {
 			a->kind = PROVIDER_RETRY;
-			snprintf(a->message, sizeof(a->message), "ModelsLab "
+			snprintf(a->message, sizeof(a->message),
+			    "ModelsLab "
 			    "queued the request without giving its id");
 		}
 	} else if (strcmp(status, "failed") == 0) {

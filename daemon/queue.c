@@ -19,9 +19,9 @@
 #include "scenegend.h"
 #include "uuid.h"
 
-#define QUEUE_BLOCK_MS		1000
-#define QUEUE_CMD_LIMIT_MS	15000	/* no reply this long: reconnect */
-#define QUEUE_MOVE_BATCH	100
+#define QUEUE_BLOCK_MS	   1000
+#define QUEUE_CMD_LIMIT_MS 15000 /* no reply this long: reconnect */
+#define QUEUE_MOVE_BATCH   100
 
 /* XACK + XDEL of one entry, atomically. */
 static const char queue_lua_ack[] =
@@ -57,17 +57,17 @@ static const char queue_lua_move_due[] =
     "return #due";
 
 struct queue {
-	struct scenegend	*sg;
-	struct queue_hooks	 hooks;
-	struct redis_endpoint	 ep;
-	struct rconn		 cmd;
-	struct rconn		 rd;
-	int			 group_ready;
-	int			 reading;
-	int			 moving;
-	int			 claiming;
-	char			 claim_cursor[64];
-	struct event		*read_retry;
+	struct scenegend     *sg;
+	struct queue_hooks    hooks;
+	struct redis_endpoint ep;
+	struct rconn	      cmd;
+	struct rconn	      rd;
+	int		      group_ready;
+	int		      reading;
+	int		      moving;
+	int		      claiming;
+	char		      claim_cursor[64];
+	struct event	     *read_retry;
 };
 
 /* --- the consumer group --- */
@@ -75,7 +75,7 @@ struct queue {
 static void
 queue_group_cb(redisReply *reply, const char *err, void *arg)
 {
-	struct queue	*q = arg;
+	struct queue *q = arg;
 
 	if (reply == NULL)
 		return;
@@ -93,8 +93,8 @@ queue_group_cb(redisReply *reply, const char *err, void *arg)
 static void
 queue_group_create(struct queue *q)
 {
-	const char	*argv[] = { "XGROUP", "CREATE", KEY_JOB_STREAM,
-	    KEY_CONSUMER_GROUP, "0", "MKSTREAM" };
+	const char	  *argv[] = { "XGROUP", "CREATE", KEY_JOB_STREAM,
+		       KEY_CONSUMER_GROUP, "0", "MKSTREAM" };
 	struct queue_reply r = { queue_group_cb, q };
 
 	rconn_send(&q->cmd, 6, argv, NULL, r.fn, r.arg);
@@ -110,7 +110,7 @@ queue_cmd_up(struct rconn *rc)
 static void
 queue_cmd_down(struct rconn *rc)
 {
-	struct queue	*q = rc->arg;
+	struct queue *q = rc->arg;
 
 	q->group_ready = 0;
 }
@@ -118,7 +118,7 @@ queue_cmd_down(struct rconn *rc)
 static void
 queue_rd_up(struct rconn *rc)
 {
-	struct queue	*q = rc->arg;
+	struct queue *q = rc->arg;
 
 	q->reading = 0;
 	if (q->hooks.read_done != NULL)
@@ -130,7 +130,7 @@ queue_rd_up(struct rconn *rc)
 int
 queue_entry_id_valid(const char *s, size_t len)
 {
-	size_t	i, dash = 0, dashes = 0;
+	size_t i, dash = 0, dashes = 0;
 
 	if (len < 3 || len >= 64)
 		return 0;
@@ -148,10 +148,10 @@ queue_entry_id_valid(const char *s, size_t len)
 static void
 queue_entry(struct queue *q, const redisReply *e)
 {
-	const redisReply	*id, *fields, *k, *v;
-	char			 entry_id[64], record_id[UUID_STR_LEN + 1];
-	const char		*record = NULL;
-	size_t			 i;
+	const redisReply *id, *fields, *k, *v;
+	char		  entry_id[64], record_id[UUID_STR_LEN + 1];
+	const char	 *record = NULL;
+	size_t		  i;
 
 	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
 		return;
@@ -188,7 +188,7 @@ queue_entry(struct queue *q, const redisReply *e)
 static void
 queue_entries(struct queue *q, const redisReply *list)
 {
-	size_t	i;
+	size_t i;
 
 	if (list == NULL || list->type != REDIS_REPLY_ARRAY)
 		return;
@@ -199,7 +199,7 @@ queue_entries(struct queue *q, const redisReply *list)
 static void
 queue_read_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct queue	*q = arg;
+	struct queue *q = arg;
 
 	if (q->hooks.read_done != NULL)
 		q->hooks.read_done(q->sg);
@@ -209,7 +209,7 @@ queue_read_retry_cb(evutil_socket_t fd, short what, void *arg)
 static void
 queue_read_later(struct queue *q, long ms)
 {
-	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	evtimer_add(q->read_retry, &tv);
 }
@@ -217,16 +217,16 @@ queue_read_later(struct queue *q, long ms)
 static void
 queue_read_cb(redisReply *reply, const char *err, void *arg)
 {
-	struct queue	*q = arg;
-	size_t		 i;
+	struct queue *q = arg;
+	size_t	      i;
 
 	q->reading = 0;
 	if (reply == NULL)
-		return;		/* the reconnect restarts reading */
+		return; /* the reconnect restarts reading */
 	if (err != NULL) {
 		if (strncmp(err, "NOGROUP", 7) == 0) {
 			log_warn("redis: consumer group %s is gone (Redis "
-			    "restarted or emptied?): creating it again",
+				 "restarted or emptied?): creating it again",
 			    KEY_CONSUMER_GROUP);
 			q->group_ready = 0;
 			queue_group_create(q);
@@ -252,11 +252,11 @@ queue_read_cb(redisReply *reply, const char *err, void *arg)
 void
 queue_read(struct queue *q, long count)
 {
-	char			 n[24];
-	const char		*argv[] = { "XREADGROUP", "GROUP",
-	    KEY_CONSUMER_GROUP, q->sg->cfg->consumer, "COUNT", n, "BLOCK",
-	    "1000", "STREAMS", KEY_JOB_STREAM, ">" };
-	struct queue_reply	 r = { queue_read_cb, q };
+	char		   n[24];
+	const char	  *argv[] = { "XREADGROUP", "GROUP", KEY_CONSUMER_GROUP,
+		       q->sg->cfg->consumer, "COUNT", n, "BLOCK", "1000", "STREAMS",
+		       KEY_JOB_STREAM, ">" };
+	struct queue_reply r = { queue_read_cb, q };
 
 	if (q->reading || count <= 0 || !q->rd.up || !q->group_ready)
 		return;
@@ -280,7 +280,7 @@ queue_idle(const struct queue *q)
 static void
 queue_autoclaim_cb(redisReply *reply, const char *err, void *arg)
 {
-	struct queue	*q = arg;
+	struct queue	 *q = arg;
 	const redisReply *cur;
 
 	q->claiming = 0;
@@ -312,11 +312,10 @@ queue_autoclaim_cb(redisReply *reply, const char *err, void *arg)
 void
 queue_autoclaim(struct queue *q, long min_idle_ms, long count)
 {
-	char			 idle[24], n[24];
-	const char		*argv[] = { "XAUTOCLAIM", KEY_JOB_STREAM,
-	    KEY_CONSUMER_GROUP, q->sg->cfg->consumer, idle, q->claim_cursor,
-	    "COUNT", n };
-	struct queue_reply	 r = { queue_autoclaim_cb, q };
+	char	    idle[24], n[24];
+	const char *argv[] = { "XAUTOCLAIM", KEY_JOB_STREAM, KEY_CONSUMER_GROUP,
+		q->sg->cfg->consumer, idle, q->claim_cursor, "COUNT", n };
+	struct queue_reply r = { queue_autoclaim_cb, q };
 
 	if (q->claiming || count <= 0 || !q->group_ready)
 		return;
@@ -331,8 +330,8 @@ queue_autoclaim(struct queue *q, long min_idle_ms, long count)
 int
 queue_ack(struct queue *q, const char *entry_id, struct queue_reply r)
 {
-	const char	*argv[] = { "EVAL", queue_lua_ack, "1", KEY_JOB_STREAM,
-	    KEY_CONSUMER_GROUP, entry_id };
+	const char *argv[] = { "EVAL", queue_lua_ack, "1", KEY_JOB_STREAM,
+		KEY_CONSUMER_GROUP, entry_id };
 
 	return rconn_send(&q->cmd, 6, argv, NULL, r.fn, r.arg);
 }
@@ -341,10 +340,9 @@ int
 queue_delay(struct queue *q, const char *entry_id, const char *record_id,
     int64_t due_ms, struct queue_reply r)
 {
-	char		 due[24];
-	const char	*argv[] = { "EVAL", queue_lua_delay, "2",
-	    KEY_JOB_STREAM, KEY_DELAYED_SET, KEY_CONSUMER_GROUP, entry_id, due,
-	    record_id };
+	char	    due[24];
+	const char *argv[] = { "EVAL", queue_lua_delay, "2", KEY_JOB_STREAM,
+		KEY_DELAYED_SET, KEY_CONSUMER_GROUP, entry_id, due, record_id };
 
 	snprintf(due, sizeof(due), "%lld", (long long)due_ms);
 	return rconn_send(&q->cmd, 9, argv, NULL, r.fn, r.arg);
@@ -354,18 +352,18 @@ int
 queue_requeue(struct queue *q, const char *entry_id, const char *record_id,
     struct queue_reply r)
 {
-	const char	*argv[] = { "EVAL", queue_lua_requeue, "1",
-	    KEY_JOB_STREAM, KEY_CONSUMER_GROUP, entry_id, record_id };
+	const char *argv[] = { "EVAL", queue_lua_requeue, "1", KEY_JOB_STREAM,
+		KEY_CONSUMER_GROUP, entry_id, record_id };
 
 	return rconn_send(&q->cmd, 7, argv, NULL, r.fn, r.arg);
 }
 
-static void	queue_move_due_send(struct queue *);
+static void queue_move_due_send(struct queue *);
 
 static void
 queue_move_cb(redisReply *reply, const char *err, void *arg)
 {
-	struct queue	*q = arg;
+	struct queue *q = arg;
 
 	q->moving = 0;
 	if (reply == NULL)
@@ -386,9 +384,9 @@ queue_move_cb(redisReply *reply, const char *err, void *arg)
 static void
 queue_move_due_send(struct queue *q)
 {
-	char		 now[24], batch[16];
-	const char	*argv[] = { "EVAL", queue_lua_move_due, "2",
-	    KEY_DELAYED_SET, KEY_JOB_STREAM, now, batch };
+	char	    now[24], batch[16];
+	const char *argv[] = { "EVAL", queue_lua_move_due, "2", KEY_DELAYED_SET,
+		KEY_JOB_STREAM, now, batch };
 	struct queue_reply r = { queue_move_cb, q };
 
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
@@ -405,8 +403,8 @@ queue_move_due(struct queue *q)
 }
 
 int
-queue_command(struct queue *q, int argc, const char **argv,
-    const size_t *lens, struct queue_reply r)
+queue_command(struct queue *q, int argc, const char **argv, const size_t *lens,
+    struct queue_reply r)
 {
 	return rconn_send(&q->cmd, argc, argv, lens, r.fn, r.arg);
 }
@@ -420,7 +418,7 @@ queue_ready(const struct queue *q)
 void
 queue_watch(struct queue *q)
 {
-	int64_t	now = clock_mono_ms();
+	int64_t now = clock_mono_ms();
 
 	rconn_watch(&q->cmd, now);
 	rconn_watch(&q->rd, now);
@@ -430,7 +428,7 @@ struct queue *
 queue_new(struct scenegend *sg, struct queue_hooks hooks, char *err,
     size_t errlen)
 {
-	struct queue	*q;
+	struct queue *q;
 
 	q = calloc(1, sizeof(*q));
 	if (q == NULL) {
@@ -446,10 +444,11 @@ queue_new(struct scenegend *sg, struct queue_hooks hooks, char *err,
 	}
 	q->read_retry = evtimer_new(sg->base, queue_read_retry_cb, q);
 	if (q->read_retry == NULL ||
-	    rconn_init(&q->cmd, sg->base, &q->ep, "command",
-	    QUEUE_CMD_LIMIT_MS, queue_cmd_up, queue_cmd_down, q) == -1 ||
+	    rconn_init(&q->cmd, sg->base, &q->ep, "command", QUEUE_CMD_LIMIT_MS,
+		queue_cmd_up, queue_cmd_down, q) == -1 ||
 	    rconn_init(&q->rd, sg->base, &q->ep, "reader",
-	    QUEUE_BLOCK_MS + QUEUE_CMD_LIMIT_MS, queue_rd_up, NULL, q) == -1) {
+		QUEUE_BLOCK_MS + QUEUE_CMD_LIMIT_MS, queue_rd_up, NULL,
+		q) == -1) {
 		snprintf(err, errlen, "queue: out of memory");
 		queue_free(q);
 		return NULL;

@@ -25,8 +25,8 @@ struct queue;
  * freed after the callback returns, never by the callee.
  */
 struct queue_reply {
-	void	(*fn)(redisReply *reply, const char *err, void *arg);
-	void	*arg;
+	void (*fn)(redisReply *reply, const char *err, void *arg);
+	void *arg;
 };
 
 /*
@@ -34,44 +34,43 @@ struct queue_reply {
  * no valid record id (malformed). Both strings live only for the call.
  */
 struct queue_hooks {
-	void	(*entry)(struct scenegend *, const char *entry_id,
-		    const char *record_id);
-	void	(*ready)(struct scenegend *);	/* group exists, conn up */
-	void	(*read_done)(struct scenegend *);	/* read may restart */
+	void (*entry)(struct scenegend *, const char *entry_id,
+	    const char *record_id);
+	void (*ready)(struct scenegend *);     /* group exists, conn up */
+	void (*read_done)(struct scenegend *); /* read may restart */
 };
 
 /* Connect; NULL with err set when REDIS_URL is bad or out of memory. */
-struct queue	*queue_new(struct scenegend *, struct queue_hooks,
-		    char *err, size_t errlen);
+struct queue *queue_new(struct scenegend *, struct queue_hooks, char *err,
+    size_t errlen);
 /* Close both connections; pending callbacks are not called. */
-void		 queue_free(struct queue *);
+void	      queue_free(struct queue *);
 /* 1 when the command connection is up and the group exists. */
-int		 queue_ready(const struct queue *);
+int	      queue_ready(const struct queue *);
 /* Read up to count new entries (BLOCK 1000) unless a read is running. */
-void		 queue_read(struct queue *, long count);
+void	      queue_read(struct queue *, long count);
 /* Whether a read is in flight. */
-int		 queue_reading(const struct queue *);
+int	      queue_reading(const struct queue *);
 /* No read and no command waiting for its reply. */
-int		 queue_idle(const struct queue *);
+int	      queue_idle(const struct queue *);
 /* Take over up to count entries idle longer than min_idle_ms. */
-void		 queue_autoclaim(struct queue *, long min_idle_ms, long count);
+void	      queue_autoclaim(struct queue *, long min_idle_ms, long count);
 /* XACK + XDEL of one entry. */
-int		 queue_ack(struct queue *, const char *entry_id,
-		    struct queue_reply);
+int  queue_ack(struct queue *, const char *entry_id, struct queue_reply);
 /* ZADD the record to the delayed set due at due_ms, ack the entry. */
-int		 queue_delay(struct queue *, const char *entry_id,
-		    const char *record_id, int64_t due_ms, struct queue_reply);
+int  queue_delay(struct queue *, const char *entry_id, const char *record_id,
+     int64_t due_ms, struct queue_reply);
 /* XADD the record again and ack the entry (entry_id may be ""). */
-int		 queue_requeue(struct queue *, const char *entry_id,
-		    const char *record_id, struct queue_reply);
+int  queue_requeue(struct queue *, const char *entry_id, const char *record_id,
+     struct queue_reply);
 /* Move due members of the delayed set back to the stream. */
-void		 queue_move_due(struct queue *);
+void queue_move_due(struct queue *);
 /* Any other command on the command connection. */
-int		 queue_command(struct queue *, int argc, const char **argv,
-		    const size_t *lens, struct queue_reply);
+int  queue_command(struct queue *, int argc, const char **argv,
+     const size_t *lens, struct queue_reply);
 /* Whether s (len bytes) is a stream entry id: digits "-" digits. */
-int		 queue_entry_id_valid(const char *s, size_t len);
+int  queue_entry_id_valid(const char *s, size_t len);
 /* Check for connections that owe a reply for too long (1 s timer). */
-void		 queue_watch(struct queue *);
+void queue_watch(struct queue *);
 
 #endif

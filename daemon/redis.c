@@ -16,14 +16,14 @@
 #include "redis.h"
 #include "redis_url.h"
 
-#define RCONN_RETRY_MIN		0.25
-#define RCONN_RETRY_MAX		10.0
+#define RCONN_RETRY_MIN 0.25
+#define RCONN_RETRY_MAX 10.0
 
 /* The trampoline between hiredis and our callbacks. */
 struct rcmd {
-	struct rconn	*rc;
-	void		(*fn)(redisReply *, const char *, void *);
-	void		*arg;
+	struct rconn *rc;
+	void (*fn)(redisReply *, const char *, void *);
+	void *arg;
 };
 
 /* --- the libevent adapter, with its allocation checked --- */
@@ -31,7 +31,7 @@ struct rcmd {
 static void
 rconn_ev_read(evutil_socket_t fd, short what, void *arg)
 {
-	struct rconn	*rc = arg;
+	struct rconn *rc = arg;
 
 	if (rc->ac != NULL)
 		redisAsyncHandleRead(rc->ac);
@@ -40,7 +40,7 @@ rconn_ev_read(evutil_socket_t fd, short what, void *arg)
 static void
 rconn_ev_write(evutil_socket_t fd, short what, void *arg)
 {
-	struct rconn	*rc = arg;
+	struct rconn *rc = arg;
 
 	if (rc->ac != NULL)
 		redisAsyncHandleWrite(rc->ac);
@@ -74,7 +74,7 @@ rconn_del_write(void *p)
 static void
 rconn_cleanup(void *p)
 {
-	struct rconn	*rc = p;
+	struct rconn *rc = p;
 
 	if (rc->rev != NULL)
 		event_free(rc->rev);
@@ -111,7 +111,7 @@ rconn_attach(struct rconn *rc, redisAsyncContext *ac)
 static void
 rconn_retry_later(struct rconn *rc)
 {
-	struct timeval	tv;
+	struct timeval tv;
 
 	if (rc->closing)
 		return;
@@ -136,7 +136,7 @@ rconn_log_down(struct rconn *rc, const char *why)
 static void
 rconn_on_connect(const redisAsyncContext *ac, int status)
 {
-	struct rconn	*rc = ac->data;
+	struct rconn *rc = ac->data;
 
 	if (rc == NULL || rc->ac != ac)
 		return;
@@ -164,7 +164,7 @@ rconn_on_connect(const redisAsyncContext *ac, int status)
 static void
 rconn_on_disconnect(const redisAsyncContext *ac, int status)
 {
-	struct rconn	*rc = ac->data;
+	struct rconn *rc = ac->data;
 
 	if (rc == NULL || rc->ac != ac || rc->dropping)
 		return;
@@ -181,7 +181,7 @@ rconn_on_disconnect(const redisAsyncContext *ac, int status)
 static void
 rconn_drop(struct rconn *rc, const char *why)
 {
-	redisAsyncContext	*ac = rc->ac;
+	redisAsyncContext *ac = rc->ac;
 
 	rconn_log_down(rc, why);
 	rc->up = 0;
@@ -206,7 +206,7 @@ rconn_retry_cb(evutil_socket_t fd, short what, void *arg)
 static void
 rconn_setup_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
-	redisReply	*reply = r;
+	redisReply *reply = r;
 
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
 		log_err("redis %s: %s", (const char *)privdata, reply->str);
@@ -215,9 +215,9 @@ rconn_setup_cb(redisAsyncContext *ac, void *r, void *privdata)
 void
 rconn_connect(struct rconn *rc)
 {
-	const struct redis_endpoint	*ep = rc->ep;
-	redisAsyncContext		*ac;
-	char				 db[16];
+	const struct redis_endpoint *ep = rc->ep;
+	redisAsyncContext	    *ac;
+	char			     db[16];
 
 	if (ep->unix_path != NULL)
 		ac = redisAsyncConnectUnix(ep->unix_path);
@@ -262,9 +262,9 @@ rconn_connect(struct rconn *rc)
 static void
 rconn_cmd_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
-	struct rcmd	*c = privdata;
-	struct rconn	*rc = c->rc;
-	redisReply	*reply = r;
+	struct rcmd  *c = privdata;
+	struct rconn *rc = c->rc;
+	redisReply   *reply = r;
 
 	rc->outstanding--;
 	rc->last_progress = clock_mono_ms();
@@ -273,8 +273,8 @@ rconn_cmd_cb(redisAsyncContext *ac, void *r, void *privdata)
 			c->fn(NULL, ac->err ? ac->errstr : "connection lost",
 			    c->arg);
 		else if (reply->type == REDIS_REPLY_ERROR)
-			c->fn(reply, reply->str != NULL ? reply->str :
-			    "error", c->arg);
+			c->fn(reply, reply->str != NULL ? reply->str : "error",
+			    c->arg);
 		else
 			c->fn(reply, NULL, c->arg);
 	}
@@ -285,7 +285,7 @@ int
 rconn_send(struct rconn *rc, int argc, const char **argv, const size_t *lens,
     void (*fn)(redisReply *, const char *, void *), void *arg)
 {
-	struct rcmd	*c;
+	struct rcmd *c;
 
 	if (!rc->up || rc->ac == NULL)
 		return -1;
@@ -295,8 +295,8 @@ rconn_send(struct rconn *rc, int argc, const char **argv, const size_t *lens,
 	c->rc = rc;
 	c->fn = fn;
 	c->arg = arg;
-	if (redisAsyncCommandArgv(rc->ac, rconn_cmd_cb, c, argc, argv,
-	    lens) != REDIS_OK) {
+	if (redisAsyncCommandArgv(rc->ac, rconn_cmd_cb, c, argc, argv, lens) !=
+	    REDIS_OK) {
 		free(c);
 		return -1;
 	}
@@ -309,7 +309,7 @@ rconn_send(struct rconn *rc, int argc, const char **argv, const size_t *lens,
 void
 rconn_watch(struct rconn *rc, int64_t now)
 {
-	char	why[64];
+	char why[64];
 
 	if (rc->ac == NULL || rc->outstanding <= 0 ||
 	    now - rc->last_progress <= rc->limit_ms)
@@ -322,8 +322,7 @@ rconn_watch(struct rconn *rc, int64_t now)
 int
 rconn_init(struct rconn *rc, struct event_base *base,
     const struct redis_endpoint *ep, const char *name, int64_t limit_ms,
-    void (*on_up)(struct rconn *), void (*on_down)(struct rconn *),
-    void *arg)
+    void (*on_up)(struct rconn *), void (*on_down)(struct rconn *), void *arg)
 {
 	rc->base = base;
 	rc->ep = ep;

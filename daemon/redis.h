@@ -21,24 +21,24 @@ struct redis_endpoint;
 
 /* One Redis connection and what we know about it. */
 struct rconn {
-	struct event_base		*base;
-	const struct redis_endpoint	*ep;
-	const char			*name;
-	redisAsyncContext		*ac;
-	struct event			*rev;
-	struct event			*wev;
-	int				 up;
-	int				 dropping;
-	int				 closing;
-	int				 logged_down;
-	int				 outstanding;
-	int64_t				 last_progress;
-	int64_t				 limit_ms;
-	double				 retry_delay;
-	struct event			*retry;
-	void				(*on_up)(struct rconn *);
-	void				(*on_down)(struct rconn *);
-	void				*arg;	/* the owner's */
+	struct event_base	    *base;
+	const struct redis_endpoint *ep;
+	const char		    *name;
+	redisAsyncContext	    *ac;
+	struct event		    *rev;
+	struct event		    *wev;
+	int			     up;
+	int			     dropping;
+	int			     closing;
+	int			     logged_down;
+	int			     outstanding;
+	int64_t			     last_progress;
+	int64_t			     limit_ms;
+	double			     retry_delay;
+	struct event		    *retry;
+	void (*on_up)(struct rconn *);
+	void (*on_down)(struct rconn *);
+	void *arg; /* the owner's */
 };
 
 /*
@@ -46,22 +46,20 @@ struct rconn {
  * each time the connection is up, on_down (may be NULL) each time it is
  * lost. -1 when out of memory.
  */
-int	rconn_init(struct rconn *rc, struct event_base *base,
-	    const struct redis_endpoint *ep, const char *name,
-	    int64_t limit_ms, void (*on_up)(struct rconn *),
-	    void (*on_down)(struct rconn *), void *arg);
+int  rconn_init(struct rconn *rc, struct event_base *base,
+     const struct redis_endpoint *ep, const char *name, int64_t limit_ms,
+     void (*on_up)(struct rconn *), void (*on_down)(struct rconn *), void *arg);
 /* Start a connection attempt (non-blocking); failures plan a retry. */
-void	rconn_connect(struct rconn *);
+void rconn_connect(struct rconn *);
 /*
  * Send one command on rc; fn(reply, err, arg) is called exactly once,
  * as struct queue_reply says. -1 (no callback) when down or out of memory.
  */
-int	rconn_send(struct rconn *, int argc, const char **argv,
-	    const size_t *lens,
-	    void (*fn)(redisReply *, const char *, void *), void *arg);
+int  rconn_send(struct rconn *, int argc, const char **argv, const size_t *lens,
+     void (*fn)(redisReply *, const char *, void *), void *arg);
 /* Drop rc when it owes a reply for longer than its limit at now (ms). */
-void	rconn_watch(struct rconn *, int64_t now);
+void rconn_watch(struct rconn *, int64_t now);
 /* Close rc for good; pending callbacks are not called. */
-void	rconn_close(struct rconn *);
+void rconn_close(struct rconn *);
 
 #endif

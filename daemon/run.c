@@ -31,20 +31,20 @@
 #include "storage.h"
 #include "writer.h"
 
-#define JSON_MAX	(1024 * 1024)	/* cap of a provider answer */
+#define JSON_MAX	 (1024 * 1024) /* cap of a provider answer */
 /*
  * Images downloaded but not yet on disk, past which the next downloads
  * wait: the network outruns the disk, and each waiting image is memory.
  */
-#define DISK_BACKLOG_MAX	512
+#define DISK_BACKLOG_MAX 512
 
-static void	run_poll(struct job *);
+static void run_poll(struct job *);
 
 /* A reply nobody waits for (acks of entries without a job). */
 static void
 run_ignore_cb(redisReply *reply, const char *err, void *arg)
 {
-	const char	*what = arg;
+	const char *what = arg;
 
 	if (err != NULL)
 		log_warn("redis: %s: %s", what, err);
@@ -72,8 +72,8 @@ run_long(const char *s)
 static double
 run_poll_wait(const struct job *job)
 {
-	const struct settings	*cfg = job->sg->cfg;
-	double			 w = job->eta;
+	const struct settings *cfg = job->sg->cfg;
+	double		       w = job->eta;
 
 	if (w < cfg->poll_min_seconds)
 		w = cfg->poll_min_seconds;
@@ -95,7 +95,7 @@ run_elapsed(const struct job *job)
 static int
 run_progress(const struct job *job)
 {
-	double	elapsed = run_elapsed(job), eta = job->eta, p;
+	double elapsed = run_elapsed(job), eta = job->eta, p;
 
 	if (elapsed < 0)
 		elapsed = 0;
@@ -119,12 +119,12 @@ static int
 run_call(struct job *job, const char *url, char *body, int create,
     void (*fn)(const struct http_result *, void *))
 {
-	const struct settings	*cfg = job->sg->cfg;
-	struct http_opts	 o;
-	struct http_done	 d = { fn, job };
-	const char		*headers[4];
-	char			*key = NULL;
-	int			 rc = -1;
+	const struct settings *cfg = job->sg->cfg;
+	struct http_opts       o;
+	struct http_done       d = { fn, job };
+	const char	      *headers[4];
+	char		      *key = NULL;
+	int		       rc = -1;
 
 	if (body == NULL)
 		goto done;
@@ -156,40 +156,41 @@ done:
 static int
 run_keep_success(struct job *job, const struct provider_answer *a)
 {
-	if (run_dup(&job->output_url, a->output_url[0] != '\0' ?
-	    a->output_url : NULL) == -1 ||
-	    run_dup(&job->proxy_url, a->proxy_url[0] != '\0' ?
-	    a->proxy_url : NULL) == -1)
+	if (run_dup(&job->output_url,
+		a->output_url[0] != '\0' ? a->output_url : NULL) == -1 ||
+	    run_dup(&job->proxy_url,
+		a->proxy_url[0] != '\0' ? a->proxy_url : NULL) == -1)
 		return -1;
 	if (a->model[0] != '\0')
 		snprintf(job->model_used, sizeof(job->model_used), "%s",
 		    a->model);
 	job->generation_time = a->generation_time >= 0 ? a->generation_time :
-	    run_elapsed(job);
+							 run_elapsed(job);
 	job->download_try = 0;
 	return 0;
 }
 
 /* --- download --- */
 
-static void	run_download(struct job *);
+static void run_download(struct job *);
 
 /* Whether images being downloaded or written are at the backlog cap. */
 static int
 run_disk_busy(const struct scenegend *sg)
 {
-	return writer_backlog(sg->writer) +
-	    sg->jobs.count[JOB_DOWNLOADING] >= DISK_BACKLOG_MAX;
+	return writer_backlog(sg->writer) + sg->jobs.count[JOB_DOWNLOADING] >=
+	    DISK_BACKLOG_MAX;
 }
 
 /* The writer caught up: start the downloads that waited for it. */
 static void
 run_disk_resume(struct scenegend *sg)
 {
-	struct job	*job;
+	struct job *job;
 
-	while (!run_disk_busy(sg) &&
-	    (job = TAILQ_FIRST(&sg->jobs.list[JOB_DISK_WAIT])) != NULL)
+	for (job = TAILQ_FIRST(&sg->jobs.list[JOB_DISK_WAIT]);
+	     !run_disk_busy(sg) && job != NULL;
+	     job = TAILQ_FIRST(&sg->jobs.list[JOB_DISK_WAIT]))
 		run_download(job);
 }
 
@@ -197,8 +198,8 @@ run_disk_resume(struct scenegend *sg)
 static void
 run_stored(void *arg, const char *err)
 {
-	struct job	*job = arg;
-	char		 url[4096];
+	struct job *job = arg;
+	char	    url[4096];
 
 	run_disk_resume(job->sg);
 	job->busy--;
@@ -208,8 +209,10 @@ run_stored(void *arg, const char *err)
 	}
 	if (err != NULL) {
 		log_err("job %s: storing the image: %s", job->record_id, err);
-		finish_error(job, PROVIDER_RETRY, "could not store the image "
-		    "on local disk (see the daemon's log)", -1, 0);
+		finish_error(job, PROVIDER_RETRY,
+		    "could not store the image "
+		    "on local disk (see the daemon's log)",
+		    -1, 0);
 		return;
 	}
 	snprintf(url, sizeof(url), "%s/%s.png", job->sg->cfg->image_base_url,
@@ -222,9 +225,9 @@ run_stored(void *arg, const char *err)
 static void
 run_downloaded(const struct http_result *r, void *arg)
 {
-	struct job		*job = arg;
-	char			 msg[512];
-	int			 dead;
+	struct job *job = arg;
+	char	    msg[512];
+	int	    dead;
 
 	job->http = NULL;
 	if (r->code == CURLE_OK && r->status == 200 &&
@@ -232,9 +235,11 @@ run_downloaded(const struct http_result *r, void *arg)
 		if (job_set_state(job, JOB_STORING) == -1)
 			return;
 		if (writer_submit(job->sg->writer, job->record_id,
-		    r->body->data, r->body->len, run_stored, job) == -1) {
-			finish_error(job, PROVIDER_RETRY, "out of memory storing "
-			    "the image", -1, 0);
+			r->body->data, r->body->len, run_stored, job) == -1) {
+			finish_error(job, PROVIDER_RETRY,
+			    "out of memory storing "
+			    "the image",
+			    -1, 0);
 			return;
 		}
 		job->busy++;
@@ -243,12 +248,15 @@ run_downloaded(const struct http_result *r, void *arg)
 	if (r->code != CURLE_OK)
 		snprintf(msg, sizeof(msg), "could not download the image: %s",
 		    r->too_large ? "larger than SCENEGEN_IMAGE_MAX_BYTES" :
-		    curl_easy_strerror(r->code));
+				   curl_easy_strerror(r->code));
 	else if (r->status != 200)
-		snprintf(msg, sizeof(msg), "could not download the image: "
-		    "HTTP %ld", r->status);
+		snprintf(msg, sizeof(msg),
+		    "could not download the image: "
+		    "HTTP %ld",
+		    r->status);
 	else
-		snprintf(msg, sizeof(msg), "could not download the image: "
+		snprintf(msg, sizeof(msg),
+		    "could not download the image: "
 		    "the provider's file is not an image");
 	log_warn("job %s: %s", job->record_id, msg);
 	/* The CDN copy next, if there is one we have not tried. */
@@ -267,16 +275,19 @@ run_downloaded(const struct http_result *r, void *arg)
 static void
 run_download(struct job *job)
 {
-	const struct settings	*cfg = job->sg->cfg;
-	struct http_opts	 o;
-	struct http_done	 d = { run_downloaded, job };
-	const char		*url;
+	const struct settings *cfg = job->sg->cfg;
+	struct http_opts       o;
+	struct http_done       d = { run_downloaded, job };
+	const char	      *url;
 
 	url = job->download_try == 0 && job->output_url != NULL ?
-	    job->output_url : job->proxy_url;
+	    job->output_url :
+	    job->proxy_url;
 	if (url == NULL) {
-		finish_error(job, PROVIDER_RETRY, "the provider gave no image "
-		    "URL", -1, 1);
+		finish_error(job, PROVIDER_RETRY,
+		    "the provider gave no image "
+		    "URL",
+		    -1, 1);
 		return;
 	}
 	if (job_set_state(job, JOB_DOWNLOADING) == -1)
@@ -289,8 +300,10 @@ run_download(struct job *job)
 	o.follow = 1;
 	job->http = http_start(job->sg->http, &o, d);
 	if (job->http == NULL)
-		finish_error(job, PROVIDER_RETRY, "out of memory starting the "
-		    "download", -1, 0);
+		finish_error(job, PROVIDER_RETRY,
+		    "out of memory starting the "
+		    "download",
+		    -1, 0);
 }
 
 /* The generation is done: copy the image, or keep the provider's URL. */
@@ -298,8 +311,8 @@ static void
 run_image_ready(struct job *job)
 {
 	if (job->sg->cfg->keep_provider_url) {
-		finish_complete(job, job->output_url != NULL ?
-		    job->output_url : job->proxy_url);
+		finish_complete(job,
+		    job->output_url != NULL ? job->output_url : job->proxy_url);
 		return;
 	}
 	if (run_disk_busy(job->sg)) {
@@ -326,7 +339,6 @@ run_progressed(struct job *job, long rows, const char *value)
 		job_timer(job, run_poll_wait(job), run_poll);
 }
 
-
 /*
  * Enter state, then the lease-guarded write stmt with (id, lease, value,
  * eta or NULL), done called with its answer. Both STMT_PROGRESS and
@@ -336,8 +348,8 @@ static void
 run_write_eta(struct job *job, enum job_state state, int stmt,
     const char *value, void (*done)(struct job *, long, const char *))
 {
-	char		 eta[32];
-	const char	*params[4];
+	char	    eta[32];
+	const char *params[4];
 
 	if (job->eta >= 0)
 		snprintf(eta, sizeof(eta), "%.3f", job->eta);
@@ -352,11 +364,12 @@ run_write_eta(struct job *job, enum job_state state, int stmt,
 static void
 run_still_processing(struct job *job)
 {
-	char		 p[16], timeout[160];
-	int		 progress;
+	char p[16], timeout[160];
+	int  progress;
 
 	if (run_elapsed(job) > (double)job->sg->cfg->generation_timeout) {
-		snprintf(timeout, sizeof(timeout), "ModelsLab did not finish "
+		snprintf(timeout, sizeof(timeout),
+		    "ModelsLab did not finish "
 		    "the image within %ld s (SCENEGEN_GENERATION_TIMEOUT)",
 		    job->sg->cfg->generation_timeout);
 		finish_error(job, PROVIDER_RETRY, timeout, -1, 1);
@@ -383,14 +396,16 @@ run_still_processing(struct job *job)
 static struct provider_answer *
 run_answer(struct job *job, const struct http_result *r, int fetch)
 {
-	struct provider_answer	*a;
+	struct provider_answer *a;
 
 	job->http = NULL;
 	stats_provider_call(job->sg->stats, r->seconds);
 	a = malloc(sizeof(*a));
 	if (a == NULL) {
-		finish_error(job, PROVIDER_RETRY, "out of memory reading the "
-		    "answer", -1, 0);
+		finish_error(job, PROVIDER_RETRY,
+		    "out of memory reading the "
+		    "answer",
+		    -1, 0);
 		return NULL;
 	}
 	provider_parse(job->sg->cfg, r, fetch, a);
@@ -401,18 +416,17 @@ run_answer(struct job *job, const struct http_result *r, int fetch)
 static void
 run_answer_error(struct job *job, const struct provider_answer *a)
 {
-	finish_error(job, a->kind, a->message, a->retry_after,
-	    a->request_dead);
+	finish_error(job, a->kind, a->message, a->retry_after, a->request_dead);
 }
 
 /* The provider answered a fetch. */
 static void
 run_fetched(const struct http_result *r, void *arg)
 {
-	struct job		*job = arg;
-	struct scenegend	*sg = job->sg;
-	struct provider_answer	*a;
-	double			 wait;
+	struct job	       *job = arg;
+	struct scenegend       *sg = job->sg;
+	struct provider_answer *a;
+	double			wait;
 
 	a = run_answer(job, r, 1);
 	if (a == NULL)
@@ -438,8 +452,8 @@ run_fetched(const struct http_result *r, void *arg)
 		if (!a->request_dead &&
 		    job->fetch_errors < job->sg->cfg->max_retries) {
 			/* The generation goes on: ask again, gently. */
-			wait = backoff_seconds(job->fetch_errors, a->retry_after,
-			    sg->cfg->backoff_scale);
+			wait = backoff_seconds(job->fetch_errors,
+			    a->retry_after, sg->cfg->backoff_scale);
 			job->fetch_errors++;
 			log_warn("job %s: fetch: %s; asking again in %.1f s",
 			    job->record_id, a->message, wait);
@@ -460,7 +474,7 @@ run_fetched(const struct http_result *r, void *arg)
 static void
 run_poll(struct job *job)
 {
-	char	 url[1024];
+	char url[1024];
 
 	if (job->sg->handing_back) {
 		finish_hand_back(job);
@@ -471,17 +485,21 @@ run_poll(struct job *job)
 		return;
 	}
 	if (provider_fetch_url(job->sg->cfg, job->provider_id, url,
-	    sizeof(url)) == -1) {
-		finish_error(job, PROVIDER_RETRY, "the provider's request id "
-		    "does not fit in a URL", -1, 1);
+		sizeof(url)) == -1) {
+		finish_error(job, PROVIDER_RETRY,
+		    "the provider's request id "
+		    "does not fit in a URL",
+		    -1, 1);
 		return;
 	}
 	if (job_set_state(job, JOB_POLLING) == -1)
 		return;
 	if (run_call(job, url, provider_fetch_body(job->sg->cfg), 0,
-	    run_fetched) == -1)
-		finish_error(job, PROVIDER_RETRY, "out of memory starting a "
-		    "fetch", -1, 0);
+		run_fetched) == -1)
+		finish_error(job, PROVIDER_RETRY,
+		    "out of memory starting a "
+		    "fetch",
+		    -1, 0);
 }
 
 /* --- submitting --- */
@@ -518,8 +536,8 @@ run_record(struct job *job)
 static void
 run_created(const struct http_result *r, void *arg)
 {
-	struct job		*job = arg;
-	struct provider_answer	*a;
+	struct job	       *job = arg;
+	struct provider_answer *a;
 
 	a = run_answer(job, r, 0);
 	if (a == NULL)
@@ -540,7 +558,8 @@ run_created(const struct http_result *r, void *arg)
 			log_info("job %s: generated at once, provider id %s",
 			    job->record_id, a->id[0] != '\0' ? a->id : "none");
 		else
-			log_info("job %s: submitted, provider id %s, eta %.1f s",
+			log_info(
+			    "job %s: submitted, provider id %s, eta %.1f s",
 			    job->record_id, a->id, a->eta);
 		if (a->id[0] == '\0') {
 			/* Nothing to resume by: go straight on. */
@@ -561,8 +580,8 @@ run_created(const struct http_result *r, void *arg)
 static void
 run_submit(struct job *job)
 {
-	const struct settings	*cfg = job->sg->cfg;
-	char			 url[1024], *body;
+	const struct settings *cfg = job->sg->cfg;
+	char		       url[1024], *body;
 
 	if (provider_create_url(cfg, url, sizeof(url)) == -1) {
 		finish_fail(job, "MODELSLAB_BASE_URL is too long");
@@ -573,8 +592,10 @@ run_submit(struct job *job)
 	body = provider_create_body(cfg, job->record_id, job->prompt,
 	    job->style, job->aspect_ratio);
 	if (run_call(job, url, body, 1, run_created) == -1)
-		finish_error(job, PROVIDER_RETRY, "out of memory starting the "
-		    "create call", -1, 0);
+		finish_error(job, PROVIDER_RETRY,
+		    "out of memory starting the "
+		    "create call",
+		    -1, 0);
 }
 
 /* --- claiming --- */
@@ -583,12 +604,12 @@ run_submit(struct job *job)
 static int
 run_take_row(struct job *job, const PGresult *res)
 {
-	const char	*v;
+	const char *v;
 
 	if (run_dup(&job->prompt, db_value(res, 0, CLAIM_PROMPT)) == -1 ||
 	    run_dup(&job->style, db_value(res, 0, CLAIM_STYLE)) == -1 ||
-	    run_dup(&job->aspect_ratio, db_value(res, 0,
-	    CLAIM_ASPECT_RATIO)) == -1)
+	    run_dup(&job->aspect_ratio, db_value(res, 0, CLAIM_ASPECT_RATIO)) ==
+		-1)
 		return -1;
 	v = db_value(res, 0, CLAIM_TIER);
 	snprintf(job->tier, sizeof(job->tier), "%s", v != NULL ? v : "free");
@@ -609,11 +630,11 @@ run_take_row(struct job *job, const PGresult *res)
 static void
 run_claimed(const PGresult *res, const char *err, void *arg)
 {
-	struct job		*job = arg;
-	struct scenegend	*sg = job->sg;
-	const char		*due, *prior;
-	char			 msg[256];
-	struct queue_reply	 r = { run_ignore_cb, "moving a retry" };
+	struct job	  *job = arg;
+	struct scenegend  *sg = job->sg;
+	const char	  *due, *prior;
+	char		   msg[256];
+	struct queue_reply r = { run_ignore_cb, "moving a retry" };
 
 	job->busy--;
 	if (job->state == JOB_DONE) {
@@ -641,15 +662,18 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 			log_debug("job %s: retry not due yet", job->record_id);
 			if (job_set_state(job, JOB_ACKING) == 0 &&
 			    queue_delay(sg->queue, job->entry_id,
-			    job->record_id, strtoll(due, NULL, 10), r) == -1)
-				log_warn("job %s: could not move the early entry "
-				    "back (Redis down)", job->record_id);
+				job->record_id, strtoll(due, NULL, 10),
+				r) == -1)
+				log_warn(
+				    "job %s: could not move the early entry "
+				    "back (Redis down)",
+				    job->record_id);
 			job_done(job);
 			return;
 		}
 		log_info("job %s: not claimable (%s, or leased to another "
-		    "worker); entry dropped", job->record_id,
-		    prior != NULL ? prior : "?");
+			 "worker); entry dropped",
+		    job->record_id, prior != NULL ? prior : "?");
 		sg->counters.dropped++;
 		finish_ack(job);
 		return;
@@ -661,9 +685,11 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 	log_info("job %s: claimed (attempt %ld, %ld retries so far, tier %s)",
 	    job->record_id, job->attempts, job->retry_count, job->tier);
 	if (job->attempts > 1 + sg->cfg->max_retries) {
-		snprintf(msg, sizeof(msg), "gave up after %ld attempts: each "
+		snprintf(msg, sizeof(msg),
+		    "gave up after %ld attempts: each "
 		    "one was interrupted before it could finish (the worker "
-		    "stopped or lost the job)", job->attempts - 1);
+		    "stopped or lost the job)",
+		    job->attempts - 1);
 		finish_fail(job, msg);
 		return;
 	}
@@ -673,8 +699,8 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 		return;
 	}
 	if (job->provider_id[0] != '\0') {
-		log_info("job %s: resuming provider request %s",
-		    job->record_id, job->provider_id);
+		log_info("job %s: resuming provider request %s", job->record_id,
+		    job->provider_id);
 		if (job_set_state(job, JOB_WAITING) == 0)
 			job_timer(job, 0, run_poll);
 		return;
@@ -685,15 +711,16 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 void
 run_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 {
-	struct queue_reply	 r = { run_ignore_cb, "acking an entry" };
-	struct db_reply		 d;
-	struct job		*job;
-	char			 lease[32];
-	const char		*params[3];
+	struct queue_reply r = { run_ignore_cb, "acking an entry" };
+	struct db_reply	   d;
+	struct job	  *job;
+	char		   lease[32];
+	const char	  *params[3];
 
 	if (record_id == NULL) {
 		log_warn("stream entry %s: no valid record id; acked and "
-		    "deleted", entry_id);
+			 "deleted",
+		    entry_id);
 		sg->counters.malformed++;
 		queue_ack(sg->queue, entry_id, r);
 		return;
@@ -722,7 +749,8 @@ run_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 	job->lease_deadline = clock_mono_ms() + sg->cfg->lease_seconds * 1000;
 	if (db_query(sg->db, STMT_CLAIM, 3, params, d) == -1) {
 		log_warn("job %s: database unavailable; the entry stays "
-		    "pending", record_id);
+			 "pending",
+		    record_id);
 		job_done(job);
 		return;
 	}
@@ -732,15 +760,15 @@ run_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 void
 run_hand_back_all(struct scenegend *sg)
 {
-	struct job	*job, *next;
-	int		 s;
+	struct job *job, *next;
+	int	    s;
 
 	sg->handing_back = 1;
 	for (s = 0; s < JOB_STATE__MAX; s++) {
 		if ((job_states[s].flags & JOB_HANDED_BACK_AT_DRAIN) == 0)
 			continue;
 		for (job = TAILQ_FIRST(&sg->jobs.list[s]); job != NULL;
-		    job = next) {
+		     job = next) {
 			next = TAILQ_NEXT(job, entry);
 			job_cancel_work(job);
 			finish_hand_back(job);

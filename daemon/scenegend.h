@@ -41,34 +41,34 @@ struct writer;
 
 /* Totals since start, exported in STATUS= and the metrics file. */
 struct counters {
-	uint64_t	completed;
-	uint64_t	failed;
-	uint64_t	retried;	/* retries scheduled */
-	uint64_t	abandoned;	/* lease lost, left to the others */
-	uint64_t	handed_back;	/* returned to the queue at shutdown */
-	uint64_t	dropped;	/* entries whose row was not claimable */
-	uint64_t	malformed;	/* stream entries without a record id */
-	uint64_t	refused;	/* refused state changes (bugs) */
+	uint64_t completed;
+	uint64_t failed;
+	uint64_t retried;     /* retries scheduled */
+	uint64_t abandoned;   /* lease lost, left to the others */
+	uint64_t handed_back; /* returned to the queue at shutdown */
+	uint64_t dropped;     /* entries whose row was not claimable */
+	uint64_t malformed;   /* stream entries without a record id */
+	uint64_t refused;     /* refused state changes (bugs) */
 };
 
 struct scenegend {
-	struct settings		*cfg;
-	struct event_base	*base;
-	struct db_pool		*db;		/* jobs, heartbeat */
-	struct db_pool		*db_sweep;	/* the sweeper's transaction */
-	struct queue		*queue;
-	struct http		*http;
-	struct stats		*stats;
-	struct sweeper		*sweeper;
-	struct lease		*lease;
-	struct loop		*loop;
-	struct writer		*writer;	/* NULL: images stay remote */
-	struct job_set		 jobs;
-	struct counters		 counters;
-	size_t			 active_peak;	/* most jobs since the last trim */
-	int			 ready;		/* READY=1 sent */
-	int			 draining;	/* SIGTERM seen */
-	int			 handing_back;	/* drain time is over */
+	struct settings	  *cfg;
+	struct event_base *base;
+	struct db_pool	  *db;	     /* jobs, heartbeat */
+	struct db_pool	  *db_sweep; /* the sweeper's transaction */
+	struct queue	  *queue;
+	struct http	  *http;
+	struct stats	  *stats;
+	struct sweeper	  *sweeper;
+	struct lease	  *lease;
+	struct loop	  *loop;
+	struct writer	  *writer; /* NULL: images stay remote */
+	struct job_set	   jobs;
+	struct counters	   counters;
+	size_t		   active_peak;	 /* most jobs since the last trim */
+	int		   ready;	 /* READY=1 sent */
+	int		   draining;	 /* SIGTERM seen */
+	int		   handing_back; /* drain time is over */
 };
 
 #endif

@@ -8,46 +8,46 @@
 #include <stddef.h>
 
 struct settings {
-	char	*database_url;
-	char	*redis_url;
-	char	*api_key;		/* secret: never logged */
-	char	*base_url;		/* no trailing slash */
-	char	*model_id;
-	long	 max_queued;		/* jobs held at once by this daemon */
-	char	*image_dir;
-	char	*image_base_url;	/* no trailing slash */
-	int	 keep_provider_url;
-	long	 max_retries;
-	double	 backoff_scale;
-	long	 lease_seconds;
-	long	 sweep_seconds;
-	long	 pending_grace_seconds;
-	double	 http_timeout;		/* seconds per provider call */
-	double	 connect_timeout;
-	double	 poll_min_seconds;
-	double	 poll_max_seconds;
-	long	 generation_timeout;
-	long	 drain_seconds;
-	char	*consumer;
-	char	*log_level;
-	char	*metrics_file;		/* NULL: no metrics file */
-	char	*env_file;		/* NULL: SIGHUP re-reads nothing */
-	long	 db_connections;
-	long	 image_max_bytes;
-	char	*debug_refuse_state;	/* testing aid; NULL: none */
+	char  *database_url;
+	char  *redis_url;
+	char  *api_key;	 /* secret: never logged */
+	char  *base_url; /* no trailing slash */
+	char  *model_id;
+	long   max_queued; /* jobs held at once by this daemon */
+	char  *image_dir;
+	char  *image_base_url; /* no trailing slash */
+	int    keep_provider_url;
+	long   max_retries;
+	double backoff_scale;
+	long   lease_seconds;
+	long   sweep_seconds;
+	long   pending_grace_seconds;
+	double http_timeout; /* seconds per provider call */
+	double connect_timeout;
+	double poll_min_seconds;
+	double poll_max_seconds;
+	long   generation_timeout;
+	long   drain_seconds;
+	char  *consumer;
+	char  *log_level;
+	char  *metrics_file; /* NULL: no metrics file */
+	char  *env_file;     /* NULL: SIGHUP re-reads nothing */
+	long   db_connections;
+	long   image_max_bytes;
+	char  *debug_refuse_state; /* testing aid; NULL: none */
 };
 
 /*
  * Fill s from the environment. On a missing or bad setting writes one
  * line naming it into err and returns -1.
  */
-int	settings_load(struct settings *s, char *err, size_t errlen);
+int  settings_load(struct settings *s, char *err, size_t errlen);
 /* Free what settings_load allocated (the API key is wiped first). */
-void	settings_free(struct settings *s);
+void settings_free(struct settings *s);
 /*
  * Re-read SCENEGEN_LOG_LEVEL from the environment file named by
  * SCENEGEN_ENV_FILE, if any; the new priority or -1 when unchanged.
  */
-int	settings_reload_log_level(const struct settings *s);
+int  settings_reload_log_level(const struct settings *s);
 
 #endif

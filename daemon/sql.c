@@ -4,7 +4,7 @@
  */
 #include "sql.h"
 
-#define EPOCH_MS(col)	"(extract(epoch FROM " col ") * 1000)::bigint"
+#define EPOCH_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
 /*
  * The status as a value the planner cannot look up in an index. Every
@@ -13,8 +13,8 @@
  * statistics lag behind a burst: "no row in_progress") and filter
  * thousands of rows per statement.
  */
-#define STATUS		"(status || '')"
-#define G_STATUS	"(g.status || '')"
+#define STATUS	      "(status || '')"
+#define G_STATUS      "(g.status || '')"
 
 const struct db_stmt_def sql_statements[STMT__MAX] = {
 	[STMT_PING] = { "sg_ping", "SELECT 1", 0, 1 },
@@ -46,17 +46,19 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
 	    " RETURNING id, prompt, style, aspect_ratio, tier, attempts,"
 	    "  retry_count, provider_request_id,"
-	    "  " EPOCH_MS("provider_submitted_at") " AS submitted_ms,"
-	    "  provider_eta_seconds, progress"
-	    ") "
-	    "SELECT cur.status,"
-	    " CASE WHEN cur.status IN ('pending', 'in_progress')"
-	    "  AND cur.lease_free AND cur.next_attempt_at > now()"
-	    "  THEN " EPOCH_MS("cur.next_attempt_at") " END,"
-	    " c.prompt, c.style, c.aspect_ratio, c.tier, c.attempts,"
-	    " c.retry_count, c.provider_request_id, c.submitted_ms,"
-	    " c.provider_eta_seconds, c.progress, c.id "
-	    "FROM cur LEFT JOIN claimed c ON true",
+	    "  " EPOCH_MS(
+		"provider_submitted_at") " AS submitted_ms,"
+					 "  provider_eta_seconds, progress"
+					 ") "
+					 "SELECT cur.status,"
+					 " CASE WHEN cur.status IN ('pending', 'in_progress')"
+					 "  AND cur.lease_free AND cur.next_attempt_at > now()"
+					 "  THEN " EPOCH_MS(
+					     "cur.next_attempt_at") " END,"
+								    " c.prompt, c.style, c.aspect_ratio, c.tier, c.attempts,"
+								    " c.retry_count, c.provider_request_id, c.submitted_ms,"
+								    " c.provider_eta_seconds, c.progress, c.id "
+								    "FROM cur LEFT JOIN claimed c ON true",
 	    3, 1 },
 
 	/* $1 id, $2 lease, $3 provider request id, $4 eta seconds. */

@@ -28,8 +28,8 @@ enum stmt_id {
 
 /* Columns of the STMT_CLAIM result. */
 enum claim_col {
-	CLAIM_PRIOR_STATUS,	/* status before the claim */
-	CLAIM_NOT_DUE_MS,	/* retry not due yet: its due time */
+	CLAIM_PRIOR_STATUS, /* status before the claim */
+	CLAIM_NOT_DUE_MS,   /* retry not due yet: its due time */
 	CLAIM_PROMPT,
 	CLAIM_STYLE,
 	CLAIM_ASPECT_RATIO,
@@ -40,7 +40,7 @@ enum claim_col {
 	CLAIM_SUBMITTED_MS,
 	CLAIM_ETA,
 	CLAIM_PROGRESS,
-	CLAIM_ID,		/* NULL: not claimed */
+	CLAIM_ID, /* NULL: not claimed */
 	CLAIM__MAX
 };
 

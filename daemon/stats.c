@@ -19,32 +19,32 @@
 #include "scenegend.h"
 #include "stats.h"
 
-#define LATENCY_RING	512
-#define SLOW_TICKS	5	/* status, metrics, depth every 5 s */
-#define EWMA_ALPHA	0.2
+#define LATENCY_RING 512
+#define SLOW_TICKS   5 /* status, metrics, depth every 5 s */
+#define EWMA_ALPHA   0.2
 
 struct stats {
-	struct scenegend	*sg;
-	unsigned long		 ticks;
+	struct scenegend *sg;
+	unsigned long	  ticks;
 	/* Provider call latency: a ring of recent calls, plus totals. */
-	double			 ring[LATENCY_RING];
-	size_t			 nring;
-	size_t			 ring_next;
-	uint64_t		 calls;
-	double			 calls_sum;
+	double		  ring[LATENCY_RING];
+	size_t		  nring;
+	size_t		  ring_next;
+	uint64_t	  calls;
+	double		  calls_sum;
 	/* Moving average of claim-to-completed times. */
-	double			 avg_generation;	/* seconds, <0 none */
+	double		  avg_generation; /* seconds, <0 none */
 	/* Last known queue figures (-1: unknown). */
-	long long		 stream_len;
-	long long		 pending;
-	long long		 delayed;
-	int			 metrics_failed;
+	long long	  stream_len;
+	long long	  pending;
+	long long	  delayed;
+	int		  metrics_failed;
 };
 
 struct stats *
 stats_new(struct scenegend *sg)
 {
-	struct stats	*s;
+	struct stats *s;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -87,7 +87,7 @@ stats_generation(struct stats *s, double seconds)
 static int
 stats_cmp_double(const void *a, const void *b)
 {
-	double	x = *(const double *)a, y = *(const double *)b;
+	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
 }
@@ -96,7 +96,7 @@ stats_cmp_double(const void *a, const void *b)
 static long long
 stats_queued(const struct stats *s)
 {
-	long long	q;
+	long long q;
 
 	if (s->stream_len < 0)
 		return 0;
@@ -107,26 +107,27 @@ stats_queued(const struct stats *s)
 void
 stats_status(struct stats *s)
 {
-	struct counters	*c = &s->sg->counters;
+	struct counters *c = &s->sg->counters;
 
-	notify_status("queued %lld, in flight %zu, done %" PRIu64 ", failed %"
-	    PRIu64 ", retried %" PRIu64, stats_queued(s), job_active(s->sg),
-	    c->completed, c->failed, c->retried);
+	notify_status("queued %lld, in flight %zu, done %" PRIu64
+		      ", failed %" PRIu64 ", retried %" PRIu64,
+	    stats_queued(s), job_active(s->sg), c->completed, c->failed,
+	    c->retried);
 }
 
 /* Write the Prometheus text file through a temporary file and rename. */
 static void
 stats_write_metrics(struct stats *s)
 {
-	struct scenegend	*sg = s->sg;
-	struct counters		*c = &sg->counters;
-	const char		*path = sg->cfg->metrics_file;
-	double			 sorted[LATENCY_RING];
-	static const double	 qs[] = { 0.5, 0.9, 0.99 };
-	struct buf		 b;
-	char			 tmp[4096];
-	size_t			 i, k;
-	int			 fd = -1, n;
+	struct scenegend   *sg = s->sg;
+	struct counters	   *c = &sg->counters;
+	const char	   *path = sg->cfg->metrics_file;
+	double		    sorted[LATENCY_RING];
+	static const double qs[] = { 0.5, 0.9, 0.99 };
+	struct buf	    b;
+	char		    tmp[4096];
+	size_t		    i, k;
+	int		    fd = -1, n;
 
 	if (path == NULL)
 		return;
@@ -174,8 +175,10 @@ stats_write_metrics(struct stats *s)
 	}
 	for (i = 0; i < sizeof(qs) / sizeof(qs[0]) && s->nring > 0; i++) {
 		k = (size_t)(qs[i] * (double)(s->nring - 1));
-		buf_printf(&b, "scenegen_provider_latency_seconds{quantile="
-		    "\"%g\"} %.6f\n", qs[i], sorted[k]);
+		buf_printf(&b,
+		    "scenegen_provider_latency_seconds{quantile="
+		    "\"%g\"} %.6f\n",
+		    qs[i], sorted[k]);
 	}
 	buf_printf(&b,
 	    "scenegen_provider_latency_seconds_sum %.6f\n"
@@ -223,7 +226,7 @@ fail:
 static void
 stats_len_cb(redisReply *reply, const char *err, void *arg)
 {
-	long long	*target = arg;
+	long long *target = arg;
 
 	if (reply != NULL && err == NULL && reply->type == REDIS_REPLY_INTEGER)
 		*target = reply->integer;
@@ -233,7 +236,7 @@ stats_len_cb(redisReply *reply, const char *err, void *arg)
 static void
 stats_pending_cb(redisReply *reply, const char *err, void *arg)
 {
-	long long	*target = arg;
+	long long *target = arg;
 
 	if (reply != NULL && err == NULL && reply->type == REDIS_REPLY_ARRAY &&
 	    reply->elements >= 1 &&
@@ -250,13 +253,13 @@ stats_ignore_cb(redisReply *reply, const char *err, void *arg)
 static void
 stats_ask_depth(struct stats *s)
 {
-	const char		*xlen[] = { "XLEN", KEY_JOB_STREAM };
-	const char		*xpending[] = { "XPENDING", KEY_JOB_STREAM,
-	    KEY_CONSUMER_GROUP };
-	const char		*zcard[] = { "ZCARD", KEY_DELAYED_SET };
-	struct queue_reply	 r1 = { stats_len_cb, &s->stream_len };
-	struct queue_reply	 r2 = { stats_pending_cb, &s->pending };
-	struct queue_reply	 r3 = { stats_len_cb, &s->delayed };
+	const char	  *xlen[] = { "XLEN", KEY_JOB_STREAM };
+	const char	  *xpending[] = { "XPENDING", KEY_JOB_STREAM,
+		       KEY_CONSUMER_GROUP };
+	const char	  *zcard[] = { "ZCARD", KEY_DELAYED_SET };
+	struct queue_reply r1 = { stats_len_cb, &s->stream_len };
+	struct queue_reply r2 = { stats_pending_cb, &s->pending };
+	struct queue_reply r3 = { stats_len_cb, &s->delayed };
 
 	queue_command(s->sg->queue, 2, xlen, NULL, r1);
 	queue_command(s->sg->queue, 3, xpending, NULL, r2);
@@ -267,10 +270,10 @@ stats_ask_depth(struct stats *s)
 static void
 stats_publish(struct stats *s)
 {
-	char			 avg[32], cap[32], inflight[32];
-	const char		*argv[8];
-	struct queue_reply	 r = { stats_ignore_cb, NULL };
-	int			 argc = 0;
+	char		   avg[32], cap[32], inflight[32];
+	const char	  *argv[8];
+	struct queue_reply r = { stats_ignore_cb, NULL };
+	int		   argc = 0;
 
 	snprintf(cap, sizeof(cap), "%ld", s->sg->cfg->max_queued);
 	snprintf(inflight, sizeof(inflight), "%zu", job_active(s->sg));
@@ -291,7 +294,7 @@ stats_publish(struct stats *s)
 void
 stats_tick(struct stats *s)
 {
-	int	ready = queue_ready(s->sg->queue);
+	int ready = queue_ready(s->sg->queue);
 
 	s->ticks++;
 	if (ready)

@@ -9,15 +9,15 @@
 struct scenegend;
 struct stats;
 
-struct stats	*stats_new(struct scenegend *);
-void		 stats_free(struct stats *);
+struct stats *stats_new(struct scenegend *);
+void	      stats_free(struct stats *);
 /* One provider call took seconds. */
-void		 stats_provider_call(struct stats *, double seconds);
+void	      stats_provider_call(struct stats *, double seconds);
 /* One job took seconds from claim to completed. */
-void		 stats_generation(struct stats *, double seconds);
+void	      stats_generation(struct stats *, double seconds);
 /* Every second: publish; every few: status line, metrics, queue depth. */
-void		 stats_tick(struct stats *);
+void	      stats_tick(struct stats *);
 /* Write the status line now (start, reload, stop). */
-void		 stats_status(struct stats *);
+void	      stats_status(struct stats *);
 
 #endif

@@ -24,8 +24,8 @@ storage_is_image(const char *data, size_t len)
 	if (len >= 12 && memcmp(d, "RIFF", 4) == 0 &&
 	    memcmp(d + 8, "WEBP", 4) == 0)
 		return 1;
-	if (len >= 6 && (memcmp(d, "GIF87a", 6) == 0 ||
-	    memcmp(d, "GIF89a", 6) == 0))
+	if (len >= 6 &&
+	    (memcmp(d, "GIF87a", 6) == 0 || memcmp(d, "GIF89a", 6) == 0))
 		return 1;
 	return 0;
 }
@@ -52,11 +52,11 @@ storage_fail(struct storage_file *f, const char *what)
 static mode_t
 storage_umask(void)
 {
-	static int	 known;
-	static mode_t	 mask = 022;
-	char		 line[256];
-	unsigned int	 m;
-	FILE		*fp;
+	static int    known;
+	static mode_t mask = 022;
+	char	      line[256];
+	unsigned int  m;
+	FILE	     *fp;
 
 	if (known)
 		return mask;
@@ -78,7 +78,7 @@ static void
 storage_start(const char *dir, struct storage_file *f)
 {
 	size_t	off = 0;
-	ssize_t	n;
+	ssize_t n;
 
 	f->ok = 0;
 	f->fd = -1;
@@ -120,9 +120,9 @@ void
 storage_write_batch(const char *dir, struct storage_file *const *files,
     size_t n)
 {
-	char	*final;
-	size_t	 i, renamed = 0;
-	int	 dfd;
+	char  *final;
+	size_t i, renamed = 0;
+	int    dfd;
 
 	for (i = 0; i < n; i++)
 		storage_start(dir, files[i]);
@@ -177,17 +177,21 @@ storage_write_batch(const char *dir, struct storage_file *const *files,
 int
 storage_check(const char *dir, char *err, size_t errlen)
 {
-	struct stat	st;
+	struct stat st;
 
-	if (stat(dir, &st) == -1 && errno == ENOENT &&
-	    mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "SCENEGEN_IMAGE_DIR: cannot create %s: "
-		    "%s", dir, strerror(errno));
+	if (stat(dir, &st) == -1 && errno == ENOENT && mkdir(dir, 0755) == -1 &&
+	    errno != EEXIST) {
+		snprintf(err, errlen,
+		    "SCENEGEN_IMAGE_DIR: cannot create %s: "
+		    "%s",
+		    dir, strerror(errno));
 		return -1;
 	}
 	if (access(dir, W_OK | X_OK) == -1) {
-		snprintf(err, errlen, "SCENEGEN_IMAGE_DIR: cannot write to "
-		    "%s: %s", dir, strerror(errno));
+		snprintf(err, errlen,
+		    "SCENEGEN_IMAGE_DIR: cannot write to "
+		    "%s: %s",
+		    dir, strerror(errno));
 		return -1;
 	}
 	return 0;

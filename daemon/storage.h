@@ -5,16 +5,16 @@
 #include <stddef.h>
 
 /* Whether data starts like an image (PNG, JPEG, WebP or GIF). */
-int	storage_is_image(const char *data, size_t len);
+int storage_is_image(const char *data, size_t len);
 /* One image of a batch: the caller fills the first three fields. */
 struct storage_file {
-	const char	*record_id;
-	const char	*data;
-	size_t		 len;
-	int		 ok;		/* out: written, flushed and renamed */
-	char		 err[320];	/* out: why not */
-	char		*tmp;		/* internal */
-	int		 fd;		/* internal */
+	const char *record_id;
+	const char *data;
+	size_t	    len;
+	int	    ok;	      /* out: written, flushed and renamed */
+	char	    err[320]; /* out: why not */
+	char	   *tmp;      /* internal */
+	int	    fd;	      /* internal */
 };
 
 /*
@@ -22,9 +22,9 @@ struct storage_file {
  * rename, so readers see the whole file or none, and a file marked ok is
  * on disk. One journal commit and one directory flush serve the batch.
  */
-void	storage_write_batch(const char *dir, struct storage_file *const *files,
-	    size_t n);
+void storage_write_batch(const char *dir, struct storage_file *const *files,
+    size_t n);
 /* Whether dir exists and we may write there; creates it if missing. */
-int	storage_check(const char *dir, char *err, size_t errlen);
+int  storage_check(const char *dir, char *err, size_t errlen);
 
 #endif

@@ -24,10 +24,10 @@
 #include "sweeper.h"
 #include "uuid.h"
 
-#define SWEEP_LIMIT		1000	/* rows looked at per sweep */
-#define SWEEP_PAGE		1000	/* stream entries per XRANGE */
-#define SWEEP_STREAM_MAX	2000000	/* give up past this many */
-#define ID_LEN			(UUID_STR_LEN + 1)
+#define SWEEP_LIMIT	 1000	 /* rows looked at per sweep */
+#define SWEEP_PAGE	 1000	 /* stream entries per XRANGE */
+#define SWEEP_STREAM_MAX 2000000 /* give up past this many */
+#define ID_LEN		 (UUID_STR_LEN + 1)
 
 /* Add each id (ARGV) to the stream unless it waits in the delayed set. */
 static const char sweep_lua_enqueue[] =
@@ -65,17 +65,17 @@ static const char sweep_lua_consumers[] =
     "return n";
 
 struct sweeper {
-	struct scenegend	*sg;
-	int			 running;
-	int64_t			 started;
-	unsigned long		 generation;	/* of the sweep connection */
-	char			*cand;		/* candidate ids, ID_LEN each */
-	size_t			 ncand;
-	char			*seen;		/* ids in the stream */
-	size_t			 nseen;
-	size_t			 capseen;
-	size_t			 scanned;	/* stream entries read */
-	char			 cursor[72];	/* next XRANGE start */
+	struct scenegend *sg;
+	int		  running;
+	int64_t		  started;
+	unsigned long	  generation; /* of the sweep connection */
+	char		 *cand;	      /* candidate ids, ID_LEN each */
+	size_t		  ncand;
+	char		 *seen; /* ids in the stream */
+	size_t		  nseen;
+	size_t		  capseen;
+	size_t		  scanned;    /* stream entries read */
+	char		  cursor[72]; /* next XRANGE start */
 };
 
 static int
@@ -93,7 +93,7 @@ sweep_ignore_cb(const PGresult *res, const char *err, void *arg)
 static void
 sweep_end(struct sweeper *w, int commit)
 {
-	struct db_reply	d = { sweep_ignore_cb, NULL };
+	struct db_reply d = { sweep_ignore_cb, NULL };
 
 	if (db_pool_generation(w->sg->db_sweep) == w->generation)
 		db_query(w->sg->db_sweep, commit ? STMT_COMMIT : STMT_ROLLBACK,
@@ -119,7 +119,7 @@ sweep_same_conn(struct sweeper *w)
 static void
 sweep_enqueued(redisReply *reply, const char *err, void *arg)
 {
-	struct sweeper	*w = arg;
+	struct sweeper *w = arg;
 
 	if (!w->running)
 		return;
@@ -130,7 +130,8 @@ sweep_enqueued(redisReply *reply, const char *err, void *arg)
 	}
 	if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
 		log_info("sweeper: %lld unattended records queued again "
-		    "(%zu looked at)", reply->integer, w->ncand);
+			 "(%zu looked at)",
+		    reply->integer, w->ncand);
 	sweep_end(w, 1);
 }
 
@@ -138,10 +139,10 @@ sweep_enqueued(redisReply *reply, const char *err, void *arg)
 static void
 sweep_enqueue(struct sweeper *w)
 {
-	const char		**argv;
-	struct queue_reply	 r = { sweep_enqueued, w };
-	size_t			 i;
-	int			 argc = 4;
+	const char	 **argv;
+	struct queue_reply r = { sweep_enqueued, w };
+	size_t		   i;
+	int		   argc = 4;
 
 	if (w->nseen > 0)
 		qsort(w->seen, w->nseen, ID_LEN, sweep_cmp);
@@ -159,8 +160,8 @@ sweep_enqueue(struct sweeper *w)
 	for (i = 0; i < w->ncand; i++) {
 		const char *id = w->cand + i * ID_LEN;
 
-		if (w->nseen > 0 && bsearch(id, w->seen, w->nseen, ID_LEN,
-		    sweep_cmp) != NULL)
+		if (w->nseen > 0 &&
+		    bsearch(id, w->seen, w->nseen, ID_LEN, sweep_cmp) != NULL)
 			continue;
 		argv[argc++] = id;
 	}
@@ -176,16 +177,16 @@ sweep_enqueue(struct sweeper *w)
 	free(argv);
 }
 
-static void	sweep_read_stream(struct sweeper *);
+static void sweep_read_stream(struct sweeper *);
 
 /* Note the record ids of one page of stream entries. */
 static void
 sweep_page(redisReply *reply, const char *err, void *arg)
 {
-	struct sweeper		*w = arg;
-	const redisReply	*e, *f, *v;
-	char			*p;
-	size_t			 i, j;
+	struct sweeper	 *w = arg;
+	const redisReply *e, *f, *v;
+	char		 *p;
+	size_t		  i, j;
 
 	if (!w->running)
 		return;
@@ -204,9 +205,9 @@ sweep_page(redisReply *reply, const char *err, void *arg)
 		    e->element[0]->type != REDIS_REPLY_STRING)
 			continue;
 		if (!queue_entry_id_valid(e->element[0]->str,
-		    e->element[0]->len)) {
+			e->element[0]->len)) {
 			log_warn("sweeper: XRANGE sent an entry id that is not "
-			    "one; not sweeping");
+				 "one; not sweeping");
 			sweep_end(w, 0);
 			return;
 		}
@@ -243,7 +244,8 @@ sweep_page(redisReply *reply, const char *err, void *arg)
 		sweep_enqueue(w);
 	else if (w->scanned >= SWEEP_STREAM_MAX) {
 		log_warn("sweeper: the stream holds more than %d entries; "
-		    "not sweeping", SWEEP_STREAM_MAX);
+			 "not sweeping",
+		    SWEEP_STREAM_MAX);
 		sweep_end(w, 0);
 	} else
 		sweep_read_stream(w);
@@ -253,10 +255,10 @@ sweep_page(redisReply *reply, const char *err, void *arg)
 static void
 sweep_read_stream(struct sweeper *w)
 {
-	char			 count[16];
-	const char		*argv[] = { "XRANGE", KEY_JOB_STREAM, w->cursor,
-	    "+", "COUNT", count };
-	struct queue_reply	 r = { sweep_page, w };
+	char		   count[16];
+	const char	  *argv[] = { "XRANGE", KEY_JOB_STREAM, w->cursor, "+",
+		       "COUNT", count };
+	struct queue_reply r = { sweep_page, w };
 
 	snprintf(count, sizeof(count), "%d", SWEEP_PAGE);
 	if (queue_command(w->sg->queue, 6, argv, NULL, r) == -1) {
@@ -268,9 +270,9 @@ sweep_read_stream(struct sweeper *w)
 static void
 sweep_scanned(const PGresult *res, const char *err, void *arg)
 {
-	struct sweeper	*w = arg;
-	const char	*v;
-	int		 i, rows;
+	struct sweeper *w = arg;
+	const char     *v;
+	int		i, rows;
 
 	if (res == NULL || err != NULL) {
 		log_warn("sweeper: scan: %s", err);
@@ -306,19 +308,19 @@ sweep_consumers_cb(redisReply *reply, const char *err, void *arg)
 	else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
 	    reply->integer > 0)
 		log_info("sweeper: %lld stopped consumers removed from the "
-		    "group", reply->integer);
+			 "group",
+		    reply->integer);
 }
 
 /* Remove consumers idle for an hour (or ten leases) that hold nothing. */
 static void
 sweep_consumers(struct sweeper *w)
 {
-	char			 idle[32];
-	const char		*argv[] = { "EVAL", sweep_lua_consumers, "1",
-	    KEY_JOB_STREAM, KEY_CONSUMER_GROUP, idle,
-	    w->sg->cfg->consumer };
-	struct queue_reply	 r = { sweep_consumers_cb, NULL };
-	long			 ms = w->sg->cfg->lease_seconds * 10000;
+	char	    idle[32];
+	const char *argv[] = { "EVAL", sweep_lua_consumers, "1", KEY_JOB_STREAM,
+		KEY_CONSUMER_GROUP, idle, w->sg->cfg->consumer };
+	struct queue_reply r = { sweep_consumers_cb, NULL };
+	long		   ms = w->sg->cfg->lease_seconds * 10000;
 
 	if (ms < 3600000)
 		ms = 3600000;
@@ -329,10 +331,10 @@ sweep_consumers(struct sweeper *w)
 static void
 sweep_locked(const PGresult *res, const char *err, void *arg)
 {
-	struct sweeper		*w = arg;
-	struct db_reply		 d = { sweep_scanned, w };
-	const char		*v, *params[2];
-	char			 grace[32], limit[16];
+	struct sweeper *w = arg;
+	struct db_reply d = { sweep_scanned, w };
+	const char     *v, *params[2];
+	char		grace[32], limit[16];
 
 	if (res == NULL || err != NULL) {
 		log_warn("sweeper: lock: %s", err);
@@ -360,8 +362,8 @@ sweep_locked(const PGresult *res, const char *err, void *arg)
 static void
 sweep_begun(const PGresult *res, const char *err, void *arg)
 {
-	struct sweeper	*w = arg;
-	struct db_reply	 d = { sweep_locked, w };
+	struct sweeper *w = arg;
+	struct db_reply d = { sweep_locked, w };
 
 	if (res == NULL || err != NULL) {
 		log_warn("sweeper: BEGIN: %s", err);
@@ -377,7 +379,7 @@ sweep_begun(const PGresult *res, const char *err, void *arg)
 void
 sweeper_run(struct sweeper *w)
 {
-	struct db_reply	d = { sweep_begun, w };
+	struct db_reply d = { sweep_begun, w };
 
 	/*
 	 * A sweep always ends: statements and Redis commands that hang are
@@ -396,7 +398,7 @@ sweeper_run(struct sweeper *w)
 struct sweeper *
 sweeper_new(struct scenegend *sg)
 {
-	struct sweeper	*w;
+	struct sweeper *w;
 
 	w = calloc(1, sizeof(*w));
 	if (w != NULL)

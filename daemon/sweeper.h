@@ -12,9 +12,9 @@
 struct scenegend;
 struct sweeper;
 
-struct sweeper	*sweeper_new(struct scenegend *);
-void		 sweeper_free(struct sweeper *);
+struct sweeper *sweeper_new(struct scenegend *);
+void		sweeper_free(struct sweeper *);
 /* Start a sweep unless one is running. */
-void		 sweeper_run(struct sweeper *);
+void		sweeper_run(struct sweeper *);
 
 #endif

@@ -7,7 +7,7 @@
 static size_t
 text_utf8_len(const unsigned char *s, size_t n)
 {
-	size_t	len, i;
+	size_t len, i;
 
 	if (s[0] < 0x80)
 		return 1;
@@ -39,15 +39,15 @@ text_utf8_len(const unsigned char *s, size_t n)
 char *
 text_clean(char *dst, size_t dstsize, const char *src, size_t srclen)
 {
-	const unsigned char	*s = (const unsigned char *)src;
-	size_t			 i = 0, o = 0, len, room;
+	const unsigned char *s = (const unsigned char *)src;
+	size_t		     i = 0, o = 0, len, room;
 
 	if (dstsize < 8) {
 		if (dstsize > 0)
 			dst[0] = '\0';
 		return dst;
 	}
-	room = dstsize - 4;	/* keep room for "..." and the NUL */
+	room = dstsize - 4; /* keep room for "..." and the NUL */
 
 	while (i < srclen) {
 		len = text_utf8_len(s + i, srclen - i);
@@ -56,7 +56,8 @@ text_clean(char *dst, size_t dstsize, const char *src, size_t srclen)
 			o += 3;
 			break;
 		}
-		if (len == 1 && (s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) {
+		if (len == 1 &&
+		    (s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) {
 			dst[o++] = ' ';
 			i++;
 			continue;

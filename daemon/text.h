@@ -12,7 +12,6 @@
  * and control characters become '?', and text that does not fit is cut
  * at a character boundary and ends in "...". Returns dst.
  */
-char	*text_clean(char *dst, size_t dstsize, const char *src,
-	    size_t srclen);
+char *text_clean(char *dst, size_t dstsize, const char *src, size_t srclen);
 
 #endif

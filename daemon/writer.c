@@ -22,31 +22,31 @@
 #include "uuid.h"
 #include "writer.h"
 
-#define WRITER_BATCH_MAX	256
+#define WRITER_BATCH_MAX 256
 
 struct writer_item {
 	STAILQ_ENTRY(writer_item) entry;
-	char			 record_id[UUID_STR_LEN + 1];
-	char			*data;		/* our copy, until written */
-	struct storage_file	 file;		/* what storage.c reads, says */
-	writer_done_fn		*done;
-	void			*arg;
+	char			  record_id[UUID_STR_LEN + 1];
+	char			 *data; /* our copy, until written */
+	struct storage_file	  file; /* what storage.c reads, says */
+	writer_done_fn		 *done;
+	void			 *arg;
 };
 
 STAILQ_HEAD(writer_list, writer_item);
 
 struct writer {
-	char			*dir;
-	pthread_t		 thread;
-	int			 started;
-	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	struct writer_list	 todo;		/* shared, under mu */
-	struct writer_list	 done;		/* shared, under mu */
-	int			 stop;		/* shared, under mu */
-	int			 wake[2];	/* thread -> loop */
-	struct event		*ev;
-	size_t			 backlog;	/* loop only */
+	char		  *dir;
+	pthread_t	   thread;
+	int		   started;
+	pthread_mutex_t	   mu;
+	pthread_cond_t	   cv;
+	struct writer_list todo;    /* shared, under mu */
+	struct writer_list done;    /* shared, under mu */
+	int		   stop;    /* shared, under mu */
+	int		   wake[2]; /* thread -> loop */
+	struct event	  *ev;
+	size_t		   backlog; /* loop only */
 };
 
 static void
@@ -59,9 +59,9 @@ writer_item_free(struct writer_item *it)
 static void
 writer_list_free(struct writer_list *list)
 {
-	struct writer_item	*it;
+	struct writer_item *it;
 
-	while ((it = STAILQ_FIRST(list)) != NULL) {
+	for (it = STAILQ_FIRST(list); it != NULL; it = STAILQ_FIRST(list)) {
 		STAILQ_REMOVE_HEAD(list, entry);
 		writer_item_free(it);
 	}
@@ -71,15 +71,15 @@ writer_list_free(struct writer_list *list)
 static void
 writer_write(struct writer *w, struct writer_list *batch)
 {
-	struct storage_file	*files[WRITER_BATCH_MAX];
-	struct writer_item	*it;
-	size_t			 n = 0;
+	struct storage_file *files[WRITER_BATCH_MAX];
+	struct writer_item  *it;
+	size_t		     n = 0;
 
-	STAILQ_FOREACH(it, batch, entry)
+	STAILQ_FOREACH (it, batch, entry)
 		files[n++] = &it->file;
 	storage_write_batch(w->dir, files, n);
-	STAILQ_FOREACH(it, batch, entry) {
-		free(it->data);		/* written: the copy is no longer needed */
+	STAILQ_FOREACH (it, batch, entry) {
+		free(it->data); /* written: the copy is no longer needed */
 		it->data = NULL;
 		it->file.data = NULL;
 	}
@@ -89,11 +89,11 @@ writer_write(struct writer *w, struct writer_list *batch)
 static void *
 writer_main(void *arg)
 {
-	struct writer		*w = arg;
-	struct writer_list	 batch;
-	struct writer_item	*it;
-	size_t			 n;
-	char			 b = 1;
+	struct writer	   *w = arg;
+	struct writer_list  batch;
+	struct writer_item *it;
+	size_t		    n;
+	char		    b = 1;
 
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
@@ -104,8 +104,9 @@ writer_main(void *arg)
 			return NULL;
 		}
 		STAILQ_INIT(&batch);
-		for (n = 0; n < WRITER_BATCH_MAX &&
-		    (it = STAILQ_FIRST(&w->todo)) != NULL; n++) {
+		for (n = 0, it = STAILQ_FIRST(&w->todo);
+		     n < WRITER_BATCH_MAX && it != NULL;
+		     n++, it = STAILQ_FIRST(&w->todo)) {
 			STAILQ_REMOVE_HEAD(&w->todo, entry);
 			STAILQ_INSERT_TAIL(&batch, it, entry);
 		}
@@ -124,10 +125,10 @@ writer_main(void *arg)
 static void
 writer_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct writer		*w = arg;
-	struct writer_list	 done;
-	struct writer_item	*it;
-	char			 buf[64];
+	struct writer	   *w = arg;
+	struct writer_list  done;
+	struct writer_item *it;
+	char		    buf[64];
 
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
@@ -135,7 +136,7 @@ writer_wake_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&w->mu);
 	STAILQ_CONCAT(&done, &w->done);
 	pthread_mutex_unlock(&w->mu);
-	while ((it = STAILQ_FIRST(&done)) != NULL) {
+	for (it = STAILQ_FIRST(&done); it != NULL; it = STAILQ_FIRST(&done)) {
 		STAILQ_REMOVE_HEAD(&done, entry);
 		w->backlog--;
 		it->done(it->arg, it->file.ok ? NULL : it->file.err);
@@ -152,7 +153,7 @@ writer_backlog(const struct writer *w)
 struct writer *
 writer_new(struct event_base *base, const char *dir)
 {
-	struct writer	*w;
+	struct writer *w;
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
@@ -215,7 +216,7 @@ int
 writer_submit(struct writer *w, const char *record_id, const char *data,
     size_t len, writer_done_fn *done, void *arg)
 {
-	struct writer_item	*it;
+	struct writer_item *it;
 
 	it = calloc(1, sizeof(*it));
 	if (it == NULL)

@@ -16,17 +16,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-int	LLVMFuzzerInitialize(int *, char ***);
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+int LLVMFuzzerInitialize(int *, char ***);
 
 /* A broken promise: say which and abort, so the input is kept. */
-#define FUZZ_CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "fuzz invariant failed: %s (%s:%d)\n",	\
-		    #cond, __FILE__, __LINE__);				\
-		abort();						\
-	}								\
-} while (0)
+#define FUZZ_CHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "fuzz invariant failed: %s (%s:%d)\n", \
+			    #cond, __FILE__, __LINE__); \
+			abort(); \
+		} \
+	} while (0)
 
 /*
  * 1 if the comma-separated list in $FUZZ_KNOWN names name: an invariant
@@ -36,8 +37,8 @@ int	LLVMFuzzerInitialize(int *, char ***);
 static inline int
 fuzz_known(const char *name)
 {
-	const char	*k = getenv("FUZZ_KNOWN"), *p;
-	size_t		 n = strlen(name);
+	const char *k = getenv("FUZZ_KNOWN"), *p;
+	size_t	    n = strlen(name);
 
 	for (p = k; p != NULL && *p != '\0'; p += strcspn(p, ",")) {
 		p += *p == ',';
@@ -48,13 +49,16 @@ fuzz_known(const char *name)
 }
 
 /* FUZZ_CHECK() unless $FUZZ_KNOWN names the bug that breaks it. */
-#define FUZZ_CHECK_KNOWN(name, cond) do {				\
-	if (!(cond) && !fuzz_known(name)) {				\
-		fprintf(stderr, "fuzz invariant failed [%s]: %s "	\
-		    "(%s:%d)\n", name, #cond, __FILE__, __LINE__);	\
-		abort();						\
-	}								\
-} while (0)
+#define FUZZ_CHECK_KNOWN(name, cond) \
+	do { \
+		if (!(cond) && !fuzz_known(name)) { \
+			fprintf(stderr, \
+			    "fuzz invariant failed [%s]: %s " \
+			    "(%s:%d)\n", \
+			    name, #cond, __FILE__, __LINE__); \
+			abort(); \
+		} \
+	} while (0)
 
 /*
  * The first len bytes of data as a new NUL-terminated string, cut at the
@@ -64,8 +68,8 @@ fuzz_known(const char *name)
 static inline char *
 fuzz_cstr(const uint8_t *data, size_t len)
 {
-	const uint8_t	*nul = memchr(data, '\0', len);
-	char		*s;
+	const uint8_t *nul = memchr(data, '\0', len);
+	char	      *s;
 
 	if (nul != NULL)
 		len = (size_t)(nul - data);
@@ -82,7 +86,7 @@ fuzz_cstr(const uint8_t *data, size_t len)
 static inline char *
 fuzz_bytes(const uint8_t *data, size_t len)
 {
-	char	*s = malloc(len > 0 ? len : 1);
+	char *s = malloc(len > 0 ? len : 1);
 
 	if (s == NULL)
 		abort();
@@ -100,9 +104,9 @@ fuzz_bytes(const uint8_t *data, size_t len)
 static inline char *
 fuzz_guarded(const uint8_t *data, size_t len)
 {
-	static char	*base;
-	static size_t	 cap;
-	long		 page;
+	static char  *base;
+	static size_t cap;
+	long	      page;
 
 	if (base == NULL) {
 		page = sysconf(_SC_PAGESIZE);
@@ -134,9 +138,9 @@ fuzz_in(unsigned char c, unsigned char lo, unsigned char hi)
 static inline int
 fuzz_utf8_ok(const char *str, size_t len)
 {
-	const unsigned char	*s = (const unsigned char *)str;
-	size_t			 i = 0, need, k;
-	unsigned char		 lo, hi, c;
+	const unsigned char *s = (const unsigned char *)str;
+	size_t		     i = 0, need, k;
+	unsigned char	     lo, hi, c;
 
 	while (i < len) {
 		c = s[i];
@@ -190,7 +194,7 @@ fuzz_no_c0(const char *s)
 static inline int
 fuzz_uuid_lower(const char *s)
 {
-	size_t	i;
+	size_t i;
 
 	if (strlen(s) != 36)
 		return 0;
@@ -199,7 +203,7 @@ fuzz_uuid_lower(const char *s)
 			if (s[i] != '-')
 				return 0;
 		} else if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
+			       (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	}
 	return 1;

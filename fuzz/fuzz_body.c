@@ -23,15 +23,22 @@
 #include "fuzz.h"
 
 static const char *const ratios[] = {
-	"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9",
+	"1:1",
+	"16:9",
+	"9:16",
+	"4:3",
+	"3:4",
+	"3:2",
+	"2:3",
+	"21:9",
 };
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	/* validate.c logs only when cJSON fails: an invariant below. */
-	log_init("fuzz_body", getenv("FUZZ_VERBOSE") != NULL ? LOG_DEBUG :
-	    LOG_EMERG);
+	log_init("fuzz_body",
+	    getenv("FUZZ_VERBOSE") != NULL ? LOG_DEBUG : LOG_EMERG);
 	return 0;
 }
 
@@ -39,7 +46,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static size_t
 chars_of(const char *s)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	for (; *s != '\0'; s++)
 		if (((unsigned char)*s & 0xc0) != 0x80)
@@ -57,7 +64,7 @@ ascii_space(unsigned char c)
 static void
 check_accepted(const struct scene_input *in)
 {
-	size_t	i, n, len;
+	size_t i, n, len;
 
 	FUZZ_CHECK(in->description != NULL && in->style != NULL);
 	len = strlen(in->description);
@@ -75,19 +82,18 @@ check_accepted(const struct scene_input *in)
 		if (strcmp(in->aspect_ratio, ratios[i]) == 0)
 			break;
 	FUZZ_CHECK(i < sizeof(ratios) / sizeof(ratios[0]));
-	FUZZ_CHECK(in->script_id[0] == '\0' ||
-	    fuzz_uuid_lower(in->script_id));
+	FUZZ_CHECK(in->script_id[0] == '\0' || fuzz_uuid_lower(in->script_id));
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct scene_input	 in;
-	struct field_error	 fe;
-	enum api_error		 e;
-	cJSON			*o;
-	char			*body, *text;
-	int			 rc, utf8, json, nul;
+	struct scene_input in;
+	struct field_error fe;
+	enum api_error	   e;
+	cJSON		  *o;
+	char		  *body, *text;
+	int		   rc, utf8, json, nul;
 
 	/* The body with nothing readable after it (not even a NUL). */
 	body = fuzz_guarded(data, size);
@@ -132,10 +138,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = validate_content_type(text);
 	if (rc)
 		FUZZ_CHECK(strncasecmp(text + strspn(text, " \t"),
-		    "application/json", 16) == 0);
+			       "application/json", 16) == 0);
 	rc = validate_idempotency_key(text);
 	if (rc) {
-		size_t	i, len = strlen(text);
+		size_t i, len = strlen(text);
 
 		FUZZ_CHECK(len >= 1 && len <= 128);
 		for (i = 0; i < len; i++)

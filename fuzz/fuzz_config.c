@@ -31,43 +31,70 @@
 #include "extern.h"
 #include "fuzz.h"
 
-static int	memfd = -1;
-static char	memfd_path[64];
+static int  memfd = -1;
+static char memfd_path[64];
 
 /* Every variable the tables read, cleared before each input. */
 static const char *const api_names[] = {
-	"DATABASE_URL", "REDIS_URL", "SUPABASE_JWT_SECRET", "JWT_AUDIENCE",
-	"JWT_ISSUER", "JWT_ALGORITHM", "SCENEGEN_API_SOCKET",
-	"SCENEGEN_API_SOCKET_MODE", "SCENEGEN_API_SOCKET_GROUP",
-	"SCENEGEN_API_WORKERS", "SCENEGEN_LOG_LEVEL",
-	"SCENEGEN_RATE_LIMIT_PER_MINUTE", "SCENEGEN_ESTIMATE_SECONDS",
+	"DATABASE_URL",
+	"REDIS_URL",
+	"SUPABASE_JWT_SECRET",
+	"JWT_AUDIENCE",
+	"JWT_ISSUER",
+	"JWT_ALGORITHM",
+	"SCENEGEN_API_SOCKET",
+	"SCENEGEN_API_SOCKET_MODE",
+	"SCENEGEN_API_SOCKET_GROUP",
+	"SCENEGEN_API_WORKERS",
+	"SCENEGEN_LOG_LEVEL",
+	"SCENEGEN_RATE_LIMIT_PER_MINUTE",
+	"SCENEGEN_ESTIMATE_SECONDS",
 };
 static const char *const daemon_names[] = {
-	"DATABASE_URL", "REDIS_URL", "MODELSLAB_API_KEY",
-	"MODELSLAB_BASE_URL", "MODELSLAB_MODEL_ID", "MODELSLAB_MAX_QUEUED",
-	"SCENEGEN_IMAGE_DIR", "SCENEGEN_IMAGE_BASE_URL",
-	"SCENEGEN_KEEP_PROVIDER_URL", "SCENEGEN_MAX_RETRIES",
-	"SCENEGEN_BACKOFF_SCALE", "SCENEGEN_LEASE_SECONDS",
-	"SCENEGEN_SWEEP_SECONDS", "SCENEGEN_PENDING_GRACE_SECONDS",
-	"SCENEGEN_HTTP_TIMEOUT", "SCENEGEN_CONNECT_TIMEOUT",
-	"SCENEGEN_POLL_MIN_SECONDS", "SCENEGEN_POLL_MAX_SECONDS",
-	"SCENEGEN_GENERATION_TIMEOUT", "SCENEGEN_DRAIN_SECONDS",
-	"SCENEGEN_CONSUMER", "SCENEGEN_LOG_LEVEL", "SCENEGEN_METRICS_FILE",
-	"SCENEGEN_ENV_FILE", "SCENEGEN_DB_CONNECTIONS",
+	"DATABASE_URL",
+	"REDIS_URL",
+	"MODELSLAB_API_KEY",
+	"MODELSLAB_BASE_URL",
+	"MODELSLAB_MODEL_ID",
+	"MODELSLAB_MAX_QUEUED",
+	"SCENEGEN_IMAGE_DIR",
+	"SCENEGEN_IMAGE_BASE_URL",
+	"SCENEGEN_KEEP_PROVIDER_URL",
+	"SCENEGEN_MAX_RETRIES",
+	"SCENEGEN_BACKOFF_SCALE",
+	"SCENEGEN_LEASE_SECONDS",
+	"SCENEGEN_SWEEP_SECONDS",
+	"SCENEGEN_PENDING_GRACE_SECONDS",
+	"SCENEGEN_HTTP_TIMEOUT",
+	"SCENEGEN_CONNECT_TIMEOUT",
+	"SCENEGEN_POLL_MIN_SECONDS",
+	"SCENEGEN_POLL_MAX_SECONDS",
+	"SCENEGEN_GENERATION_TIMEOUT",
+	"SCENEGEN_DRAIN_SECONDS",
+	"SCENEGEN_CONSUMER",
+	"SCENEGEN_LOG_LEVEL",
+	"SCENEGEN_METRICS_FILE",
+	"SCENEGEN_ENV_FILE",
+	"SCENEGEN_DB_CONNECTIONS",
 	"SCENEGEN_IMAGE_MAX_BYTES",
 };
 static const char *const secret_files[] = {
-	"DATABASE_URL_FILE", "REDIS_URL_FILE", "SUPABASE_JWT_SECRET_FILE",
-	"MODELSLAB_API_KEY_FILE", "FUZZ", "FUZZ_FILE", "CREDENTIALS_DIRECTORY",
+	"DATABASE_URL_FILE",
+	"REDIS_URL_FILE",
+	"SUPABASE_JWT_SECRET_FILE",
+	"MODELSLAB_API_KEY_FILE",
+	"FUZZ",
+	"FUZZ_FILE",
+	"CREDENTIALS_DIRECTORY",
 };
 
-#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	log_init("fuzz_config", getenv("FUZZ_VERBOSE") != NULL ? LOG_DEBUG :
-	    LOG_EMERG);
+	log_init("fuzz_config",
+	    getenv("FUZZ_VERBOSE") != NULL ? LOG_DEBUG : LOG_EMERG);
 	memfd = memfd_create("fuzz_config", MFD_CLOEXEC);
 	if (memfd == -1)
 		abort();
@@ -81,16 +108,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
  * without bound over millions of inputs; putenv() of one buffer per
  * name, rewritten in place, does not.
  */
-#define ENV_BUF_MAX	(9000 + 64)
+#define ENV_BUF_MAX (9000 + 64)
 
 static void
 fuzz_setenv(const char *name, const char *value)
 {
 	static struct {
-		const char	*name;
-		char		 buf[ENV_BUF_MAX];
-	}		 slots[48];
-	size_t		 i;
+		const char *name;
+		char	    buf[ENV_BUF_MAX];
+	} slots[48];
+	size_t i;
 
 	for (i = 0; i < NITEMS(slots) && slots[i].name != NULL; i++)
 		if (strcmp(slots[i].name, name) == 0)
@@ -107,7 +134,7 @@ fuzz_setenv(const char *name, const char *value)
 static void
 clear_env(void)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < NITEMS(api_names); i++)
 		unsetenv(api_names[i]);
@@ -132,19 +159,19 @@ memfd_fill(const uint8_t *data, size_t size)
 static void
 one_value(const uint8_t *data, size_t size)
 {
-	char			 err[256], *s = NULL, *v;
-	long			 l = 0;
-	double			 d = 0;
-	int			 b = -1, rc;
-	size_t			 i, len;
-	struct config_entry	 t[] = {
+	char		    err[256], *s = NULL, *v;
+	long		    l = 0;
+	double		    d = 0;
+	int		    b = -1, rc;
+	size_t		    i, len;
+	struct config_entry t[] = {
 		{ "FUZZ_VALUE", CONFIG_STRING, NULL, 0, 0, 1, 0, &s },
 		{ "FUZZ_VALUE", CONFIG_INT, NULL, -5, 1000000, 1, 0, &l },
 		{ "FUZZ_VALUE", CONFIG_INT, NULL, (double)LONG_MIN,
 		    (double)LONG_MAX, 1, 0, &l },
 		{ "FUZZ_VALUE", CONFIG_DOUBLE, NULL, 0.001, 100, 1, 0, &d },
-		{ "FUZZ_VALUE", CONFIG_DOUBLE, NULL, -INFINITY, INFINITY, 1,
-		    0, &d },
+		{ "FUZZ_VALUE", CONFIG_DOUBLE, NULL, -INFINITY, INFINITY, 1, 0,
+		    &d },
 		{ "FUZZ_VALUE", CONFIG_BOOL, NULL, 0, 0, 1, 0, &b },
 		{ "FUZZ", CONFIG_STRING, NULL, 0, 0, 1, 1, &s },
 	};
@@ -163,13 +190,11 @@ one_value(const uint8_t *data, size_t size)
 		else if (t[i].type == CONFIG_INT)
 			FUZZ_CHECK(l >= t[i].min && l <= t[i].max);
 		else if (t[i].type == CONFIG_DOUBLE)
-			FUZZ_CHECK(!isnan(d) && d >= t[i].min &&
-			    d <= t[i].max);
+			FUZZ_CHECK(!isnan(d) && d >= t[i].min && d <= t[i].max);
 		else if (t[i].type == CONFIG_BOOL)
 			FUZZ_CHECK(b == 0 || b == 1);
 		else if (t[i].type == CONFIG_STRING) {
-			FUZZ_CHECK(rc == -1 || *v == '\0' ||
-			    strcmp(s, v) == 0);
+			FUZZ_CHECK(rc == -1 || *v == '\0' || strcmp(s, v) == 0);
 			free(s);
 			s = NULL;
 		}
@@ -192,8 +217,8 @@ one_value(const uint8_t *data, size_t size)
 	else {
 		FUZZ_CHECK(rc == 0 && s != NULL);
 		len = size;
-		while (len > 0 && (data[len - 1] == '\n' ||
-		    data[len - 1] == '\r'))
+		while (
+		    len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 			len--;
 		FUZZ_CHECK(strncmp(s, (const char *)data, len) == 0 ||
 		    memchr(data, '\0', len) != NULL);
@@ -207,8 +232,8 @@ one_value(const uint8_t *data, size_t size)
 static void
 redis_url(const uint8_t *data, size_t size)
 {
-	struct redis_endpoint	 ep;
-	char			 err[256], *url;
+	struct redis_endpoint ep;
+	char		      err[256], *url;
 
 	url = fuzz_cstr(data, size);
 	err[0] = '\0';
@@ -236,11 +261,11 @@ redis_url(const uint8_t *data, size_t size)
  * return where a "\x01\n" line ends them (the rest), or NULL.
  */
 static const uint8_t *
-set_lines(const uint8_t *data, size_t size, const char *const *names,
-    size_t n, size_t *rest)
+set_lines(const uint8_t *data, size_t size, const char *const *names, size_t n,
+    size_t *rest)
 {
-	const uint8_t	*p = data, *end = data + size, *nl;
-	char		*v;
+	const uint8_t *p = data, *end = data + size, *nl;
+	char	      *v;
 
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
@@ -282,9 +307,9 @@ api_free(struct api_config *c)
 static void
 api_table(const uint8_t *data, size_t size)
 {
-	struct api_config	 c;
-	char			 err[512];
-	size_t			 rest;
+	struct api_config c;
+	char		  err[512];
+	size_t		  rest;
 
 	setenv("DATABASE_URL", "postgresql:///scenegen", 1);
 	setenv("REDIS_URL", "redis://localhost:6379/0", 1);
@@ -296,11 +321,11 @@ api_table(const uint8_t *data, size_t size)
 		FUZZ_CHECK(c.jwt_secret[0] != '\0');
 		FUZZ_CHECK(c.jwt_audience[0] != '\0');
 		FUZZ_CHECK(c.socket_mode <= 0777);
-		FUZZ_CHECK(c.log_priority >= LOG_ERR &&
-		    c.log_priority <= LOG_DEBUG);
+		FUZZ_CHECK(
+		    c.log_priority >= LOG_ERR && c.log_priority <= LOG_DEBUG);
 		FUZZ_CHECK(c.workers >= 0 && c.workers <= 256);
-		FUZZ_CHECK(c.estimate_seconds >= 1 &&
-		    c.estimate_seconds <= 86400);
+		FUZZ_CHECK(
+		    c.estimate_seconds >= 1 && c.estimate_seconds <= 86400);
 	} else
 		FUZZ_CHECK(err[0] != '\0');
 	api_free(&c);
@@ -310,17 +335,16 @@ api_table(const uint8_t *data, size_t size)
 static void
 daemon_table(const uint8_t *data, size_t size)
 {
-	struct settings	 s;
-	const uint8_t	*file;
-	char		 err[512];
-	size_t		 rest = 0;
-	int		 p;
+	struct settings s;
+	const uint8_t  *file;
+	char		err[512];
+	size_t		rest = 0;
+	int		p;
 
 	setenv("DATABASE_URL", "postgresql:///scenegen", 1);
 	setenv("REDIS_URL", "redis://localhost:6379/0", 1);
 	setenv("MODELSLAB_API_KEY", "fuzz-key", 1);
-	file = set_lines(data, size, daemon_names, NITEMS(daemon_names),
-	    &rest);
+	file = set_lines(data, size, daemon_names, NITEMS(daemon_names), &rest);
 	err[0] = '\0';
 	if (settings_load(&s, err, sizeof(err)) == 0) {
 		FUZZ_CHECK(s.poll_max_seconds >= s.poll_min_seconds);
@@ -330,13 +354,13 @@ daemon_table(const uint8_t *data, size_t size)
 		 * fuzz/regressions/fuzz_config/config-base-url-slashes).
 		 */
 		FUZZ_CHECK((strncmp(s.base_url, "http://", 7) == 0 &&
-		    s.base_url[7] != '\0' && s.base_url[7] != '/') ||
+			       s.base_url[7] != '\0' && s.base_url[7] != '/') ||
 		    (strncmp(s.base_url, "https://", 8) == 0 &&
-		    s.base_url[8] != '\0' && s.base_url[8] != '/'));
+			s.base_url[8] != '\0' && s.base_url[8] != '/'));
 		FUZZ_CHECK(s.consumer != NULL && s.consumer[0] != '\0');
 		FUZZ_CHECK(s.max_retries >= 0 && s.max_retries <= 20);
-		FUZZ_CHECK(s.keep_provider_url == 0 ||
-		    s.keep_provider_url == 1);
+		FUZZ_CHECK(
+		    s.keep_provider_url == 0 || s.keep_provider_url == 1);
 		if (file != NULL) {
 			memfd_fill(file, rest);
 			free(s.env_file);
@@ -344,8 +368,7 @@ daemon_table(const uint8_t *data, size_t size)
 			if (s.env_file == NULL)
 				abort();
 			p = settings_reload_log_level(&s);
-			FUZZ_CHECK(p == -1 || (p >= LOG_ERR &&
-			    p <= LOG_DEBUG));
+			FUZZ_CHECK(p == -1 || (p >= LOG_ERR && p <= LOG_DEBUG));
 		}
 	} else
 		FUZZ_CHECK(err[0] != '\0');

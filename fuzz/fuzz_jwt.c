@@ -29,12 +29,12 @@
 #include "extern.h"
 #include "fuzz.h"
 
-#define FUZZ_SECRET	"fuzz-secret-0123456789abcdef0123456789abcdef"
-#define FUZZ_NOW	1700000000
-#define FUZZ_ISSUER	"https://fuzz.supabase.co/auth/v1"
-#define FUZZ_HEADER	"{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
+#define FUZZ_SECRET "fuzz-secret-0123456789abcdef0123456789abcdef"
+#define FUZZ_NOW    1700000000
+#define FUZZ_ISSUER "https://fuzz.supabase.co/auth/v1"
+#define FUZZ_HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
 
-static struct api_config	cfg_plain, cfg_issuer;
+static struct api_config cfg_plain, cfg_issuer;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -52,10 +52,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static size_t
 b64url(const unsigned char *in, size_t len, char *out)
 {
-	static const char	 abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t			 i, o = 0;
-	unsigned long		 v;
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t		  i, o = 0;
+	unsigned long	  v;
 
 	for (i = 0; i + 2 < len; i += 3) {
 		v = (unsigned long)in[i] << 16 | in[i + 1] << 8 | in[i + 2];
@@ -82,11 +82,11 @@ b64url(const unsigned char *in, size_t len, char *out)
 static size_t
 sign(char *tok, size_t len)
 {
-	unsigned char	mac[EVP_MAX_MD_SIZE];
-	unsigned int	maclen = 0;
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int  maclen = 0;
 
 	if (HMAC(EVP_sha256(), FUZZ_SECRET, (int)strlen(FUZZ_SECRET),
-	    (const unsigned char *)tok, len, mac, &maclen) == NULL)
+		(const unsigned char *)tok, len, mac, &maclen) == NULL)
 		abort();
 	tok[len++] = '.';
 	return len + b64url(mac, maclen, tok + len);
@@ -99,15 +99,15 @@ sign(char *tok, size_t len)
 static int
 has_nul_escape(const uint8_t *p, size_t len)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i + 1 < len; i++) {
 		if (p[i] != '\\')
 			continue;
-		if (p[i + 1] == 'u' && i + 5 < len && memcmp(p + i + 2,
-		    "0000", 4) == 0)
+		if (p[i + 1] == 'u' && i + 5 < len &&
+		    memcmp(p + i + 2, "0000", 4) == 0)
 			return 1;
-		i++;	/* the escaped character */
+		i++; /* the escaped character */
 	}
 	return 0;
 }
@@ -117,11 +117,14 @@ static int
 early_reason(const char *r)
 {
 	static const char *const early[] = {
-		"malformed token", "alg is not the configured algorithm",
-		"typ is not JWT", "crit header present", "bad signature",
+		"malformed token",
+		"alg is not the configured algorithm",
+		"typ is not JWT",
+		"crit header present",
+		"bad signature",
 		"HMAC failed",
 	};
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(early) / sizeof(early[0]); i++)
 		if (strcmp(r, early[i]) == 0)
@@ -133,10 +136,10 @@ early_reason(const char *r)
 static int
 badly_signed(const char *tok, size_t len)
 {
-	const char	*d1, *d2;
-	char		*re;
-	size_t		 n;
-	int		 bad;
+	const char *d1, *d2;
+	char	   *re;
+	size_t	    n;
+	int	    bad;
 
 	d1 = memchr(tok, '.', len);
 	if (d1 == NULL)
@@ -158,7 +161,7 @@ static void
 check_verdict(enum auth_result rc, const struct auth_user *u,
     const char *reason)
 {
-	size_t	i, len;
+	size_t i, len;
 
 	FUZZ_CHECK(rc < AUTH__MAX);
 	FUZZ_CHECK(reason != NULL);
@@ -176,7 +179,7 @@ check_verdict(enum auth_result rc, const struct auth_user *u,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct api_config	*cfg;
+	const struct api_config *cfg;
 	struct auth_user	 u;
 	enum auth_result	 rc;
 	const uint8_t		*nul;

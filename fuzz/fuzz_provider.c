@@ -36,20 +36,55 @@
 #include "settings.h"
 #include "fuzz.h"
 
-#define JSON_MAX	(1024 * 1024)	/* run.c's cap of a provider answer */
+#define JSON_MAX (1024 * 1024) /* run.c's cap of a provider answer */
 
 static const long codes[] = {
-	200, 200, 200, 200, 201, 204, 299, 0, 100, 199, 300, 301, 304,
-	400, 401, 402, 403, 404, 405, 408, 409, 413, 422, 425, 429, 451,
-	500, 501, 502, 503, 504, 520, 599, 600, 999, -1,
+	200,
+	200,
+	200,
+	200,
+	201,
+	204,
+	299,
+	0,
+	100,
+	199,
+	300,
+	301,
+	304,
+	400,
+	401,
+	402,
+	403,
+	404,
+	405,
+	408,
+	409,
+	413,
+	422,
+	425,
+	429,
+	451,
+	500,
+	501,
+	502,
+	503,
+	504,
+	520,
+	599,
+	600,
+	999,
+	-1,
 };
 
 static const CURLcode transport[] = {
-	CURLE_OK, CURLE_OPERATION_TIMEDOUT, CURLE_COULDNT_CONNECT,
+	CURLE_OK,
+	CURLE_OPERATION_TIMEDOUT,
+	CURLE_COULDNT_CONNECT,
 	CURLE_RECV_ERROR,
 };
 
-static struct settings	cfg;
+static struct settings cfg;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -66,7 +101,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 check_text(const char *s, size_t cap)
 {
-	size_t	len = strnlen(s, cap);
+	size_t len = strnlen(s, cap);
 
 	FUZZ_CHECK(len < cap);
 	FUZZ_CHECK(fuzz_utf8_ok(s, len));
@@ -76,13 +111,13 @@ check_text(const char *s, size_t cap)
 static void
 check_url(const char *s)
 {
-	size_t	len = strnlen(s, PROVIDER_URL_MAX), i;
+	size_t len = strnlen(s, PROVIDER_URL_MAX), i;
 
 	FUZZ_CHECK(len < PROVIDER_URL_MAX);
 	if (len == 0)
 		return;
-	FUZZ_CHECK(strncmp(s, "http://", 7) == 0 ||
-	    strncmp(s, "https://", 8) == 0);
+	FUZZ_CHECK(
+	    strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0);
 	for (i = 0; i < len; i++)
 		FUZZ_CHECK((unsigned char)s[i] > 0x20 && s[i] != 0x7f);
 }
@@ -97,7 +132,7 @@ static void
 check_answer(const struct provider_answer *a, long code, int is_fetch,
     CURLcode tc)
 {
-	size_t	i, len;
+	size_t i, len;
 
 	FUZZ_CHECK(a->kind < PROVIDER_KIND__MAX);
 	FUZZ_CHECK(a->http_status == code);
@@ -110,8 +145,8 @@ check_answer(const struct provider_answer *a, long code, int is_fetch,
 	for (i = 0; i < len; i++)
 		FUZZ_CHECK((a->id[i] >= 'A' && a->id[i] <= 'Z') ||
 		    (a->id[i] >= 'a' && a->id[i] <= 'z') ||
-		    (a->id[i] >= '0' && a->id[i] <= '9') ||
-		    a->id[i] == '.' || a->id[i] == '_' || a->id[i] == '-');
+		    (a->id[i] >= '0' && a->id[i] <= '9') || a->id[i] == '.' ||
+		    a->id[i] == '_' || a->id[i] == '-');
 	/* fetch/<id> must stay one path segment. */
 	FUZZ_CHECK(strcmp(a->id, ".") != 0 && strcmp(a->id, "..") != 0);
 	check_url(a->output_url);
@@ -120,8 +155,7 @@ check_answer(const struct provider_answer *a, long code, int is_fetch,
 	check_seconds(a->generation_time, 86400 * 7);
 	check_seconds(a->retry_after, 86400 * 7);
 	if (a->kind == PROVIDER_SUCCESS)
-		FUZZ_CHECK(a->output_url[0] != '\0' ||
-		    a->proxy_url[0] != '\0');
+		FUZZ_CHECK(a->output_url[0] != '\0' || a->proxy_url[0] != '\0');
 	if (a->kind == PROVIDER_PROCESSING)
 		FUZZ_CHECK(a->id[0] != '\0' || is_fetch);
 	if (a->request_dead)
@@ -140,16 +174,16 @@ check_answer(const struct provider_answer *a, long code, int is_fetch,
 static void
 create_body(const uint8_t *data, size_t size)
 {
-	const uint8_t	*nul = memchr(data, '\0', size);
-	const cJSON	*p;
-	cJSON		*o;
-	char		*desc, *style = NULL, *body;
+	const uint8_t *nul = memchr(data, '\0', size);
+	const cJSON   *p;
+	cJSON	      *o;
+	char	      *desc, *style = NULL, *body;
 
 	desc = fuzz_cstr(data, size);
 	if (nul != NULL)
 		style = fuzz_cstr(nul + 1, size - (size_t)(nul + 1 - data));
-	body = provider_create_body(&cfg, "00000000-0000-4000-8000-000000000000",
-	    desc, style, "16:9");
+	body = provider_create_body(&cfg,
+	    "00000000-0000-4000-8000-000000000000", desc, style, "16:9");
 	FUZZ_CHECK(body != NULL);
 	o = cJSON_Parse(body);
 	FUZZ_CHECK(o != NULL);
@@ -170,9 +204,9 @@ static void
 transfer(struct http_req *req, struct http_result *res, CURLcode code,
     const uint8_t *head, size_t hlen, const uint8_t *body, size_t blen)
 {
-	const uint8_t	*nl;
-	size_t		 n, chunk;
-	char		*line;
+	const uint8_t *nl;
+	size_t	       n, chunk;
+	char	      *line;
 
 	while (hlen > 0) {
 		nl = memchr(head, '\n', hlen);
@@ -196,7 +230,8 @@ transfer(struct http_req *req, struct http_result *res, CURLcode code,
 	memset(res, 0, sizeof(*res));
 	res->code = code;
 	res->error = req->errbuf != NULL && req->errbuf[0] != '\0' ?
-	    req->errbuf : curl_easy_strerror(code);
+	    req->errbuf :
+	    curl_easy_strerror(code);
 	res->body = &req->body;
 	res->too_large = req->too_large;
 	res->retry_after = req->retry_after;
@@ -207,13 +242,13 @@ transfer(struct http_req *req, struct http_result *res, CURLcode code,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct provider_answer	*a;
-	struct http_result	 r;
-	struct http_req		 req;
-	const uint8_t		*head = NULL, *body, *p;
-	size_t			 hlen = 0, blen;
-	long			 code;
-	int			 is_fetch, flags;
+	struct provider_answer *a;
+	struct http_result	r;
+	struct http_req		req;
+	const uint8_t	       *head = NULL, *body, *p;
+	size_t			hlen = 0, blen;
+	long			code;
+	int			is_fetch, flags;
 
 	if (size < 2)
 		return 0;
@@ -247,8 +282,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.retry_after = -1;
 	/* The real cap, or a small one to reach "larger than the cap". */
 	buf_init(&req.body, (flags & 2) ? 64 : JSON_MAX);
-	transfer(&req, &r, transport[(flags >> 2) & 3], head, hlen, body,
-	    blen);
+	transfer(&req, &r, transport[(flags >> 2) & 3], head, hlen, body, blen);
 	r.status = r.code == CURLE_OK || r.too_large ? code : 0;
 	if (r.retry_after != -1)
 		FUZZ_CHECK(isfinite(r.retry_after) && r.retry_after >= 0 &&

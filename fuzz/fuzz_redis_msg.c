@@ -23,19 +23,19 @@
 #include "fuzz.h"
 
 /* The context the hooks get; nothing in queue.c reads it here. */
-static struct scenegend		 fuzz_sg;
-static struct settings		 fuzz_cfg;
-static struct event_base	*fuzz_base;
-static struct queue		 fuzz_q;
-static long			 fuzz_entries;
+static struct scenegend	  fuzz_sg;
+static struct settings	  fuzz_cfg;
+static struct event_base *fuzz_base;
+static struct queue	  fuzz_q;
+static long		  fuzz_entries;
 /* Strings Redis sent first in an array of two or more: entry ids. */
-static const redisReply		*fuzz_ids[4096];
-static size_t			 fuzz_nids;
+static const redisReply	 *fuzz_ids[4096];
+static size_t		  fuzz_nids;
 
 static void
 fuzz_collect_ids(const redisReply *r)
 {
-	size_t	i;
+	size_t i;
 
 	if (r->type != REDIS_REPLY_ARRAY)
 		return;
@@ -50,7 +50,7 @@ fuzz_collect_ids(const redisReply *r)
 static int
 fuzz_sent_id(const char *id)
 {
-	size_t	i, len = strlen(id);
+	size_t i, len = strlen(id);
 
 	for (i = 0; i < fuzz_nids; i++)
 		if (fuzz_ids[i]->len == len &&
@@ -62,7 +62,7 @@ fuzz_sent_id(const char *id)
 static void
 fuzz_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 {
-	size_t	len;
+	size_t len;
 
 	FUZZ_CHECK(sg == &fuzz_sg);
 	FUZZ_CHECK(entry_id != NULL);
@@ -83,7 +83,7 @@ fuzz_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 static int
 fuzz_stream_id(const char *s)
 {
-	size_t	ms = strspn(s, "0123456789"), seq;
+	size_t ms = strspn(s, "0123456789"), seq;
 
 	if (ms == 0 || s[ms] != '-')
 		return 0;
@@ -100,8 +100,8 @@ fuzz_read_done(struct scenegend *sg)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	log_init("fuzz_redis_msg", getenv("FUZZ_VERBOSE") != NULL ?
-	    LOG_DEBUG : LOG_EMERG);
+	log_init("fuzz_redis_msg",
+	    getenv("FUZZ_VERBOSE") != NULL ? LOG_DEBUG : LOG_EMERG);
 	fuzz_cfg.consumer = "fuzz:1";
 	fuzz_sg.cfg = &fuzz_cfg;
 	fuzz_base = event_base_new();
@@ -136,19 +136,20 @@ fuzz_queue_reset(struct queue *q)
  * 2.4 GB. That is hiredis, not us, and it would stop every run, so such
  * inputs are skipped (reported, not a bug of scenegend's code).
  */
-#define FUZZ_MAX_ELEMENTS	100000
+#define FUZZ_MAX_ELEMENTS 100000
 
 static int
 fuzz_huge_array(const uint8_t *data, size_t size)
 {
-	size_t		 i;
-	unsigned long	 n;
+	size_t	      i;
+	unsigned long n;
 
 	for (i = 0; i < size; i++) {
 		if (data[i] != '*')
 			continue;
-		for (n = 0; i + 1 < size && data[i + 1] >= '0' &&
-		    data[i + 1] <= '9'; i++) {
+		for (n = 0;
+		     i + 1 < size && data[i + 1] >= '0' && data[i + 1] <= '9';
+		     i++) {
 			n = n * 10 + (unsigned long)(data[i + 1] - '0');
 			if (n > FUZZ_MAX_ELEMENTS)
 				return 1;
@@ -160,11 +161,11 @@ fuzz_huge_array(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	redisReader	*rd;
-	redisReply	*reply;
-	void		*r;
-	const char	*err;
-	int		 mode, i;
+	redisReader *rd;
+	redisReply  *reply;
+	void	    *r;
+	const char  *err;
+	int	     mode, i;
 
 	if (size < 1 || fuzz_huge_array(data, size))
 		return 0;
@@ -173,8 +174,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rd = redisReaderCreate();
 	if (rd == NULL)
 		abort();
-	if (redisReaderFeed(rd, (const char *)data + 1, size - 1) !=
-	    REDIS_OK)
+	if (redisReaderFeed(rd, (const char *)data + 1, size - 1) != REDIS_OK)
 		goto out;
 	/* Every complete reply in the input, as they would arrive. */
 	for (i = 0; i < 16; i++) {
@@ -198,7 +198,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			queue_autoclaim_cb(reply, err, &fuzz_q);
 			FUZZ_CHECK(fuzz_q.claiming == 0);
 			FUZZ_CHECK(strnlen(fuzz_q.claim_cursor,
-			    sizeof(fuzz_q.claim_cursor)) <
+				       sizeof(fuzz_q.claim_cursor)) <
 			    sizeof(fuzz_q.claim_cursor));
 			/*
 			 * The next XAUTOCLAIM starts at the cursor: one that

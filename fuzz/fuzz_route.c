@@ -38,15 +38,26 @@ page_healthz(struct request *req)
 }
 
 static const char *const methods[] = {
-	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
-	"get", "post", "", "POST ", "GET\t", "HEADER",
+	"GET",
+	"HEAD",
+	"POST",
+	"PUT",
+	"DELETE",
+	"PATCH",
+	"OPTIONS",
+	"get",
+	"post",
+	"",
+	"POST ",
+	"GET\t",
+	"HEADER",
 };
 
 /* The bit of method in a row's methods; 0 when no row can allow it. */
 static unsigned int
 method_bit(const char *method)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < METHOD__MAX; i++)
 		if (strcmp(method, method_names[i]) == 0)
@@ -58,7 +69,7 @@ method_bit(const char *method)
 static void
 check_clean(const char *path, size_t len)
 {
-	size_t	i;
+	size_t i;
 
 	FUZZ_CHECK(len > 0 && path[0] == '/');
 	for (i = 0; i < len; i++) {
@@ -76,7 +87,7 @@ check_clean(const char *path, size_t len)
 static int
 param_named(const char *name, size_t len)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < PARAM__MAX; i++)
 		if (strlen(param_rules[i].name) == len &&
@@ -90,12 +101,11 @@ param_named(const char *name, size_t len)
 static void
 check_ok(const char *method, const char *uri, const struct route *r)
 {
-	const struct param_rule	*rule;
+	const struct param_rule *rule;
 	const char		*q = strchr(uri, '?'), *p, *s, *close, *start;
-	size_t			 len = q != NULL ? (size_t)(q - uri) :
-				    strlen(uri);
-	long			 n, m;
-	int			 param, digits;
+	size_t len = q != NULL ? (size_t)(q - uri) : strlen(uri);
+	long   n, m;
+	int    param, digits;
 
 	check_clean(uri, len);
 	FUZZ_CHECK(r->page < PAGE__MAX);
@@ -142,10 +152,10 @@ check_ok(const char *method, const char *uri, const struct route *r)
 static void
 check_method(const char *method, const struct route *r)
 {
-	const char	*a = r->allow;
-	unsigned int	 listed = 0, bit;
-	size_t		 n;
-	char		 name[ALLOW_MAX];
+	const char  *a = r->allow;
+	unsigned int listed = 0, bit;
+	size_t	     n;
+	char	     name[ALLOW_MAX];
 
 	FUZZ_CHECK(r->page < PAGE__MAX);
 	FUZZ_CHECK(r->allow[0] != '\0');
@@ -173,8 +183,8 @@ check_method(const char *method, const struct route *r)
 static void
 check_bad_param(const char *method, const struct route *r)
 {
-	char	 want[64];
-	int	 n;
+	char want[64];
+	int  n;
 
 	FUZZ_CHECK(r->page < PAGE__MAX);
 	FUZZ_CHECK(page_routes[r->page].methods & method_bit(method));
@@ -187,11 +197,11 @@ check_bad_param(const char *method, const struct route *r)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int		 table_checked;
-	struct route		 r;
-	enum route_result	 rc;
-	const uint8_t		*sp;
-	char			*method, *uri;
+	static int	  table_checked;
+	struct route	  r;
+	enum route_result rc;
+	const uint8_t	 *sp;
+	char		 *method, *uri;
 
 	if (!table_checked) {
 		FUZZ_CHECK(route_table_check() == NULL);
@@ -200,8 +210,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (data[0] < 0xf0) {
-		method = strdup(methods[data[0] % (sizeof(methods) /
-		    sizeof(methods[0]))]);
+		method = strdup(
+		    methods[data[0] % (sizeof(methods) / sizeof(methods[0]))]);
 		if (method == NULL)
 			abort();
 		uri = fuzz_cstr(data + 1, size - 1);
@@ -210,8 +220,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sp == NULL)
 			sp = data + size;
 		method = fuzz_cstr(data + 1, (size_t)(sp - data - 1));
-		uri = sp < data + size ? fuzz_cstr(sp + 1,
-		    (size_t)(data + size - sp - 1)) : fuzz_cstr(sp, 0);
+		uri = sp < data + size ?
+		    fuzz_cstr(sp + 1, (size_t)(data + size - sp - 1)) :
+		    fuzz_cstr(sp, 0);
 	}
 
 	rc = route_match(method, uri, &r);

@@ -19,8 +19,8 @@ buf_init(struct buf *b, size_t max)
 static int
 buf_reserve(struct buf *b, size_t extra)
 {
-	size_t	 need, cap;
-	char	*p;
+	size_t need, cap;
+	char  *p;
 
 	if (extra > b->max || b->len > b->max - extra)
 		return -1;
@@ -61,7 +61,7 @@ buf_append_str(struct buf *b, const char *s)
 int
 buf_printf(struct buf *b, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 	int	n;
 
 	va_start(ap, fmt);

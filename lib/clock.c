@@ -7,7 +7,7 @@
 static int64_t
 clock_ms(clockid_t id)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	if (clock_gettime(id, &ts) == -1)
 		return 0;

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-int64_t	clock_wall_ms(void);		/* Unix time in ms */
-int64_t	clock_mono_ms(void);		/* monotonic, for intervals */
+int64_t clock_wall_ms(void); /* Unix time in ms */
+int64_t clock_mono_ms(void); /* monotonic, for intervals */
 
 #endif

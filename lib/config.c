@@ -12,17 +12,16 @@
 #include "config.h"
 #include "secret.h"
 
-#define SECRET_MAX	8192
+#define SECRET_MAX 8192
 
 /* Read a whole small file into a new string without its final newline. */
 static char *
-config_read_file(const char *path, char *err, size_t errlen,
-    const char *name)
+config_read_file(const char *path, char *err, size_t errlen, const char *name)
 {
-	struct buf	b;
-	char		chunk[1024];
-	ssize_t		n;
-	int		fd;
+	struct buf b;
+	char	   chunk[1024];
+	ssize_t	   n;
+	int	   fd;
 
 	buf_init(&b, SECRET_MAX);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -36,16 +35,18 @@ config_read_file(const char *path, char *err, size_t errlen,
 		if (n == 0)
 			break;
 		if (n < 0 || buf_append(&b, chunk, (size_t)n) == -1) {
-			snprintf(err, errlen, "%s: cannot read %s (error or "
-			    "larger than %d bytes)", name, path, SECRET_MAX);
+			snprintf(err, errlen,
+			    "%s: cannot read %s (error or "
+			    "larger than %d bytes)",
+			    name, path, SECRET_MAX);
 			close(fd);
 			buf_free(&b);
 			return NULL;
 		}
 	}
 	close(fd);
-	while (b.len > 0 && (b.data[b.len - 1] == '\n' ||
-	    b.data[b.len - 1] == '\r'))
+	while (b.len > 0 &&
+	    (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
 		b.data[--b.len] = '\0';
 	if (b.data == NULL)
 		return strdup("");
@@ -57,9 +58,9 @@ static const char *
 config_raw_value(const struct config_entry *e, char **owned, char *err,
     size_t errlen)
 {
-	const char	*dir, *file;
-	char		 path[4096], envname[256];
-	int		 n;
+	const char *dir, *file;
+	char	    path[4096], envname[256];
+	int	    n;
 
 	*owned = NULL;
 	if (e->secret) {
@@ -94,9 +95,9 @@ static int
 config_parse(const struct config_entry *e, const char *text, char *err,
     size_t errlen)
 {
-	char	*end, *copy;
-	long	 l;
-	double	 d;
+	char  *end, *copy;
+	long   l;
+	double d;
 
 	switch (e->type) {
 	case CONFIG_STRING:
@@ -110,10 +111,12 @@ config_parse(const struct config_entry *e, const char *text, char *err,
 	case CONFIG_INT:
 		errno = 0;
 		l = strtol(text, &end, 10);
-		if (errno != 0 || end == text || *end != '\0' ||
-		    l < e->min || l > e->max) {
-			snprintf(err, errlen, "%s must be an integer from "
-			    "%.0f to %.0f", e->name, e->min, e->max);
+		if (errno != 0 || end == text || *end != '\0' || l < e->min ||
+		    l > e->max) {
+			snprintf(err, errlen,
+			    "%s must be an integer from "
+			    "%.0f to %.0f",
+			    e->name, e->min, e->max);
 			return -1;
 		}
 		*(long *)e->target = l;
@@ -123,15 +126,18 @@ config_parse(const struct config_entry *e, const char *text, char *err,
 		d = strtod(text, &end);
 		if (errno != 0 || end == text || *end != '\0' || isnan(d) ||
 		    d < e->min || d > e->max) {
-			snprintf(err, errlen, "%s must be a number from %g "
-			    "to %g", e->name, e->min, e->max);
+			snprintf(err, errlen,
+			    "%s must be a number from %g "
+			    "to %g",
+			    e->name, e->min, e->max);
 			return -1;
 		}
 		*(double *)e->target = d;
 		return 0;
 	case CONFIG_BOOL:
-		if (strcasecmp(text, "1") == 0 || strcasecmp(text, "yes") == 0
-		    || strcasecmp(text, "true") == 0 ||
+		if (strcasecmp(text, "1") == 0 ||
+		    strcasecmp(text, "yes") == 0 ||
+		    strcasecmp(text, "true") == 0 ||
 		    strcasecmp(text, "on") == 0)
 			*(int *)e->target = 1;
 		else if (strcasecmp(text, "0") == 0 ||
@@ -154,10 +160,10 @@ int
 config_load(const struct config_entry *table, size_t n, char *err,
     size_t errlen)
 {
-	const char	*text;
-	char		*owned;
-	size_t		 i;
-	int		 rc;
+	const char *text;
+	char	   *owned;
+	size_t	    i;
+	int	    rc;
 
 	for (i = 0; i < n; i++) {
 		const struct config_entry *e = &table[i];
@@ -168,8 +174,10 @@ config_load(const struct config_entry *table, size_t n, char *err,
 			return -1;
 		if (text == NULL) {
 			if (e->required) {
-				snprintf(err, errlen, "missing required "
-				    "setting %s", e->name);
+				snprintf(err, errlen,
+				    "missing required "
+				    "setting %s",
+				    e->name);
 				return -1;
 			}
 			continue;

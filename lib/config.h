@@ -12,28 +12,28 @@
 
 enum config_type {
 	CONFIG_STRING,
-	CONFIG_INT,		/* long, within [min, max] */
-	CONFIG_DOUBLE,		/* double, within [min, max] */
-	CONFIG_BOOL,		/* 0/1, yes/no, true/false, on/off */
+	CONFIG_INT,    /* long, within [min, max] */
+	CONFIG_DOUBLE, /* double, within [min, max] */
+	CONFIG_BOOL,   /* 0/1, yes/no, true/false, on/off */
 	CONFIG_TYPE__MAX
 };
 
 struct config_entry {
-	const char		*name;		/* environment variable */
-	enum config_type	 type;
-	const char		*default_value;	/* NULL: none */
-	double			 min;
-	double			 max;
-	int			 required;	/* missing is fatal */
-	int			 secret;	/* credential/_FILE allowed */
-	void			*target;	/* char **, long *, double *, int * */
+	const char	*name; /* environment variable */
+	enum config_type type;
+	const char	*default_value; /* NULL: none */
+	double		 min;
+	double		 max;
+	int		 required; /* missing is fatal */
+	int		 secret;   /* credential/_FILE allowed */
+	void		*target;   /* char **, long *, double *, int * */
 };
 
 /*
  * Load every entry. On error returns -1 with one sentence naming the
  * setting in err. Strings are allocated for the life of the process.
  */
-int	config_load(const struct config_entry *, size_t n, char *err,
-	    size_t errlen);
+int config_load(const struct config_entry *, size_t n, char *err,
+    size_t errlen);
 
 #endif

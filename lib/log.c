@@ -6,8 +6,8 @@
 
 #include "log.h"
 
-static const char	*log_progname = "scenegen";
-static int		 log_max_priority = LOG_INFO;
+static const char *log_progname = "scenegen";
+static int	   log_max_priority = LOG_INFO;
 
 void
 log_init(const char *progname, int max_priority)
@@ -20,14 +20,17 @@ int
 log_priority_from_name(const char *name)
 {
 	static const struct {
-		const char	*name;
-		int		 priority;
+		const char *name;
+		int	    priority;
 	} names[] = {
-		{ "err", LOG_ERR }, { "error", LOG_ERR },
-		{ "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
-		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+		{ "err", LOG_ERR },
+		{ "error", LOG_ERR },
+		{ "warning", LOG_WARNING },
+		{ "notice", LOG_NOTICE },
+		{ "info", LOG_INFO },
+		{ "debug", LOG_DEBUG },
 	};
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(name, names[i].name) == 0)
@@ -39,7 +42,7 @@ void
 log_msg(int priority, const char *fmt, ...)
 {
 	char	line[2048];
-	va_list	ap;
+	va_list ap;
 	int	prefix, n;
 	size_t	i, len;
 

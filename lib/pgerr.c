@@ -13,8 +13,8 @@
  * database was dropped, 40002 a deferred constraint failed at commit).
  */
 static const struct {
-	const char	*state;
-	size_t		 len;		/* 2: a whole class */
+	const char *state;
+	size_t	    len; /* 2: a whole class */
 } pgerr_transient_states[] = {
 	/* Connection exception: the link broke; a new one may work. */
 	{ "08", 2 },
@@ -55,25 +55,27 @@ static const struct {
 
 /* Within a transient class, the states that are permanent after all. */
 static const char *const pgerr_permanent_states[] = {
-	"40002",	/* a deferred constraint failed: it fails again */
-	"57P04",	/* the database was dropped: it does not come back */
+	"40002", /* a deferred constraint failed: it fails again */
+	"57P04", /* the database was dropped: it does not come back */
 };
 
 int
 pgerr_transient(const char *state)
 {
-	size_t	i;
+	size_t i;
 
 	if (state == NULL || strlen(state) != 5)
 		return 1;
-	for (i = 0; i < sizeof(pgerr_permanent_states) /
-	    sizeof(pgerr_permanent_states[0]); i++)
+	for (i = 0; i <
+	     sizeof(pgerr_permanent_states) / sizeof(pgerr_permanent_states[0]);
+	     i++)
 		if (strcmp(state, pgerr_permanent_states[i]) == 0)
 			return 0;
-	for (i = 0; i < sizeof(pgerr_transient_states) /
-	    sizeof(pgerr_transient_states[0]); i++)
+	for (i = 0; i <
+	     sizeof(pgerr_transient_states) / sizeof(pgerr_transient_states[0]);
+	     i++)
 		if (strncmp(state, pgerr_transient_states[i].state,
-		    pgerr_transient_states[i].len) == 0)
+			pgerr_transient_states[i].len) == 0)
 			return 1;
 	return 0;
 }
@@ -81,15 +83,15 @@ pgerr_transient(const char *state)
 const char *
 pgerr_flatten(const char *msg, char *out, size_t outlen)
 {
-	const unsigned char	*m;
-	size_t			 n = 0;
+	const unsigned char *m;
+	size_t		     n = 0;
 
 	if (outlen == 0)
 		return out;
 	if (msg == NULL || *msg == '\0')
 		msg = "unknown error";
 	for (m = (const unsigned char *)msg; *m != '\0' && n + 1 < outlen;
-	    m++) {
+	     m++) {
 		if (*m == '\n' || *m == '\r' || *m == '\t') {
 			if (n > 0 && out[n - 1] != ' ')
 				out[n++] = ' ';

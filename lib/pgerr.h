@@ -16,13 +16,13 @@
  * permanent. NULL, "" or a malformed state (no answer from the server:
  * the connection broke, libpq ran out of memory) is transient.
  */
-int		 pgerr_transient(const char *state);
+int pgerr_transient(const char *state);
 
 /*
  * libpq's message msg (NULL or "" reads "unknown error") as one line in
  * out (outlen > 0): its lines joined by single spaces, control
  * characters dropped, no trailing space, cut to fit. Returns out.
  */
-const char	*pgerr_flatten(const char *msg, char *out, size_t outlen);
+const char *pgerr_flatten(const char *msg, char *out, size_t outlen);
 
 #endif

@@ -9,8 +9,8 @@ static int
 redis_sync_setup(redisContext *c, int argc, const char **argv, char *err,
     size_t errlen)
 {
-	redisReply	*r;
-	int		 rc = 0;
+	redisReply *r;
+	int	    rc = 0;
 
 	r = redisCommandArgv(c, argc, argv, NULL);
 	if (r == NULL) {
@@ -30,11 +30,11 @@ redisContext *
 redis_sync_connect(const struct redis_endpoint *ep, int timeout_s, char *err,
     size_t errlen)
 {
-	struct timeval	 tv = { timeout_s, 0 };
-	redisContext	*c;
-	const char	*argv[3];
-	char		 db[16];
-	int		 argc;
+	struct timeval tv = { timeout_s, 0 };
+	redisContext  *c;
+	const char    *argv[3];
+	char	       db[16];
+	int	       argc;
 
 	if (ep->unix_path != NULL)
 		c = redisConnectUnixWithTimeout(ep->unix_path, tv);

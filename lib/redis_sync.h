@@ -18,7 +18,7 @@
  * Redis is unreachable, refuses AUTH or SELECT, or memory runs out. The
  * caller frees the context with redisFree().
  */
-redisContext	*redis_sync_connect(const struct redis_endpoint *ep,
-		    int timeout_s, char *err, size_t errlen);
+redisContext *redis_sync_connect(const struct redis_endpoint *ep, int timeout_s,
+    char *err, size_t errlen);
 
 #endif

@@ -11,8 +11,8 @@
 static int
 redis_url_number(const char *s, size_t len, long min, long max, long *out)
 {
-	char	 tmp[16], *end;
-	long	 v;
+	char tmp[16], *end;
+	long v;
 
 	if (len == 0 || len >= sizeof(tmp))
 		return -1;
@@ -40,8 +40,8 @@ redis_endpoint_free(struct redis_endpoint *ep)
 static int
 redis_url_unix_query(const char *q, struct redis_endpoint *ep)
 {
-	const char	*p = q, *amp;
-	long		 v;
+	const char *p = q, *amp;
+	long	    v;
 
 	while (*p != '\0') {
 		amp = strchr(p, '&');
@@ -49,7 +49,7 @@ redis_url_unix_query(const char *q, struct redis_endpoint *ep)
 			amp = p + strlen(p);
 		if (strncmp(p, "db=", 3) == 0) {
 			if (redis_url_number(p + 3, amp - p - 3, 0, 10000,
-			    &v) == -1)
+				&v) == -1)
 				return -1;
 			ep->db = (int)v;
 		} else if (strncmp(p, "password=", 9) == 0) {
@@ -68,8 +68,8 @@ int
 redis_url_parse(const char *url, struct redis_endpoint *ep, char *err,
     size_t errlen)
 {
-	const char	*p, *at, *colon, *slash, *q, *hostend;
-	long		 v;
+	const char *p, *at, *colon, *slash, *q, *hostend;
+	long	    v;
 
 	memset(ep, 0, sizeof(*ep));
 	ep->port = 6379;
@@ -106,7 +106,7 @@ redis_url_parse(const char *url, struct redis_endpoint *ep, char *err,
 	colon = memchr(p, ':', hostend - p);
 	if (colon != NULL) {
 		if (redis_url_number(colon + 1, hostend - colon - 1, 1, 65535,
-		    &v) == -1)
+			&v) == -1)
 			goto fail;
 		ep->port = (int)v;
 	} else
@@ -118,14 +118,15 @@ redis_url_parse(const char *url, struct redis_endpoint *ep, char *err,
 		goto fail;
 	if (slash != NULL && slash[1] != '\0') {
 		if (redis_url_number(slash + 1, strlen(slash + 1), 0, 10000,
-		    &v) == -1)
+			&v) == -1)
 			goto fail;
 		ep->db = (int)v;
 	}
 	return 0;
 fail:
 	redis_endpoint_free(ep);
-	snprintf(err, errlen, "REDIS_URL must look like redis://host:port/db "
+	snprintf(err, errlen,
+	    "REDIS_URL must look like redis://host:port/db "
 	    "or unix:///path/redis.sock");
 	return -1;
 }

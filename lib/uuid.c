@@ -8,7 +8,7 @@
 int
 uuid_is_valid_n(const char *s, size_t len)
 {
-	size_t	i;
+	size_t i;
 
 	if (s == NULL || len != UUID_STR_LEN)
 		return 0;
@@ -18,8 +18,8 @@ uuid_is_valid_n(const char *s, size_t len)
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (c != '-')
 				return 0;
-		} else if (!((c >= '0' && c <= '9') ||
-		    (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			       (c >= 'A' && c <= 'F')))
 			return 0;
 	}
 	return 1;
@@ -34,8 +34,8 @@ uuid_is_valid(const char *s)
 int
 uuid_generate(char out[UUID_STR_LEN + 1])
 {
-	unsigned char	r[16];
-	int		n;
+	unsigned char r[16];
+	int	      n;
 
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		return -1;
@@ -44,7 +44,7 @@ uuid_generate(char out[UUID_STR_LEN + 1])
 	n = snprintf(out, UUID_STR_LEN + 1,
 	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
 	    "%02x%02x%02x%02x%02x%02x",
-	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-	    r[10], r[11], r[12], r[13], r[14], r[15]);
+	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+	    r[11], r[12], r[13], r[14], r[15]);
 	return n == UUID_STR_LEN ? 0 : -1;
 }

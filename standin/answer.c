@@ -13,18 +13,20 @@
 
 #include "answer.h"
 
-#define URL_MAX		2048
-#define TIP_KEY		"Get your API key from the ModelsLab dashboard " \
-			"and pass it as \"key\" in the request body"
-#define TIP_PROCESSING	"Your image is processing in background, you can " \
-			"get this image using fetch API"
+#define URL_MAX 2048
+#define TIP_KEY \
+	"Get your API key from the ModelsLab dashboard " \
+	"and pass it as \"key\" in the request body"
+#define TIP_PROCESSING \
+	"Your image is processing in background, you can " \
+	"get this image using fetch API"
 
 /* One provider error per fault kind: HTTP status, reason, message. */
 static const struct {
-	enum fault_kind	 kind;
-	int		 code;
-	const char	*reason;
-	const char	*message;
+	enum fault_kind kind;
+	int		code;
+	const char     *reason;
+	const char     *message;
 } fault_table[] = {
 	{ FAULT_HTTP400, 400, "Bad Request", "Bad Request" },
 	{ FAULT_HTTP401, 401, "Unauthorized", "Invalid Api Key" },
@@ -37,8 +39,7 @@ static const struct {
 	{ FAULT_HTTP502, 502, "Bad Gateway", "Bad Gateway" },
 	{ FAULT_HTTP503, 503, "Service Unavailable",
 	    "Service Unavailable, try again later" },
-	{ FAULT_ERROR200, 200, "OK",
-	    "Something went wrong, please try again" },
+	{ FAULT_ERROR200, 200, "OK", "Something went wrong, please try again" },
 	{ FAULT_ERROR200_FATAL, 200, "OK", "Invalid Api Key" },
 };
 
@@ -53,7 +54,7 @@ msg_key(unsigned int flags)
 static char *
 finish(cJSON *obj, int failed)
 {
-	char	*s = NULL;
+	char *s = NULL;
 
 	if (obj != NULL && failed == 0)
 		s = cJSON_PrintUnformatted(obj);
@@ -65,8 +66,8 @@ finish(cJSON *obj, int failed)
 static int
 add_id(cJSON *obj, uint64_t id, unsigned int flags)
 {
-	char	 buf[32];
-	int	 n;
+	char buf[32];
+	int  n;
 
 	if (flags & FAULT_F_STRING_ID) {
 		n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)id);
@@ -79,12 +80,12 @@ add_id(cJSON *obj, uint64_t id, unsigned int flags)
 
 /* Adds key: [url] where url is base + path, or key: [] if path is NULL. */
 static int
-add_url_list(cJSON *obj, const char *key, const char *base,
-    const char *path, uint64_t id)
+add_url_list(cJSON *obj, const char *key, const char *base, const char *path,
+    uint64_t id)
 {
-	char	 url[URL_MAX];
-	cJSON	*arr, *s;
-	int	 n;
+	char   url[URL_MAX];
+	cJSON *arr, *s;
+	int    n;
 
 	arr = cJSON_AddArrayToObject(obj, key);
 	if (arr == NULL)
@@ -115,9 +116,9 @@ round_ms(double s)
 char *
 answer_processing(const struct answer_ctx *a, double eta)
 {
-	char	 url[URL_MAX];
-	cJSON	*o;
-	int	 n, bad = 0;
+	char   url[URL_MAX];
+	cJSON *o;
+	int    n, bad = 0;
 
 	n = snprintf(url, sizeof(url), "%s%s/v7/images/fetch/%llu", a->base,
 	    a->prefix, (unsigned long long)a->id);
@@ -127,13 +128,12 @@ answer_processing(const struct answer_ctx *a, double eta)
 	bad += cJSON_AddStringToObject(o, "status", "processing") == NULL;
 	bad += cJSON_AddNumberToObject(o, "eta", round_ms(eta)) == NULL;
 	bad += cJSON_AddStringToObject(o, msg_key(a->flags),
-	    "Try to fetch request after seconds estimated") == NULL;
+		   "Try to fetch request after seconds estimated") == NULL;
 	bad += cJSON_AddStringToObject(o, "tip", TIP_PROCESSING) == NULL;
 	bad += cJSON_AddStringToObject(o, "fetch_result", url) == NULL;
 	bad += add_id(o, a->id, a->flags);
 	bad += add_url_list(o, "output", a->base, NULL, a->id);
-	bad += add_url_list(o, "future_links", a->base, "/generations/",
-	    a->id);
+	bad += add_url_list(o, "future_links", a->base, "/generations/", a->id);
 	bad += cJSON_AddObjectToObject(o, "meta") == NULL;
 	return finish(o, bad);
 }
@@ -143,13 +143,13 @@ char *
 answer_created(const struct answer_ctx *a, double gen_time,
     const char *model_id, const char *prompt, uint64_t seed)
 {
-	cJSON	*o, *meta;
-	int	 bad = 0;
+	cJSON *o, *meta;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "success") == NULL;
 	bad += cJSON_AddNumberToObject(o, "generationTime",
-	    round_ms(gen_time)) == NULL;
+		   round_ms(gen_time)) == NULL;
 	bad += add_id(o, a->id, a->flags);
 	bad += add_url_list(o, "output", a->base, "/generations/", a->id);
 	bad += add_url_list(o, "proxy_links", a->base, "/cdn/generations/",
@@ -168,8 +168,8 @@ answer_created(const struct answer_ctx *a, double gen_time,
 char *
 answer_fetched(const struct answer_ctx *a)
 {
-	cJSON	*o;
-	int	 bad = 0;
+	cJSON *o;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "success") == NULL;
@@ -184,14 +184,14 @@ answer_fetched(const struct answer_ctx *a)
 char *
 answer_failed(const struct answer_ctx *a)
 {
-	cJSON	*o;
-	int	 bad = 0;
+	cJSON *o;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "failed") == NULL;
 	bad += add_id(o, a->id, a->flags);
 	bad += cJSON_AddStringToObject(o, msg_key(a->flags),
-	    "Failed, Try Again") == NULL;
+		   "Failed, Try Again") == NULL;
 	bad += cJSON_AddArrayToObject(o, "output") == NULL;
 	return finish(o, bad);
 }
@@ -200,14 +200,14 @@ answer_failed(const struct answer_ctx *a)
 char *
 answer_not_found(unsigned int flags)
 {
-	cJSON	*o;
-	int	 bad = 0;
+	cJSON *o;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "failed") == NULL;
 	bad += cJSON_AddStringToObject(o, "id", "") == NULL;
 	bad += cJSON_AddStringToObject(o, msg_key(flags),
-	    "Request not found") == NULL;
+		   "Request not found") == NULL;
 	bad += cJSON_AddStringToObject(o, "output", "") == NULL;
 	return finish(o, bad);
 }
@@ -216,8 +216,8 @@ answer_not_found(unsigned int flags)
 char *
 answer_error(const char *msg, unsigned int flags)
 {
-	cJSON	*o;
-	int	 bad = 0;
+	cJSON *o;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "error") == NULL;
@@ -229,13 +229,13 @@ answer_error(const char *msg, unsigned int flags)
 char *
 answer_bad_key(unsigned int flags)
 {
-	cJSON	*o;
-	int	 bad = 0;
+	cJSON *o;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "error") == NULL;
-	bad += cJSON_AddStringToObject(o, msg_key(flags),
-	    "Invalid Api Key") == NULL;
+	bad += cJSON_AddStringToObject(o, msg_key(flags), "Invalid Api Key") ==
+	    NULL;
 	bad += cJSON_AddStringToObject(o, "tip", TIP_KEY) == NULL;
 	return finish(o, bad);
 }
@@ -244,7 +244,7 @@ answer_bad_key(unsigned int flags)
 static int
 add_field_error(cJSON *errs, const char *name, const char *sentence)
 {
-	cJSON	*arr, *s;
+	cJSON *arr, *s;
 
 	arr = cJSON_AddArrayToObject(errs, name);
 	s = cJSON_CreateString(sentence);
@@ -260,8 +260,8 @@ add_field_error(cJSON *errs, const char *name, const char *sentence)
 char *
 answer_fields_missing(int no_model, int no_prompt, unsigned int flags)
 {
-	cJSON	*o, *errs;
-	int	 bad = 0;
+	cJSON *o, *errs;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "error") == NULL;
@@ -280,9 +280,9 @@ answer_fields_missing(int no_model, int no_prompt, unsigned int flags)
 char *
 answer_queue_full(long limit, long retry_after, unsigned int flags)
 {
-	char	 msg[128];
-	cJSON	*o;
-	int	 n, bad = 0;
+	char   msg[128];
+	cJSON *o;
+	int    n, bad = 0;
 
 	n = snprintf(msg, sizeof(msg),
 	    "Rate limit exceeded. Maximum %ld queued requests allowed.", limit);
@@ -291,8 +291,8 @@ answer_queue_full(long limit, long retry_after, unsigned int flags)
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "error") == NULL;
 	bad += cJSON_AddStringToObject(o, msg_key(flags), msg) == NULL;
-	bad += cJSON_AddNumberToObject(o, "retry_after",
-	    (double)retry_after) == NULL;
+	bad += cJSON_AddNumberToObject(o, "retry_after", (double)retry_after) ==
+	    NULL;
 	return finish(o, bad);
 }
 
@@ -300,15 +300,17 @@ answer_queue_full(long limit, long retry_after, unsigned int flags)
 static char *
 answer_rate_limit_200(void)
 {
-	cJSON	*o;
-	int	 bad = 0;
+	cJSON *o;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "error") == NULL;
-	bad += cJSON_AddStringToObject(o, "messege",
-	    "Rate limit exceeded") == NULL;
-	bad += cJSON_AddStringToObject(o, "tips", "You have exceeded the "
-	    "rate limit, please wait for 30 seconds and try again") == NULL;
+	bad += cJSON_AddStringToObject(o, "messege", "Rate limit exceeded") ==
+	    NULL;
+	bad += cJSON_AddStringToObject(o, "tips",
+		   "You have exceeded the "
+		   "rate limit, please wait for 30 seconds and try again") ==
+	    NULL;
 	return finish(o, bad);
 }
 
@@ -321,7 +323,7 @@ int
 answer_for_fault(enum fault_kind kind, unsigned int flags, long limit,
     double retry_after, struct answer_fault *out)
 {
-	size_t	 i;
+	size_t i;
 
 	out->code = 200;
 	out->reason = "OK";
@@ -351,7 +353,7 @@ answer_for_fault(enum fault_kind kind, unsigned int flags, long limit,
 		break;
 	default:
 		for (i = 0; i < sizeof(fault_table) / sizeof(fault_table[0]);
-		    i++) {
+		     i++) {
 			if (fault_table[i].kind != kind)
 				continue;
 			out->code = fault_table[i].code;

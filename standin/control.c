@@ -19,14 +19,14 @@
 #include "server.h"
 #include "track.h"
 
-#define CONFIG_VALUE_MAX	1024
+#define CONFIG_VALUE_MAX 1024
 
 /* Prints obj unformatted, frees it and sends it; 500 if anything failed. */
 static void
-send_json(struct evhttp_request *req, int code, const char *reason,
-    cJSON *obj, int failed)
+send_json(struct evhttp_request *req, int code, const char *reason, cJSON *obj,
+    int failed)
 {
-	char	*text = NULL;
+	char *text = NULL;
 
 	if (obj != NULL && failed == 0)
 		text = cJSON_PrintUnformatted(obj);
@@ -39,8 +39,8 @@ static void
 send_error(struct evhttp_request *req, int code, const char *reason,
     const char *msg)
 {
-	cJSON	*o;
-	int	 bad = 0;
+	cJSON *o;
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddStringToObject(o, "status", "error") == NULL;
@@ -52,7 +52,7 @@ send_error(struct evhttp_request *req, int code, const char *reason,
 static int
 add_body(cJSON *o, const char *name, const char *body)
 {
-	cJSON	*v;
+	cJSON *v;
 
 	if (body == NULL)
 		return cJSON_AddNullToObject(o, name) == NULL;
@@ -75,7 +75,7 @@ add_body(cJSON *o, const char *name, const char *body)
 static void
 control_creates(struct server *s, struct evhttp_request *req)
 {
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const struct track	*tr;
 	struct evkeyvalq	 q;
 	const char		*query, *tid;
@@ -93,21 +93,21 @@ control_creates(struct server *s, struct evhttp_request *req)
 	if (tid == NULL) {
 		for (tr = track_first(s->tracks); tr != NULL; tr = tr->order)
 			bad += cJSON_AddNumberToObject(o, tr->key,
-			    (double)tr->creates) == NULL;
+				   (double)tr->creates) == NULL;
 		send_json(req, 200, "OK", o, bad);
 		goto done;
 	}
 	tr = track_find(s->tracks, tid);
 	bad += cJSON_AddStringToObject(o, "track_id", tid) == NULL;
 	bad += cJSON_AddNumberToObject(o, "creates",
-	    tr != NULL ? (double)tr->creates : 0.0) == NULL;
+		   tr != NULL ? (double)tr->creates : 0.0) == NULL;
 	bad += cJSON_AddNumberToObject(o, "fetches",
-	    tr != NULL ? (double)tr->fetches : 0.0) == NULL;
+		   tr != NULL ? (double)tr->fetches : 0.0) == NULL;
 	bad += add_body(o, "last_request", tr != NULL ? tr->last_body : NULL);
 	if (tr != NULL && tr->last_body != NULL)
 		bad += cJSON_AddStringToObject(o, "last_key_header",
-		    tr->last_key_header != NULL ? tr->last_key_header : "") ==
-		    NULL;
+			   tr->last_key_header != NULL ? tr->last_key_header :
+							 "") == NULL;
 	else
 		bad += cJSON_AddNullToObject(o, "last_key_header") == NULL;
 	send_json(req, 200, "OK", o, bad);
@@ -119,29 +119,29 @@ done:
 static void
 control_stats(struct server *s, struct evhttp_request *req)
 {
-	cJSON	*o;
-	double	 now = gen_clock();
-	int	 bad = 0;
+	cJSON *o;
+	double now = gen_clock();
+	int    bad = 0;
 
 	o = cJSON_CreateObject();
 	bad += cJSON_AddNumberToObject(o, "creates_total",
-	    (double)s->creates_total) == NULL;
+		   (double)s->creates_total) == NULL;
 	bad += cJSON_AddNumberToObject(o, "fetches_total",
-	    (double)s->fetches_total) == NULL;
+		   (double)s->fetches_total) == NULL;
 	bad += cJSON_AddNumberToObject(o, "images_total",
-	    (double)s->images_total) == NULL;
+		   (double)s->images_total) == NULL;
 	bad += cJSON_AddNumberToObject(o, "generations_total",
-	    (double)gen_count(s->gens)) == NULL;
+		   (double)gen_count(s->gens)) == NULL;
 	bad += cJSON_AddNumberToObject(o, "processing_now",
-	    (double)gen_processing(s->gens, now)) == NULL;
+		   (double)gen_processing(s->gens, now)) == NULL;
 	bad += cJSON_AddNumberToObject(o, "processing_peak",
-	    (double)gen_processing_peak(s->gens)) == NULL;
+		   (double)gen_processing_peak(s->gens)) == NULL;
 	bad += cJSON_AddNumberToObject(o, "connections_now",
-	    (double)server_connections(s)) == NULL;
+		   (double)server_connections(s)) == NULL;
 	bad += cJSON_AddNumberToObject(o, "held_now",
-	    (double)hold_count(s->holds)) == NULL;
+		   (double)hold_count(s->holds)) == NULL;
 	bad += cJSON_AddNumberToObject(o, "tracks",
-	    (double)track_count(s->tracks)) == NULL;
+		   (double)track_count(s->tracks)) == NULL;
 	send_json(req, 200, "OK", o, bad);
 }
 
@@ -149,22 +149,21 @@ control_stats(struct server *s, struct evhttp_request *req)
 static void
 send_config(struct server *s, struct evhttp_request *req)
 {
-	const struct standin_config	*c = &s->cfg;
-	cJSON				*o;
-	int				 bad = 0;
+	const struct standin_config *c = &s->cfg;
+	cJSON			    *o;
+	int			     bad = 0;
 
 	o = cJSON_CreateObject();
-	bad += cJSON_AddStringToObject(o, "mode",
-	    faults_mode_name(c->mode)) == NULL;
+	bad += cJSON_AddStringToObject(o, "mode", faults_mode_name(c->mode)) ==
+	    NULL;
 	bad += cJSON_AddNumberToObject(o, "eta", c->eta) == NULL;
 	bad += cJSON_AddNumberToObject(o, "queue_limit",
-	    (double)c->queue_limit) == NULL;
+		   (double)c->queue_limit) == NULL;
 	bad += cJSON_AddNumberToObject(o, "expire", c->expire_s) == NULL;
-	bad += cJSON_AddNumberToObject(o, "delay_ms",
-	    c->delay_s * 1000.0) == NULL;
-	bad += cJSON_AddStringToObject(o, "faults", c->faults_text) == NULL;
-	bad += cJSON_AddBoolToObject(o, "key_required", c->key != NULL) ==
+	bad += cJSON_AddNumberToObject(o, "delay_ms", c->delay_s * 1000.0) ==
 	    NULL;
+	bad += cJSON_AddStringToObject(o, "faults", c->faults_text) == NULL;
+	bad += cJSON_AddBoolToObject(o, "key_required", c->key != NULL) == NULL;
 	send_json(req, 200, "OK", o, bad);
 }
 
@@ -176,14 +175,14 @@ send_config(struct server *s, struct evhttp_request *req)
 static void
 control_config(struct server *s, struct evhttp_request *req)
 {
-	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
-	struct standin_config	 next;
-	const cJSON		*v;
-	cJSON			*body = NULL;
-	char			*raw = NULL;
-	char			 value[CONFIG_VALUE_MAX], err[256];
-	size_t			 len = evbuffer_get_length(in);
-	int			 n;
+	struct evbuffer	     *in = evhttp_request_get_input_buffer(req);
+	struct standin_config next;
+	const cJSON	     *v;
+	cJSON		     *body = NULL;
+	char		     *raw = NULL;
+	char		      value[CONFIG_VALUE_MAX], err[256];
+	size_t		      len = evbuffer_get_length(in);
+	int		      n;
 
 	if (settings_copy(&next, &s->cfg) == -1) {
 		server_send(req, 500, NULL, NULL, NULL);
@@ -201,7 +200,7 @@ control_config(struct server *s, struct evhttp_request *req)
 		send_error(req, 400, "Bad Request", "body is no JSON object");
 		goto done;
 	}
-	cJSON_ArrayForEach(v, body) {
+	cJSON_ArrayForEach (v, body) {
 		if (cJSON_IsString(v))
 			n = snprintf(value, sizeof(value), "%s",
 			    v->valuestring);
@@ -217,7 +216,7 @@ control_config(struct server *s, struct evhttp_request *req)
 			goto done;
 		}
 		if (settings_set(&next, 0, v->string, value, err,
-		    sizeof(err)) == -1) {
+			sizeof(err)) == -1) {
 			send_error(req, 400, "Bad Request", err);
 			goto done;
 		}
@@ -234,13 +233,12 @@ done:
 
 /* Routes /_standin/...; answers 404 and 405 itself. */
 void
-control_dispatch(struct server *s, struct evhttp_request *req,
-    const char *path)
+control_dispatch(struct server *s, struct evhttp_request *req, const char *path)
 {
-	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
-	const char		*name = path + strlen("/_standin/");
-	int			 get = cmd == EVHTTP_REQ_GET;
-	int			 post = cmd == EVHTTP_REQ_POST;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char	    *name = path + strlen("/_standin/");
+	int		     get = cmd == EVHTTP_REQ_GET;
+	int		     post = cmd == EVHTTP_REQ_POST;
 
 	if (strcmp(name, "creates") == 0 && get)
 		control_creates(s, req);

@@ -10,8 +10,8 @@
 
 #include "faults.h"
 
-#define MARKER_OPEN	"[standin:"
-#define ITEM_MAX	128	/* longest KEY=VALUE item we look at */
+#define MARKER_OPEN "[standin:"
+#define ITEM_MAX    128 /* longest KEY=VALUE item we look at */
 
 static const char *const fault_names[FAULT__MAX] = {
 	"none",
@@ -42,8 +42,8 @@ static const char *const mode_names[MODE__MAX] = {
 
 /* Modifier names and the flag each one sets. */
 static const struct {
-	const char	*name;
-	unsigned int	 flag;
+	const char  *name;
+	unsigned int flag;
 } flag_names[] = {
 	{ "failed", FAULT_F_FAILED },
 	{ "messege", FAULT_F_MESSEGE },
@@ -75,7 +75,7 @@ faults_mode_name(enum standin_mode mode)
 int
 faults_mode_parse(const char *s)
 {
-	int	 i;
+	int i;
 
 	for (i = 0; i < MODE__MAX; i++)
 		if (strcasecmp(s, mode_names[i]) == 0)
@@ -117,13 +117,13 @@ faults_applies(const struct faults *f, unsigned long n)
 static double
 parse_seconds(const char *s, double max)
 {
-	char	*end;
-	double	 v;
+	char  *end;
+	double v;
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < 0.0 || v > max)
+	if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < 0.0 ||
+	    v > max)
 		return -1.0;
 	return v;
 }
@@ -132,8 +132,8 @@ parse_seconds(const char *s, double max)
 static long
 parse_count(const char *s, long max)
 {
-	char	*end;
-	long	 v;
+	char *end;
+	long  v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -146,9 +146,9 @@ parse_count(const char *s, long max)
 static void
 parse_fault_value(struct faults *f, char *value)
 {
-	char	*name, *next;
-	size_t	 i;
-	int	 k;
+	char  *name, *next;
+	size_t i;
+	int    k;
 
 	f->kind = FAULT_NONE;
 	f->flags = 0;
@@ -169,9 +169,9 @@ parse_fault_value(struct faults *f, char *value)
 static void
 parse_item(struct faults *f, char *item)
 {
-	char	*key, *value, *eq, *end;
-	double	 d;
-	long	 n;
+	char  *key, *value, *eq, *end;
+	double d;
+	long   n;
 
 	eq = strchr(item, '=');
 	if (eq == NULL)
@@ -225,9 +225,9 @@ parse_item(struct faults *f, char *item)
 void
 faults_parse_list(struct faults *f, const char *s, size_t len)
 {
-	char		 item[ITEM_MAX];
-	const char	*p, *stop, *semi;
-	size_t		 n;
+	char	    item[ITEM_MAX];
+	const char *p, *stop, *semi;
+	size_t	    n;
 
 	stop = s + len;
 	for (p = s; p < stop; p = semi + 1) {
@@ -249,8 +249,8 @@ faults_parse_list(struct faults *f, const char *s, size_t len)
 void
 faults_parse_markers(struct faults *f, const char *text)
 {
-	const char	*p, *open, *close;
-	size_t		 olen = strlen(MARKER_OPEN);
+	const char *p, *open, *close;
+	size_t	    olen = strlen(MARKER_OPEN);
 
 	p = text;
 	for (;;) {

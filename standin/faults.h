@@ -43,34 +43,34 @@ enum fault_kind {
 };
 
 /* Modifiers that shape a whole generation rather than one answer. */
-#define FAULT_F_FAILED		0x01u	/* fetch answers "failed" */
-#define FAULT_F_MESSEGE		0x02u	/* "messege" spelling */
-#define FAULT_F_STRING_ID	0x04u	/* ids as JSON strings */
-#define FAULT_F_EXPIRE		0x08u	/* output URLs 404 once ready */
+#define FAULT_F_FAILED	    0x01u /* fetch answers "failed" */
+#define FAULT_F_MESSEGE	    0x02u /* "messege" spelling */
+#define FAULT_F_STRING_ID   0x04u /* ids as JSON strings */
+#define FAULT_F_EXPIRE	    0x08u /* output URLs 404 once ready */
 
-#define FAULTS_SIZE_DEFAULT	(20u * 1024 * 1024)
-#define FAULTS_SIZE_MAX		(512u * 1024 * 1024)
-#define FAULTS_SECONDS_MAX	86400.0
+#define FAULTS_SIZE_DEFAULT (20u * 1024 * 1024)
+#define FAULTS_SIZE_MAX	    (512u * 1024 * 1024)
+#define FAULTS_SECONDS_MAX  86400.0
 
 struct faults {
-	enum fault_kind	 kind;
-	unsigned int	 flags;		/* FAULT_F_* */
-	int		 at_fetch;	/* kind hits fetches, not creates */
-	long		 times;		/* first N calls only; 0: every call */
-	double		 retry_after;	/* http429: seconds */
-	double		 hang_s;	/* hang: 0 = until the client leaves */
-	size_t		 size;		/* oversized: body bytes */
-	double		 eta;		/* < 0: the configured ETA */
-	int		 mode;		/* < 0: the configured mode */
+	enum fault_kind kind;
+	unsigned int	flags;	     /* FAULT_F_* */
+	int		at_fetch;    /* kind hits fetches, not creates */
+	long		times;	     /* first N calls only; 0: every call */
+	double		retry_after; /* http429: seconds */
+	double		hang_s;	     /* hang: 0 = until the client leaves */
+	size_t		size;	     /* oversized: body bytes */
+	double		eta;	     /* < 0: the configured ETA */
+	int		mode;	     /* < 0: the configured mode */
 };
 
-void		 faults_init(struct faults *);
-void		 faults_parse_list(struct faults *, const char *, size_t);
-void		 faults_parse_markers(struct faults *, const char *);
-void		 faults_parse_spec(struct faults *, const char *);
-int		 faults_is_error(enum fault_kind);
-int		 faults_applies(const struct faults *, unsigned long);
-int		 faults_mode_parse(const char *);
-const char	*faults_mode_name(enum standin_mode);
+void	    faults_init(struct faults *);
+void	    faults_parse_list(struct faults *, const char *, size_t);
+void	    faults_parse_markers(struct faults *, const char *);
+void	    faults_parse_spec(struct faults *, const char *);
+int	    faults_is_error(enum fault_kind);
+int	    faults_applies(const struct faults *, unsigned long);
+int	    faults_mode_parse(const char *);
+const char *faults_mode_name(enum standin_mode);
 
 #endif /* STANDIN_FAULTS_H */

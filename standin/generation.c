@@ -11,20 +11,20 @@
 #include "generation.h"
 
 struct gen_table {
-	uint64_t		  first_id;	/* id of slots[0] */
-	uint64_t		  next_id;
-	struct generation	**slots;	/* slots[id - first_id] */
-	size_t			  len, cap;
-	double			 *heap;		/* ready times, min first */
-	size_t			  hlen, hcap;
-	size_t			  peak;
+	uint64_t	    first_id; /* id of slots[0] */
+	uint64_t	    next_id;
+	struct generation **slots; /* slots[id - first_id] */
+	size_t		    len, cap;
+	double		   *heap; /* ready times, min first */
+	size_t		    hlen, hcap;
+	size_t		    peak;
 };
 
 /* Monotonic seconds, for ready and expiry times. */
 double
 gen_clock(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -34,7 +34,7 @@ gen_clock(void)
 struct gen_table *
 gen_table_new(uint64_t first_id)
 {
-	struct gen_table	*t;
+	struct gen_table *t;
 
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
@@ -48,7 +48,7 @@ gen_table_new(uint64_t first_id)
 void
 gen_table_reset(struct gen_table *t)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < t->len; i++) {
 		if (t->slots[i] != NULL) {
@@ -80,8 +80,8 @@ gen_table_free(struct gen_table *t)
 static void *
 grow(void *arr, size_t *cap, size_t want, size_t sz)
 {
-	void	*p;
-	size_t	 ncap;
+	void  *p;
+	size_t ncap;
 
 	if (want <= *cap)
 		return arr;
@@ -100,7 +100,7 @@ grow(void *arr, size_t *cap, size_t want, size_t sz)
 static void
 heap_swap(double *h, size_t a, size_t b)
 {
-	double	 x = h[a];
+	double x = h[a];
 
 	h[a] = h[b];
 	h[b] = x;
@@ -110,8 +110,8 @@ heap_swap(double *h, size_t a, size_t b)
 static int
 heap_push(struct gen_table *t, double v)
 {
-	double	*h;
-	size_t	 i, parent;
+	double *h;
+	size_t	i, parent;
 
 	h = grow(t->heap, &t->hcap, t->hlen + 1, sizeof(*t->heap));
 	if (h == NULL)
@@ -133,7 +133,7 @@ heap_push(struct gen_table *t, double v)
 static void
 heap_pop(struct gen_table *t)
 {
-	size_t	 i, l, r, m;
+	size_t i, l, r, m;
 
 	t->heap[0] = t->heap[--t->hlen];
 	i = 0;
@@ -183,11 +183,10 @@ gen_next_ready(struct gen_table *t, double now)
  * Returns NULL when out of memory; the table is unchanged then.
  */
 struct generation *
-gen_add(struct gen_table *t, double now, double ready_at,
-    const char *track_id)
+gen_add(struct gen_table *t, double now, double ready_at, const char *track_id)
 {
-	struct generation	*g, **slots;
-	size_t			 processing;
+	struct generation *g, **slots;
+	size_t		   processing;
 
 	slots = grow(t->slots, &t->cap, t->len + 1, sizeof(*t->slots));
 	if (slots == NULL)

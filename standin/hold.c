@@ -21,29 +21,29 @@
 #include "hold.h"
 
 struct hold {
-	TAILQ_ENTRY(hold)	 link;
-	struct hold_list	*list;
-	struct evhttp_request	*req;
-	enum hold_kind		 kind;
-	int			 code;
-	const char		*reason;	/* static */
-	struct event		*timer;		/* NULL: no deadline */
-	struct event		*watch;		/* hang: peer-close watcher */
+	TAILQ_ENTRY(hold)      link;
+	struct hold_list      *list;
+	struct evhttp_request *req;
+	enum hold_kind	       kind;
+	int		       code;
+	const char	      *reason; /* static */
+	struct event	      *timer;  /* NULL: no deadline */
+	struct event	      *watch;  /* hang: peer-close watcher */
 };
 
 TAILQ_HEAD(hold_head, hold);
 
 struct hold_list {
-	struct event_base	*base;
-	struct hold_head	 holds;
-	size_t			 count;
+	struct event_base *base;
+	struct hold_head   holds;
+	size_t		   count;
 };
 
 /* An empty list on base; NULL when out of memory. */
 struct hold_list *
 hold_list_new(struct event_base *base)
 {
-	struct hold_list	*l;
+	struct hold_list *l;
 
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -57,7 +57,7 @@ hold_list_new(struct event_base *base)
 static void
 drop_request(struct evhttp_request *req)
 {
-	struct evhttp_connection	*evcon;
+	struct evhttp_connection *evcon;
 
 	evcon = evhttp_request_get_connection(req);
 	if (evcon != NULL)
@@ -83,10 +83,10 @@ hold_free(struct hold *h)
 static void
 hold_finish(struct hold *h)
 {
-	struct evhttp_request	*req = h->req;
-	enum hold_kind		 kind = h->kind;
-	int			 code = h->code;
-	const char		*reason = h->reason;
+	struct evhttp_request *req = h->req;
+	enum hold_kind	       kind = h->kind;
+	int		       code = h->code;
+	const char	      *reason = h->reason;
 
 	hold_free(h);
 	if (kind == HOLD_SEND)
@@ -108,14 +108,14 @@ hold_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 hold_watch_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct hold	*h = arg;
-	char		 c;
-	ssize_t		 n;
+	struct hold *h = arg;
+	char	     c;
+	ssize_t	     n;
 
 	(void)what;
 	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n > 0) {
 		/* A pipelined request: keep hanging, stop looking. */
@@ -129,7 +129,7 @@ hold_watch_cb(evutil_socket_t fd, short what, void *arg)
 static struct timeval
 to_tv(double s)
 {
-	struct timeval	 tv;
+	struct timeval tv;
 
 	if (s < 0.0)
 		s = 0.0;
@@ -146,14 +146,14 @@ to_tv(double s)
  * once.  When out of memory a send goes out at once, the others get 500.
  */
 void
-hold_reply(struct hold_list *l, struct evhttp_request *req,
-    enum hold_kind kind, int code, const char *reason, double secs)
+hold_reply(struct hold_list *l, struct evhttp_request *req, enum hold_kind kind,
+    int code, const char *reason, double secs)
 {
-	struct evhttp_connection	*evcon;
-	struct bufferevent		*bev;
-	struct hold			*h;
-	struct timeval			 tv;
-	evutil_socket_t			 fd;
+	struct evhttp_connection *evcon;
+	struct bufferevent	 *bev;
+	struct hold		 *h;
+	struct timeval		  tv;
+	evutil_socket_t		  fd;
 
 	if (kind == HOLD_SEND && secs <= 0.0) {
 		evhttp_send_reply(req, code, reason, NULL);
@@ -178,8 +178,8 @@ hold_reply(struct hold_list *l, struct evhttp_request *req,
 	}
 	if (kind == HOLD_HANG) {
 		evcon = evhttp_request_get_connection(req);
-		bev = evcon != NULL ?
-		    evhttp_connection_get_bufferevent(evcon) : NULL;
+		bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) :
+				      NULL;
 		fd = bev != NULL ? bufferevent_getfd(bev) : -1;
 		if (fd == -1)
 			goto fail;
@@ -208,8 +208,8 @@ hold_count(const struct hold_list *l)
 void
 hold_list_free(struct hold_list *l)
 {
-	struct evhttp_request	*req;
-	struct hold		*h;
+	struct evhttp_request *req;
+	struct hold	      *h;
 
 	if (l == NULL)
 		return;

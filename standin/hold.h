@@ -14,18 +14,18 @@ struct event_base;
 struct evhttp_request;
 
 enum hold_kind {
-	HOLD_SEND,	/* send the prepared reply after the delay */
-	HOLD_DROP,	/* close the connection, no answer, after the delay */
-	HOLD_HANG,	/* answer nothing until the client leaves or time out */
+	HOLD_SEND, /* send the prepared reply after the delay */
+	HOLD_DROP, /* close the connection, no answer, after the delay */
+	HOLD_HANG, /* answer nothing until the client leaves or time out */
 	HOLD__MAX
 };
 
 struct hold_list;
 
-struct hold_list	*hold_list_new(struct event_base *);
-void			 hold_list_free(struct hold_list *);
-void			 hold_reply(struct hold_list *, struct evhttp_request *,
-			    enum hold_kind, int, const char *, double);
-size_t			 hold_count(const struct hold_list *);
+struct hold_list *hold_list_new(struct event_base *);
+void		  hold_list_free(struct hold_list *);
+void   hold_reply(struct hold_list *, struct evhttp_request *, enum hold_kind,
+      int, const char *, double);
+size_t hold_count(const struct hold_list *);
 
 #endif /* STANDIN_HOLD_H */

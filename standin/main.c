@@ -28,17 +28,19 @@
 #include "settings.h"
 #include "server.h"
 
-#define PROG		"modelslab-standin"
-#define BACKLOG		4096
-#define SELF_MAX	128
+#define PROG	 "modelslab-standin"
+#define BACKLOG	 4096
+#define SELF_MAX 128
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-l addr:port] [-p portfile] [-k key] "
+	fprintf(stderr,
+	    "usage: %s [-l addr:port] [-p portfile] [-k key] "
 	    "[-m success|processing] [-e eta_seconds]\n"
 	    "\t[-q queue_limit] [-x expire_seconds] [-d delay_ms] "
-	    "[-f default_faults]\n", PROG);
+	    "[-f default_faults]\n",
+	    PROG);
 	exit(2);
 }
 
@@ -46,7 +48,7 @@ usage(void)
 static void
 raise_nofile(void)
 {
-	struct rlimit	 rl;
+	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		warn("getrlimit");
@@ -72,11 +74,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 static int
 bound_name(evutil_socket_t fd, char *buf, size_t len, int *port)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 slen = sizeof(ss);
-	char			 host[INET6_ADDRSTRLEN];
-	const void		*addr;
-	int			 n;
+	struct sockaddr_storage ss;
+	socklen_t		slen = sizeof(ss);
+	char			host[INET6_ADDRSTRLEN];
+	const void	       *addr;
+	int			n;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &slen) == -1)
 		return -1;
@@ -89,8 +91,8 @@ bound_name(evutil_socket_t fd, char *buf, size_t len, int *port)
 	}
 	if (inet_ntop(ss.ss_family, addr, host, sizeof(host)) == NULL)
 		return -1;
-	n = snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%d" :
-	    "%s:%d", host, *port);
+	n = snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
+	    host, *port);
 	return (n < 0 || (size_t)n >= len) ? -1 : 0;
 }
 
@@ -101,11 +103,11 @@ bound_name(evutil_socket_t fd, char *buf, size_t len, int *port)
 static int
 parse_listen(const char *spec, struct sockaddr_storage *ss, int *slen)
 {
-	char		 host[256];
-	const char	*colon;
-	char		*end;
-	long		 port;
-	size_t		 hlen;
+	char	    host[256];
+	const char *colon;
+	char	   *end;
+	long	    port;
+	size_t	    hlen;
 
 	colon = strrchr(spec, ':');
 	if (colon == NULL)
@@ -122,8 +124,7 @@ parse_listen(const char *spec, struct sockaddr_storage *ss, int *slen)
 		memcpy(host, "127.0.0.1", sizeof("127.0.0.1"));
 	memset(ss, 0, sizeof(*ss));
 	*slen = (int)sizeof(*ss);
-	if (evutil_parse_sockaddr_port(host, (struct sockaddr *)ss,
-	    slen) == -1)
+	if (evutil_parse_sockaddr_port(host, (struct sockaddr *)ss, slen) == -1)
 		return -1;
 	if (ss->ss_family == AF_INET6)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
@@ -136,9 +137,9 @@ parse_listen(const char *spec, struct sockaddr_storage *ss, int *slen)
 static int
 write_port_file(const char *path, int port)
 {
-	char	 tmp[4096];
-	FILE	*fp;
-	int	 n;
+	char  tmp[4096];
+	FILE *fp;
+	int   n;
 
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
@@ -166,17 +167,17 @@ write_port_file(const char *path, int port)
 int
 main(int argc, char *argv[])
 {
-	struct standin_config	 cfg;
-	struct sockaddr_storage	 ss;
-	struct event_base	*base = NULL;
-	struct evhttp		*http = NULL;
-	struct evconnlistener	*lev = NULL;
-	struct event		*sigterm = NULL, *sigint = NULL;
-	struct server		*srv = NULL;
-	const char		*listen_at = "127.0.0.1:0";
-	const char		*port_file = NULL;
-	char			 self[SELF_MAX], errbuf[256];
-	int			 ch, slen, port, rc = 1;
+	struct standin_config	cfg;
+	struct sockaddr_storage ss;
+	struct event_base      *base = NULL;
+	struct evhttp	       *http = NULL;
+	struct evconnlistener  *lev = NULL;
+	struct event	       *sigterm = NULL, *sigint = NULL;
+	struct server	       *srv = NULL;
+	const char	       *listen_at = "127.0.0.1:0";
+	const char	       *port_file = NULL;
+	char			self[SELF_MAX], errbuf[256];
+	int			ch, slen, port, rc = 1;
 
 	if (settings_init(&cfg) == -1)
 		errx(1, "settings_init: out of memory");
@@ -190,7 +191,7 @@ main(int argc, char *argv[])
 			port_file = optarg;
 		else if (settings_flag_known(ch)) {
 			if (settings_set(&cfg, ch, NULL, optarg, errbuf,
-			    sizeof(errbuf)) == -1)
+				sizeof(errbuf)) == -1)
 				errx(2, "-%c: %s", ch, errbuf);
 		} else
 			usage();
@@ -215,9 +216,9 @@ main(int argc, char *argv[])
 		warnx("evhttp_new failed");
 		goto done;
 	}
-	lev = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_REUSEABLE |
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, BACKLOG,
-	    (struct sockaddr *)&ss, slen);
+	lev = evconnlistener_new_bind(base, NULL, NULL,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    BACKLOG, (struct sockaddr *)&ss, slen);
 	if (lev == NULL) {
 		warn("bind %s", listen_at);
 		goto done;
@@ -227,8 +228,8 @@ main(int argc, char *argv[])
 		evconnlistener_free(lev);
 		goto done;
 	}
-	if (bound_name(evconnlistener_get_fd(lev), self, sizeof(self),
-	    &port) == -1) {
+	if (bound_name(evconnlistener_get_fd(lev), self, sizeof(self), &port) ==
+	    -1) {
 		warn("getsockname");
 		goto done;
 	}

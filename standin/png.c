@@ -13,12 +13,11 @@
 
 #include "png.h"
 
-#define ROW_BYTES	(1 + PNG_SIDE * 3)	/* filter byte, then RGB */
-#define RAW_BYTES	(ROW_BYTES * PNG_SIDE)
+#define ROW_BYTES (1 + PNG_SIDE * 3) /* filter byte, then RGB */
+#define RAW_BYTES (ROW_BYTES * PNG_SIDE)
 
-static const unsigned char png_signature[8] = {
-	0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'
-};
+static const unsigned char png_signature[8] = { 0x89, 'P', 'N', 'G', '\r', '\n',
+	0x1a, '\n' };
 
 /* Stores v big-endian in p[0..3]. */
 static void
@@ -35,8 +34,8 @@ static int
 add_chunk(struct evbuffer *out, const char *type, const unsigned char *data,
     uint32_t len)
 {
-	unsigned char	 head[8], tail[4];
-	uLong		 crc;
+	unsigned char head[8], tail[4];
+	uLong	      crc;
 
 	put_be32(head, len);
 	memcpy(head + 4, type, 4);
@@ -56,9 +55,9 @@ add_chunk(struct evbuffer *out, const char *type, const unsigned char *data,
 static void
 fill_pixels(unsigned char *raw, uint64_t seed)
 {
-	uint64_t	 h;
-	unsigned char	*row;
-	unsigned int	 x, y, r, g, b;
+	uint64_t       h;
+	unsigned char *row;
+	unsigned int   x, y, r, g, b;
 
 	h = seed * 0x9e3779b97f4a7c15ULL;
 	h ^= h >> 29;
@@ -67,7 +66,7 @@ fill_pixels(unsigned char *raw, uint64_t seed)
 	b = (unsigned int)((h >> 16) & 0xff);
 	for (y = 0; y < PNG_SIDE; y++) {
 		row = raw + (size_t)y * ROW_BYTES;
-		row[0] = 0;	/* filter type None */
+		row[0] = 0; /* filter type None */
 		for (x = 0; x < PNG_SIDE; x++) {
 			row[1 + x * 3] = (unsigned char)(r + x * 3);
 			row[2 + x * 3] = (unsigned char)(g + y * 3);
@@ -83,10 +82,10 @@ fill_pixels(unsigned char *raw, uint64_t seed)
 int
 png_build(uint64_t seed, struct evbuffer *out)
 {
-	unsigned char	 ihdr[13];
-	unsigned char	*raw = NULL, *z = NULL;
-	uLongf		 zlen;
-	int		 rc = -1;
+	unsigned char  ihdr[13];
+	unsigned char *raw = NULL, *z = NULL;
+	uLongf	       zlen;
+	int	       rc = -1;
 
 	raw = malloc(RAW_BYTES);
 	zlen = compressBound(RAW_BYTES);
@@ -104,11 +103,11 @@ png_build(uint64_t seed, struct evbuffer *out)
 
 	put_be32(ihdr, PNG_SIDE);
 	put_be32(ihdr + 4, PNG_SIDE);
-	ihdr[8] = 8;	/* bit depth */
-	ihdr[9] = 2;	/* colour type: truecolour RGB */
-	ihdr[10] = 0;	/* compression: deflate */
-	ihdr[11] = 0;	/* filter method */
-	ihdr[12] = 0;	/* no interlace */
+	ihdr[8] = 8;  /* bit depth */
+	ihdr[9] = 2;  /* colour type: truecolour RGB */
+	ihdr[10] = 0; /* compression: deflate */
+	ihdr[11] = 0; /* filter method */
+	ihdr[12] = 0; /* no interlace */
 
 	if (evbuffer_add(out, png_signature, sizeof(png_signature)) == -1 ||
 	    add_chunk(out, "IHDR", ihdr, sizeof(ihdr)) == -1 ||

@@ -8,8 +8,8 @@
 
 struct evbuffer;
 
-#define PNG_SIDE	64	/* width and height in pixels */
+#define PNG_SIDE 64 /* width and height in pixels */
 
-int	 png_build(uint64_t, struct evbuffer *);
+int png_build(uint64_t, struct evbuffer *);
 
 #endif /* STANDIN_PNG_H */

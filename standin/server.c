@@ -30,31 +30,31 @@
 #include "server.h"
 #include "track.h"
 
-#define BODY_MAX	(1024 * 1024)	/* request bodies, larger get 413 */
-#define IDLE_TIMEOUT	120		/* seconds, idle keep-alive */
-#define BASE_MAX	300		/* "http://" and a Host header */
-#define PREFIX_MAX	256		/* path before "/v7/" */
-#define TRACK_ID_MAX	256
-#define FIRST_ID	10000001ULL
-#define PAD_BLOCK	65536
+#define BODY_MAX       (1024 * 1024) /* request bodies, larger get 413 */
+#define IDLE_TIMEOUT   120	     /* seconds, idle keep-alive */
+#define BASE_MAX       300	     /* "http://" and a Host header */
+#define PREFIX_MAX     256	     /* path before "/v7/" */
+#define TRACK_ID_MAX   256
+#define FIRST_ID       10000001ULL
+#define PAD_BLOCK      65536
 
-#define API_MARK	"/v7/images/"
-#define MALFORMED_BODY	"{\"status\": success, id: ]"
-#define OOM_BODY	"{\"status\":\"error\",\"message\":\"out of memory\"}"
+#define API_MARK       "/v7/images/"
+#define MALFORMED_BODY "{\"status\": success, id: ]"
+#define OOM_BODY       "{\"status\":\"error\",\"message\":\"out of memory\"}"
 
 /* One provider call: what its handler reads from the request. */
 struct call {
-	struct server		*s;
-	struct evhttp_request	*req;
-	char			 base[BASE_MAX];
-	char			 prefix[PREFIX_MAX];
-	char			*raw;		/* body bytes, NUL-terminated */
-	size_t			 rawlen;
-	cJSON			*json;		/* parsed; NULL: not JSON */
-	const char		*key_header;	/* NULL: none */
+	struct server	      *s;
+	struct evhttp_request *req;
+	char		       base[BASE_MAX];
+	char		       prefix[PREFIX_MAX];
+	char		      *raw; /* body bytes, NUL-terminated */
+	size_t		       rawlen;
+	cJSON		      *json;	   /* parsed; NULL: not JSON */
+	const char	      *key_header; /* NULL: none */
 };
 
-static char	pad_block[PAD_BLOCK];	/* 'x' bytes, set by server_new() */
+static char pad_block[PAD_BLOCK]; /* 'x' bytes, set by server_new() */
 
 /*
  * Sends a complete reply now: status, static reason, content type and a
@@ -64,7 +64,7 @@ void
 server_send(struct evhttp_request *req, int code, const char *reason,
     const char *ctype, char *body)
 {
-	struct evbuffer	*out = evhttp_request_get_output_buffer(req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 
 	if (body == NULL) {
 		code = 500;
@@ -83,12 +83,11 @@ server_send(struct evhttp_request *req, int code, const char *reason,
 
 /* Adds body with len padded to size bytes by a "padding" string field. */
 static int
-add_oversized(struct evbuffer *out, const char *body, size_t len,
-    size_t size)
+add_oversized(struct evbuffer *out, const char *body, size_t len, size_t size)
 {
-	static const char	 open[] = ",\"padding\":\"";
-	static const char	 close[] = "\"}";
-	size_t			 pad, n;
+	static const char open[] = ",\"padding\":\"";
+	static const char close[] = "\"}";
+	size_t		  pad, n;
 
 	if (len < 2 || body[len - 1] != '}' ||
 	    size <= len - 1 + strlen(open) + strlen(close))
@@ -99,8 +98,7 @@ add_oversized(struct evbuffer *out, const char *body, size_t len,
 		return -1;
 	for (; pad > 0; pad -= n) {
 		n = pad < sizeof(pad_block) ? pad : sizeof(pad_block);
-		if (evbuffer_add_reference(out, pad_block, n, NULL,
-		    NULL) == -1)
+		if (evbuffer_add_reference(out, pad_block, n, NULL, NULL) == -1)
 			return -1;
 	}
 	return evbuffer_add(out, close, strlen(close));
@@ -115,14 +113,14 @@ static void
 send_answer(struct call *c, int code, const char *reason, const char *ctype,
     char *body, const struct faults *f)
 {
-	struct evbuffer		*out = evhttp_request_get_output_buffer(c->req);
-	struct evkeyvalq	*hdrs;
-	struct hold_list	*holds = c->s->holds;
-	enum fault_kind		 kind = f != NULL ? f->kind : FAULT_NONE;
-	double			 delay = c->s->cfg.delay_s;
-	char			 clen[32];
-	size_t			 len;
-	int			 n, rc;
+	struct evbuffer	 *out = evhttp_request_get_output_buffer(c->req);
+	struct evkeyvalq *hdrs;
+	struct hold_list *holds = c->s->holds;
+	enum fault_kind	  kind = f != NULL ? f->kind : FAULT_NONE;
+	double		  delay = c->s->cfg.delay_s;
+	char		  clen[32];
+	size_t		  len;
+	int		  n, rc;
 
 	if (body == NULL) {
 		server_send(c->req, 500, NULL, NULL, NULL);
@@ -179,12 +177,12 @@ send_answer(struct call *c, int code, const char *reason, const char *ctype,
 static void
 send_fault(struct call *c, const struct faults *f, unsigned int flags)
 {
-	struct answer_fault	 a;
-	char			 ra[32];
-	int			 n;
+	struct answer_fault a;
+	char		    ra[32];
+	int		    n;
 
 	if (answer_for_fault(f->kind, flags, c->s->cfg.queue_limit,
-	    f->retry_after, &a) == -1) {
+		f->retry_after, &a) == -1) {
 		server_send(c->req, 500, NULL, NULL, NULL);
 		return;
 	}
@@ -192,7 +190,8 @@ send_fault(struct call *c, const struct faults *f, unsigned int flags)
 		n = snprintf(ra, sizeof(ra), "%.0f", ceil(f->retry_after));
 		if (n > 0 && (size_t)n < sizeof(ra))
 			evhttp_add_header(evhttp_request_get_output_headers(
-			    c->req), "Retry-After", ra);
+					      c->req),
+			    "Retry-After", ra);
 	}
 	send_answer(c, a.code, a.reason, a.content_type, a.body, NULL);
 }
@@ -201,7 +200,7 @@ send_fault(struct call *c, const struct faults *f, unsigned int flags)
 static const char *
 json_string(const cJSON *obj, const char *name)
 {
-	const cJSON	*v;
+	const cJSON *v;
 
 	v = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (!cJSON_IsString(v) || v->valuestring == NULL)
@@ -213,9 +212,9 @@ json_string(const cJSON *obj, const char *name)
 static int
 key_ok(const struct call *c)
 {
-	const char	*want = c->s->cfg.key;
-	const char	*bk = json_string(c->json, "key");
-	const char	*hk = c->key_header;
+	const char *want = c->s->cfg.key;
+	const char *bk = json_string(c->json, "key");
+	const char *hk = c->key_header;
 
 	if (want == NULL)
 		return (bk != NULL && *bk != '\0') ||
@@ -231,14 +230,14 @@ key_ok(const struct call *c)
 static const char *
 track_id_of(const cJSON *body, char *buf, size_t len)
 {
-	const cJSON	*v;
-	int		 n;
+	const cJSON *v;
+	int	     n;
 
 	v = cJSON_GetObjectItemCaseSensitive(body, "track_id");
 	if (cJSON_IsString(v) && v->valuestring != NULL)
 		n = snprintf(buf, len, "%s", v->valuestring);
-	else if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble)
-	    && fabs(v->valuedouble) < 1e15)
+	else if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
+	    fabs(v->valuedouble) < 1e15)
 		n = snprintf(buf, len, "%.0f", v->valuedouble);
 	else if (cJSON_IsNumber(v))
 		n = snprintf(buf, len, "%.17g", v->valuedouble);
@@ -271,18 +270,18 @@ seed_of(uint64_t id)
 static void
 handle_create(struct call *c)
 {
-	struct server		*s = c->s;
-	struct answer_ctx	 a;
-	struct generation	*g;
-	struct track		*tr = NULL;
-	struct faults		 f;
-	const char		*tid, *model, *prompt;
-	char			 tbuf[TRACK_ID_MAX];
-	unsigned long		 nth;
-	unsigned int		 flags;
-	double			 now, eta, ready, next;
-	long			 retry;
-	int			 active, mode;
+	struct server	  *s = c->s;
+	struct answer_ctx  a;
+	struct generation *g;
+	struct track	  *tr = NULL;
+	struct faults	   f;
+	const char	  *tid, *model, *prompt;
+	char		   tbuf[TRACK_ID_MAX];
+	unsigned long	   nth;
+	unsigned int	   flags;
+	double		   now, eta, ready, next;
+	long		   retry;
+	int		   active, mode;
 
 	s->creates_total++;
 	tid = track_id_of(c->json, tbuf, sizeof(tbuf));
@@ -304,7 +303,8 @@ handle_create(struct call *c)
 	    *prompt == '\0') {
 		send_answer(c, 400, "Bad Request", "application/json",
 		    answer_fields_missing(model == NULL || *model == '\0',
-		    prompt == NULL || *prompt == '\0', run_flags(s)), NULL);
+			prompt == NULL || *prompt == '\0', run_flags(s)),
+		    NULL);
 		return;
 	}
 
@@ -363,8 +363,8 @@ handle_create(struct call *c)
 	a.flags = flags;
 	send_answer(c, 200, "OK", "application/json",
 	    mode == MODE_SUCCESS ?
-	    answer_created(&a, eta, model, prompt, seed_of(g->id)) :
-	    answer_processing(&a, eta),
+		answer_created(&a, eta, model, prompt, seed_of(g->id)) :
+		answer_processing(&a, eta),
 	    active && !f.at_fetch ? &f : NULL);
 	return;
 oom:
@@ -375,8 +375,8 @@ oom:
 static uint64_t
 parse_id(const char *s, size_t len)
 {
-	uint64_t	 v = 0;
-	size_t		 i;
+	uint64_t v = 0;
+	size_t	 i;
 
 	if (len == 0 || len > 19)
 		return 0;
@@ -396,14 +396,14 @@ parse_id(const char *s, size_t len)
 static void
 handle_fetch(struct call *c, const char *idtext)
 {
-	struct server		*s = c->s;
-	struct answer_ctx	 a;
-	struct generation	*g;
-	struct track		*tr;
-	const struct faults	*ff;
-	double			 now;
-	int			 fault_on;
-	char			*body;
+	struct server	    *s = c->s;
+	struct answer_ctx    a;
+	struct generation   *g;
+	struct track	    *tr;
+	const struct faults *ff;
+	double		     now;
+	int		     fault_on;
+	char		    *body;
 
 	s->fetches_total++;
 	if (!key_ok(c)) {
@@ -452,10 +452,10 @@ handle_fetch(struct call *c, const char *idtext)
 static void
 handle_image(struct call *c, uint64_t id)
 {
-	struct server		*s = c->s;
-	struct generation	*g;
-	struct evbuffer		*out;
-	double			 now = gen_clock();
+	struct server	  *s = c->s;
+	struct generation *g;
+	struct evbuffer	  *out;
+	double		   now = gen_clock();
 
 	g = gen_find(s->gens, id);
 	if (g == NULL || now < g->ready_at || (g->flags & FAULT_F_FAILED) ||
@@ -480,9 +480,9 @@ handle_image(struct call *c, uint64_t id)
 static uint64_t
 image_id(const char *path)
 {
-	static const char	 dir[] = "/generations/";
-	const char		*slash, *dot;
-	size_t			 dlen = strlen(dir);
+	static const char dir[] = "/generations/";
+	const char	 *slash, *dot;
+	size_t		  dlen = strlen(dir);
 
 	slash = strrchr(path, '/');
 	dot = strrchr(path, '.');
@@ -497,10 +497,10 @@ image_id(const char *path)
 static int
 call_init(struct call *c, struct server *s, struct evhttp_request *req)
 {
-	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
-	struct evkeyvalq	*hdrs = evhttp_request_get_input_headers(req);
-	const char		*host;
-	int			 n;
+	struct evbuffer	 *in = evhttp_request_get_input_buffer(req);
+	struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+	const char	 *host;
+	int		  n;
 
 	memset(c, 0, sizeof(*c));
 	c->s = s;
@@ -555,7 +555,7 @@ static void
 server_dispatch(struct evhttp_request *req, void *arg)
 {
 	struct server		*s = arg;
-	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
 	struct call		 c;
 	const char		*path, *mark, *rest;
@@ -591,7 +591,7 @@ server_dispatch(struct evhttp_request *req, void *arg)
 	rest = mark + strlen(API_MARK);
 	if (plen >= sizeof(c.prefix) ||
 	    (strcmp(rest, "text-to-image") != 0 &&
-	    strncmp(rest, "fetch/", 6) != 0)) {
+		strncmp(rest, "fetch/", 6) != 0)) {
 		send_not_found(req);
 		goto done;
 	}
@@ -611,11 +611,11 @@ done:
 static long
 count_sockets(void)
 {
-	char		 link[64];
-	DIR		*d;
-	struct dirent	*e;
-	ssize_t		 n;
-	long		 count = 0;
+	char	       link[64];
+	DIR	      *d;
+	struct dirent *e;
+	ssize_t	       n;
+	long	       count = 0;
 
 	d = opendir("/proc/self/fd");
 	if (d == NULL)
@@ -645,7 +645,7 @@ server_mark_baseline(struct server *s)
 long
 server_connections(const struct server *s)
 {
-	long	 n;
+	long n;
 
 	n = count_sockets();
 	if (n < 0 || s->sockets_base < 0)
@@ -657,7 +657,7 @@ server_connections(const struct server *s)
 void
 server_reset(struct server *s)
 {
-	struct standin_config	 fresh;
+	struct standin_config fresh;
 
 	gen_table_reset(s->gens);
 	track_table_reset(s->tracks);
@@ -679,8 +679,8 @@ struct server *
 server_new(struct event_base *base, struct evhttp *http,
     const struct standin_config *cfg, const char *self)
 {
-	struct server	*s;
-	int		 n;
+	struct server *s;
+	int	       n;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -705,8 +705,9 @@ server_new(struct event_base *base, struct evhttp *http,
 		goto fail;
 	evhttp_set_max_body_size(http, BODY_MAX);
 	evhttp_set_timeout(http, IDLE_TIMEOUT);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	evhttp_set_allowed_methods(http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(http, server_dispatch, s);
 	return s;
 fail:

@@ -22,39 +22,39 @@ enum settings_type {
 };
 
 static const struct settings_item {
-	int			 flag;
-	const char		*name;
-	enum settings_type	 type;
-	size_t			 off;		/* numbers: field offset */
-	double			 min, max;
-	const char		*dflt;		/* NULL: unset */
+	int		   flag;
+	const char	  *name;
+	enum settings_type type;
+	size_t		   off; /* numbers: field offset */
+	double		   min, max;
+	const char	  *dflt; /* NULL: unset */
 } settings_items[] = {
 	{ 'k', "key", CT_STRING, 0, 0, 0, NULL },
 	{ 'm', "mode", CT_MODE, 0, 0, 0, "processing" },
-	{ 'e', "eta", CT_SECONDS, offsetof(struct standin_config, eta),
-	    0, 86400, "2" },
+	{ 'e', "eta", CT_SECONDS, offsetof(struct standin_config, eta), 0,
+	    86400, "2" },
 	{ 'q', "queue_limit", CT_COUNT,
 	    offsetof(struct standin_config, queue_limit), 0, 10000000, "0" },
-	{ 'x', "expire", CT_SECONDS,
-	    offsetof(struct standin_config, expire_s), 0, 31536000, "0" },
-	{ 'd', "delay_ms", CT_MILLIS,
-	    offsetof(struct standin_config, delay_s), 0, 600000, "0" },
+	{ 'x', "expire", CT_SECONDS, offsetof(struct standin_config, expire_s),
+	    0, 31536000, "0" },
+	{ 'd', "delay_ms", CT_MILLIS, offsetof(struct standin_config, delay_s),
+	    0, 600000, "0" },
 	{ 'f', "faults", CT_FAULTS, 0, 0, 0, "" },
 };
 
-#define NITEMS	(sizeof(settings_items) / sizeof(settings_items[0]))
+#define NITEMS (sizeof(settings_items) / sizeof(settings_items[0]))
 
 /* A finite decimal within [min, max] from all of s; -1 on error. */
 static int
 parse_number(const char *s, double min, double max, double *out)
 {
-	char	*end;
-	double	 v;
+	char  *end;
+	double v;
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < min || v > max)
+	if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < min ||
+	    v > max)
 		return -1;
 	*out = v;
 	return 0;
@@ -64,7 +64,7 @@ parse_number(const char *s, double min, double max, double *out)
 static int
 set_string(char **dst, const char *s)
 {
-	char	*copy;
+	char *copy;
 
 	copy = strdup(s);
 	if (copy == NULL)
@@ -79,11 +79,11 @@ static int
 apply(struct standin_config *c, const struct settings_item *it,
     const char *value, char *err, size_t errlen)
 {
-	struct faults	 f;
-	char		*field = (char *)c + it->off;
-	double		 v, d;
-	long		 n;
-	int		 mode;
+	struct faults f;
+	char	     *field = (char *)c + it->off;
+	double	      v, d;
+	long	      n;
+	int	      mode;
 
 	switch (it->type) {
 	case CT_STRING:
@@ -136,12 +136,12 @@ int
 settings_set(struct standin_config *c, int flag, const char *name,
     const char *value, char *err, size_t errlen)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < NITEMS; i++) {
 		if ((flag != 0 && settings_items[i].flag == flag) ||
 		    (flag == 0 && name != NULL &&
-		    strcmp(settings_items[i].name, name) == 0))
+			strcmp(settings_items[i].name, name) == 0))
 			return apply(c, &settings_items[i], value, err, errlen);
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"",
@@ -153,7 +153,7 @@ settings_set(struct standin_config *c, int flag, const char *name,
 int
 settings_flag_known(int flag)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < NITEMS; i++)
 		if (settings_items[i].flag == flag)
@@ -165,8 +165,8 @@ settings_flag_known(int flag)
 int
 settings_init(struct standin_config *c)
 {
-	char	 err[128];
-	size_t	 i;
+	char   err[128];
+	size_t i;
 
 	memset(c, 0, sizeof(*c));
 	faults_init(&c->faults);
@@ -174,7 +174,7 @@ settings_init(struct standin_config *c)
 		if (settings_items[i].dflt == NULL)
 			continue;
 		if (apply(c, &settings_items[i], settings_items[i].dflt, err,
-		    sizeof(err)) == -1) {
+			sizeof(err)) == -1) {
 			settings_clear(c);
 			return -1;
 		}

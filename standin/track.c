@@ -8,20 +8,20 @@
 
 #include "track.h"
 
-#define BUCKETS_MIN	1024
+#define BUCKETS_MIN 1024
 
 struct track_table {
-	struct track	**buckets;
-	size_t		  nbuckets;	/* a power of two */
-	size_t		  count;
-	struct track	 *head, *tail;	/* first-seen order */
+	struct track **buckets;
+	size_t	       nbuckets; /* a power of two */
+	size_t	       count;
+	struct track  *head, *tail; /* first-seen order */
 };
 
 /* FNV-1a, 64 bits. */
 static uint64_t
 hash_key(const char *s)
 {
-	uint64_t	 h = 1469598103934665603ULL;
+	uint64_t h = 1469598103934665603ULL;
 
 	for (; *s != '\0'; s++) {
 		h ^= (unsigned char)*s;
@@ -34,7 +34,7 @@ hash_key(const char *s)
 struct track_table *
 track_table_new(void)
 {
-	struct track_table	*t;
+	struct track_table *t;
 
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
@@ -61,7 +61,7 @@ track_free(struct track *tr)
 void
 track_table_reset(struct track_table *t)
 {
-	struct track	*tr, *next;
+	struct track *tr, *next;
 
 	for (tr = t->head; tr != NULL; tr = next) {
 		next = tr->order;
@@ -86,8 +86,8 @@ track_table_free(struct track_table *t)
 static void
 rehash(struct track_table *t)
 {
-	struct track	**nb, *tr;
-	size_t		  n, i;
+	struct track **nb, *tr;
+	size_t	       n, i;
 
 	if (t->nbuckets > SIZE_MAX / 2 / sizeof(*nb))
 		return;
@@ -109,7 +109,7 @@ rehash(struct track_table *t)
 struct track *
 track_find(const struct track_table *t, const char *key)
 {
-	struct track	*tr;
+	struct track *tr;
 
 	tr = t->buckets[hash_key(key) & (t->nbuckets - 1)];
 	for (; tr != NULL; tr = tr->chain)
@@ -122,8 +122,8 @@ track_find(const struct track_table *t, const char *key)
 struct track *
 track_get(struct track_table *t, const char *key)
 {
-	struct track	*tr;
-	size_t		 i;
+	struct track *tr;
+	size_t	      i;
 
 	tr = track_find(t, key);
 	if (tr != NULL)
@@ -170,7 +170,7 @@ int
 track_set_last(struct track *tr, const char *body, size_t len,
     const char *key_header)
 {
-	char	*b, *k = NULL;
+	char *b, *k = NULL;
 
 	b = malloc(len + 1);
 	if (b == NULL)
