@@ -322,14 +322,20 @@ job_timer(struct job *job, double seconds, void (*fn)(struct job *))
 
 static void job_write_send(struct job *);
 
-/* Retry a write the database could not take, after a short wait. */
+/*
+ * Retry a write the database could not take, after a short wait: 0.5 s,
+ * then every second. A write that waits holds what the row does not know
+ * yet (the provider's id, the outcome); once PostgreSQL is back it must
+ * land before the lease lapses and another worker claims the row (and
+ * pays the provider again), so the wait stays well under a lease.
+ */
 static void
 job_write_later(struct job *job)
 {
 	double wait;
 
 	job->wtries++;
-	wait = job->wtries < 5 ? 0.25 * (double)(1 << job->wtries) : 5.0;
+	wait = job->wtries < 2 ? 0.5 : 1.0;
 	job_timer(job, wait, job_write_send);
 }
 
