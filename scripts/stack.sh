@@ -47,9 +47,23 @@ wait_for() {
 	done
 }
 
+# A free port below the kernel's ephemeral range (32768 and up here): a
+# port the kernel hands out for "any port" can be taken again as the local
+# end of an outgoing connection before nginx binds it.
 free_port() {
-	perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1,
-	    LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1)->sockport'
+	perl -MIO::Socket::INET -e '
+	    my ($lo) = split " ", do { local (@ARGV, $/) =
+		"/proc/sys/net/ipv4/ip_local_port_range"; <> // "32768" };
+	    $lo = 32768 if !$lo || $lo < 12000;
+	    for (1 .. 200) {
+		my $p = 10000 + int(rand($lo - 10000));
+		my $s = IO::Socket::INET->new(Listen => 1,
+		    LocalAddr => "127.0.0.1", LocalPort => $p, ReuseAddr => 1)
+		    or next;
+		print $p;
+		exit 0;
+	    }
+	    exit 1'
 }
 
 # Settings chosen once per folder, kept in $dir/stack.conf.
