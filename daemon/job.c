@@ -205,13 +205,7 @@ job_set_state(struct job *job, enum job_state to)
 		    "scenegend; the job is abandoned and its record resumed "
 		    "when the lease lapses",
 		    job->record_id, job_states[from].name, job_states[to].name);
-		if (from == JOB_DONE)
-			return -1;
-		job->sg->counters.abandoned++;
-		job->sg->counters.refused++;
-		job_cancel_work(job);
-		job_move(job, JOB_DONE);
-		job_reap_soon(job->sg);
+		job_abandon(job, "a refused state change");
 		return -1;
 	}
 	job_move(job, to);

@@ -48,7 +48,6 @@ struct counters {
 	uint64_t handed_back; /* returned to the queue at shutdown */
 	uint64_t dropped;     /* entries whose row was not claimable */
 	uint64_t malformed;   /* stream entries without a record id */
-	uint64_t refused;     /* refused state changes (bugs) */
 };
 
 struct scenegend {

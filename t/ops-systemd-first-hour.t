@@ -371,6 +371,20 @@ sub post_scene {
 	my ($id) = ($body // '') =~ /"(?:id|record_id)"\s*:\s*"([0-9a-f-]{36})"/;
 	return ($code // 0, $id, $body);
 }
+# Wait up to $timeout s for scenegend to be active under a main PID other
+# than $old; returns the MainPID seen last.
+sub wait_new_main_pid {
+	my ($old, $timeout) = @_;
+	my ($t0, $now) = (time, '');
+	while (time - $t0 < $timeout) {
+		$now = unit_prop('scenegend', 'MainPID');
+		return $now if $now ne '0' && $now ne $old
+		    && unit_prop('scenegend', 'ActiveState') eq 'active';
+		sleep 0.25;
+	}
+	return $now;
+}
+
 sub row {
 	my ($id, $col) = @_;
 	return psql_scenegen("SELECT $col FROM image_generations WHERE id = '$id'");
@@ -434,14 +448,8 @@ isnt(row($flight, 'provider_request_id'), '', 'it is at the provider');
 $pid = unit_prop('scenegend', 'MainPID');
 inside_ok('systemctl kill --kill-who=main -s KILL scenegend',
     "SIGKILL the daemon (PID $pid)");
-my $newpid;
 $tt = time;
-while (time - $tt < 15) {
-	$newpid = unit_prop('scenegend', 'MainPID');
-	last if $newpid ne '0' && $newpid ne $pid
-	    && unit_prop('scenegend', 'ActiveState') eq 'active';
-	sleep 0.25;
-}
+my $newpid = wait_new_main_pid($pid, 15);
 isnt($newpid, $pid, sprintf('restarted by Restart= (new PID %s, %.1f s)',
     $newpid, time - $tt));
 is(unit_prop('scenegend', 'NRestarts'), 1, 'NRestarts=1');
@@ -449,14 +457,8 @@ inside_ok('systemctl kill --kill-who=main -s STOP scenegend',
     "SIGSTOP the new daemon (PID $newpid)");
 my $wd = unit_prop('scenegend', 'WatchdogUSec');
 note "WatchdogUSec=$wd";
-my $third;
 $tt = time;
-while (time - $tt < 120) {
-	$third = unit_prop('scenegend', 'MainPID');
-	last if $third ne '0' && $third ne $newpid
-	    && unit_prop('scenegend', 'ActiveState') eq 'active';
-	sleep 0.5;
-}
+my $third = wait_new_main_pid($newpid, 120);
 isnt($third, $newpid, sprintf('the watchdog killed it, restarted (PID %s, '
     . '%.1f s after SIGSTOP)', $third, time - $tt));
 like(journal('scenegend', '-o cat'), qr/[Ww]atchdog timeout/,
