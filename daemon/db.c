@@ -24,7 +24,7 @@
 #include "pgerr.h"
 
 #define DB_RETRY_MIN	     0.25
-#define DB_RETRY_MAX	     10.0
+#define DB_RETRY_MAX	     2.0 /* back well within a lease */
 #define DB_BATCHES_IN_FLIGHT 2
 
 enum db_conn_state {

@@ -161,8 +161,14 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 			    !lease_in(l->sent, l->nsent, job->lease_token))
 				continue;
 			if (lease_in(renewed, n, job->lease_token)) {
+				/*
+				 * The token still matched: no one claimed
+				 * the row, so a lease that ran out while
+				 * PostgreSQL was away is ours again.
+				 */
 				job->lease_deadline = l->sent_mono +
 				    sg->cfg->lease_seconds * 1000;
+				job->lease_lost = 0;
 				continue;
 			}
 			/* Our own final write may have cleared it. */

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "db.h"
 #include "http.h"
 #include "job.h"
@@ -107,6 +108,15 @@ loop_db_up(void *arg)
 	if (!sg->loop->db_answered && !sg->loop->db_pinging &&
 	    db_query(sg->db, STMT_PING, 0, NULL, d) == 0)
 		sg->loop->db_pinging = 1;
+	/*
+	 * Back after a loss: our leases may have lapsed while no one could
+	 * renew them. Renew them first, before any claim of ours goes out.
+	 */
+	if (sg->db_seen_up) {
+		sg->db_back_mono = clock_mono_ms();
+		lease_tick(sg->lease);
+	}
+	sg->db_seen_up = 1;
 	loop_kick(sg);
 }
 

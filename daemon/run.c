@@ -708,14 +708,32 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 	run_submit(job);
 }
 
+/*
+ * How long after it lapsed a lease may be taken over: 0, except for one
+ * lease time after PostgreSQL came back from a loss. Then the lease most
+ * likely lapsed because its holder could not reach PostgreSQL either, and
+ * the holder gets that time to renew it or land its write (taking it
+ * over would pay the provider again for a generation already accepted).
+ */
+static long
+run_takeover_grace(const struct scenegend *sg)
+{
+	int64_t lease_ms = sg->cfg->lease_seconds * 1000;
+
+	if (sg->db_back_mono == 0 ||
+	    clock_mono_ms() - sg->db_back_mono >= lease_ms)
+		return 0;
+	return sg->cfg->lease_seconds;
+}
+
 void
 run_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 {
 	struct queue_reply r = { run_ignore_cb, "acking an entry" };
 	struct db_reply	   d;
 	struct job	  *job;
-	char		   lease[32];
-	const char	  *params[3];
+	char		   lease[32], grace[32];
+	const char	  *params[4];
 
 	if (record_id == NULL) {
 		log_warn("stream entry %s: no valid record id; acked and "
@@ -743,11 +761,13 @@ run_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 	snprintf(lease, sizeof(lease), "%ld", sg->cfg->lease_seconds);
 	params[0] = job->record_id;
 	params[1] = job->lease_token;
+	snprintf(grace, sizeof(grace), "%ld", run_takeover_grace(sg));
 	params[2] = lease;
+	params[3] = grace;
 	d.fn = run_claimed;
 	d.arg = job;
 	job->lease_deadline = clock_mono_ms() + sg->cfg->lease_seconds * 1000;
-	if (db_query(sg->db, STMT_CLAIM, 3, params, d) == -1) {
+	if (db_query(sg->db, STMT_CLAIM, 4, params, d) == -1) {
 		log_warn("job %s: database unavailable; the entry stays "
 			 "pending",
 		    record_id);

@@ -64,10 +64,12 @@ struct scenegend {
 	struct writer	  *writer; /* NULL: images stay remote */
 	struct job_set	   jobs;
 	struct counters	   counters;
-	size_t		   active_peak;	 /* most jobs since the last trim */
-	int		   ready;	 /* READY=1 sent */
-	int		   draining;	 /* SIGTERM seen */
-	int		   handing_back; /* drain time is over */
+	size_t		   active_peak; /* most jobs since the last trim */
+	int64_t db_back_mono; /* PostgreSQL came back (0: never lost) */
+	int	db_seen_up;   /* PostgreSQL answered once */
+	int	ready;	      /* READY=1 sent */
+	int	draining;     /* SIGTERM seen */
+	int	handing_back; /* drain time is over */
 };
 
 #endif

@@ -20,8 +20,9 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	[STMT_PING] = { "sg_ping", "SELECT 1", 0, 1 },
 
 	/*
-	 * The claim: $1 record id, $2 new lease token, $3 lease seconds.
-	 * One row when the record exists; CLAIM_ID is NULL when it could
+	 * The claim: $1 record id, $2 new lease token, $3 lease seconds,
+	 * $4 takeover grace seconds (a lapsed lease is taken over only
+	 * that long after it lapsed; see run_takeover_grace()). One row when the record exists; CLAIM_ID is NULL when it could
 	 * not be claimed, and CLAIM_NOT_DUE_MS says when a waiting retry
 	 * becomes due. The pre-claim row comes from the statement's
 	 * snapshot.
@@ -29,7 +30,8 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	[STMT_CLAIM] = { "sg_claim",
 	    "WITH cur AS ("
 	    " SELECT status, next_attempt_at,"
-	    "  (lease_token IS NULL OR lease_expires_at < now()) AS lease_free"
+	    "  (lease_token IS NULL OR lease_expires_at < now() -"
+	    "   $4::double precision * interval '1 second') AS lease_free"
 	    " FROM image_generations WHERE id = $1::uuid"
 	    "), claimed AS ("
 	    " UPDATE image_generations SET"
@@ -42,7 +44,8 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "   * interval '1 second'"
 	    " WHERE id = $1::uuid"
 	    "  AND (" STATUS " = 'pending' OR (" STATUS " = 'in_progress' AND"
-	    "   (lease_token IS NULL OR lease_expires_at < now())))"
+	    "   (lease_token IS NULL OR lease_expires_at < now() -"
+	    "    $4::double precision * interval '1 second')))"
 	    "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
 	    " RETURNING id, prompt, style, aspect_ratio, tier, attempts,"
 	    "  retry_count, provider_request_id,"
@@ -59,7 +62,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 								    " c.retry_count, c.provider_request_id, c.submitted_ms,"
 								    " c.provider_eta_seconds, c.progress, c.id "
 								    "FROM cur LEFT JOIN claimed c ON true",
-	    3, 1 },
+	    4, 1 },
 
 	/* $1 id, $2 lease, $3 provider request id, $4 eta seconds. */
 	[STMT_RECORD] = { "sg_record",
