@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
+#include "orphans.h"
 #include "queue.h"
 #include "run.h"
 #include "scenegend.h"
@@ -82,6 +83,7 @@ loop_check_ready(struct scenegend *sg)
 	log_info("ready: PostgreSQL and Redis answer; consumer %s, at most "
 		 "%ld jobs at once",
 	    sg->cfg->consumer, sg->cfg->max_queued);
+	orphans_resume(sg);
 	loop_kick(sg);
 }
 

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "db.h"
+#include "holder.h"
 #include "http.h"
 #include "job.h"
 #include "lease.h"
@@ -114,6 +115,13 @@ main(int argc, char *argv[])
 			    "scenegend: cannot start the image writer\n");
 			goto done;
 		}
+	}
+	if (holder_self(sg.holder, sizeof(sg.holder), &sg.holder_prefix) ==
+	    -1) {
+		sg.holder[0] = '\0';
+		log_warn(
+		    "/proc does not say this process's boot id and PID "
+		    "namespace: a restart waits out the leases of its jobs");
 	}
 	sg.http = http_new(sg.base);
 	sg.stats = stats_new(&sg);

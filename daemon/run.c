@@ -733,7 +733,7 @@ run_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 	struct db_reply	   d;
 	struct job	  *job;
 	char		   lease[32], grace[32];
-	const char	  *params[4];
+	const char	  *params[5];
 
 	if (record_id == NULL) {
 		log_warn("stream entry %s: no valid record id; acked and "
@@ -764,10 +764,11 @@ run_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 	snprintf(grace, sizeof(grace), "%ld", run_takeover_grace(sg));
 	params[2] = lease;
 	params[3] = grace;
+	params[4] = sg->holder[0] != '\0' ? sg->holder : NULL;
 	d.fn = run_claimed;
 	d.arg = job;
 	job->lease_deadline = clock_mono_ms() + sg->cfg->lease_seconds * 1000;
-	if (db_query(sg->db, STMT_CLAIM, 4, params, d) == -1) {
+	if (db_query(sg->db, STMT_CLAIM, 5, params, d) == -1) {
 		log_warn("job %s: database unavailable; the entry stays "
 			 "pending",
 		    record_id);

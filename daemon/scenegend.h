@@ -10,12 +10,14 @@
  *   loop.c     signals, timers, readiness, the drain; refills slots
  *              (told by job.c's reaper and queue.c's hooks)
  *   sweeper.c  pending rows and lapsed leases back to the queue
+ *   orphans.c  at start-up, the jobs of a dead daemon of this machine
  *   lease.c    the heartbeat: leases renewed, lost ones stopped
  *   run.c      a job from its stream entry to an outcome
  *   finish.c   the outcome: the final write, then the ack
  *   stats.c    STATUS=, the metrics file, the figures for the API
  *   job.c      the job object, its lists, its state table, its writes
- *   queue.c, db.c, http.c, writer.c, provider.c, storage.c, backoff.c:
+ *   queue.c, db.c, http.c, writer.c, provider.c, storage.c, backoff.c,
+ *   holder.c:
  *              Redis, PostgreSQL, curl, the disk, the provider's wire
  *              format; they know no job
  */
@@ -25,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "holder.h"
 #include "job.h"
 #include "settings.h"
 
@@ -65,6 +68,8 @@ struct scenegend {
 	struct job_set	   jobs;
 	struct counters	   counters;
 	size_t		   active_peak; /* most jobs since the last trim */
+	char		   holder[HOLDER_MAX]; /* "": unknown (holder.h) */
+	size_t		   holder_prefix;
 	int64_t db_back_mono; /* PostgreSQL came back (0: never lost) */
 	int	db_seen_up;   /* PostgreSQL answered once */
 	int	ready;	      /* READY=1 sent */

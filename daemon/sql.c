@@ -22,7 +22,8 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	/*
 	 * The claim: $1 record id, $2 new lease token, $3 lease seconds,
 	 * $4 takeover grace seconds (a lapsed lease is taken over only
-	 * that long after it lapsed; see run_takeover_grace()). One row when the record exists; CLAIM_ID is NULL when it could
+	 * that long after it lapsed; see run_takeover_grace()), $5 the
+	 * lease holder (holder.h; NULL when unknown). One row when the record exists; CLAIM_ID is NULL when it could
 	 * not be claimed, and CLAIM_NOT_DUE_MS says when a waiting retry
 	 * becomes due. The pre-claim row comes from the statement's
 	 * snapshot.
@@ -40,6 +41,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  attempts = attempts + 1,"
 	    "  last_attempted_at = now(),"
 	    "  lease_token = $2::uuid,"
+	    "  lease_holder = $5,"
 	    "  lease_expires_at = now() + $3::double precision"
 	    "   * interval '1 second'"
 	    " WHERE id = $1::uuid"
@@ -62,7 +64,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 								    " c.retry_count, c.provider_request_id, c.submitted_ms,"
 								    " c.provider_eta_seconds, c.progress, c.id "
 								    "FROM cur LEFT JOIN claimed c ON true",
-	    4, 1 },
+	    5, 1 },
 
 	/* $1 id, $2 lease, $3 provider request id, $4 eta seconds. */
 	[STMT_RECORD] = { "sg_record",
@@ -189,6 +191,28 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
 	    " ORDER BY created_at LIMIT $2::integer",
 	    2, 1 },
+	/*
+	 * $1 a holder prefix (boot id and PID namespace): the holders of
+	 * live leases there, with how many records each holds.
+	 */
+	[STMT_HOLDERS] = { "sg_holders",
+	    "SELECT lease_holder, count(*) FROM image_generations"
+	    " WHERE status = 'in_progress' AND lease_expires_at > now()"
+	    "  AND starts_with(lease_holder, $1)"
+	    " GROUP BY lease_holder",
+	    1, 1 },
+
+	/*
+	 * $1 a holder that is gone: its leases end now, so its records can
+	 * be claimed at once. A record claimed since has another holder and
+	 * is not touched.
+	 */
+	[STMT_RELEASE_HOLDER] = { "sg_release_holder",
+	    "UPDATE image_generations SET lease_expires_at = now()"
+	    " WHERE status = 'in_progress' AND lease_holder = $1"
+	    "  AND lease_expires_at > now()"
+	    " RETURNING id",
+	    1, 1 },
 	[STMT_COMMIT] = { "sg_commit", "COMMIT", 0, 0 },
 	[STMT_ROLLBACK] = { "sg_rollback", "ROLLBACK", 0, 0 },
 };
