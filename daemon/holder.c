@@ -8,7 +8,8 @@
 
 #include "holder.h"
 
-#define BOOT_ID_FILE "/proc/sys/kernel/random/boot_id"
+#define BOOT_ID_FILE	"/proc/sys/kernel/random/boot_id"
+#define MACHINE_ID_FILE "/etc/machine-id"
 
 /* The first line of path into buf (without its newline); -1 on failure. */
 static int
@@ -37,7 +38,13 @@ holder_self(char *buf, size_t len, size_t *prefix_len)
 	ssize_t n;
 	int	w;
 
-	if (holder_read_line(BOOT_ID_FILE, boot, sizeof(boot)) == -1)
+	/*
+	 * Under systemd's ProcSubset=pid, /proc/sys is hidden: the machine
+	 * id names the machine then (a reboot is not told apart, which only
+	 * means a PID taken again since looks alive: its jobs wait).
+	 */
+	if (holder_read_line(BOOT_ID_FILE, boot, sizeof(boot)) == -1 &&
+	    holder_read_line(MACHINE_ID_FILE, boot, sizeof(boot)) == -1)
 		return -1;
 	n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
 	if (n <= 0)

@@ -7,6 +7,8 @@
  * A holder is "<boot id>/<pid namespace>/<pid>": the kernel's boot id and
  * the PID namespace make the PID meaningful (another boot, container or
  * host has other PIDs), so only a daemon that shares both may judge it.
+ * Where /proc/sys is hidden (systemd's ProcSubset=pid) the machine id
+ * stands in for the boot id.
  */
 #ifndef SCENEGEND_HOLDER_H
 #define SCENEGEND_HOLDER_H

@@ -15,9 +15,8 @@
 static const char *
 orphans_pid(const struct scenegend *sg, const char *holder)
 {
-	return strlen(holder) > sg->holder_prefix ?
-	    holder + sg->holder_prefix :
-	    holder;
+	return strlen(holder) > sg->holder_prefix ? holder + sg->holder_prefix :
+						    holder;
 }
 
 static void
@@ -66,7 +65,8 @@ orphans_holders(const PGresult *res, const char *err, void *arg)
 	int		  i, rows, gone = 0;
 
 	if (res == NULL || err != NULL) {
-		log_warn("start-up: looking for jobs of a gone daemon: %s", err);
+		log_warn("start-up: looking for jobs of a gone daemon: %s",
+		    err);
 		return;
 	}
 	rows = db_rows(res);

@@ -464,6 +464,10 @@ isnt($third, $newpid, sprintf('the watchdog killed it, restarted (PID %s, '
 like(journal('scenegend', '-o cat'), qr/[Ww]atchdog timeout/,
     'the journal says: watchdog timeout');
 ok(wait_status($flight, 'completed', 90), 'the job in flight completed');
+like(journal('scenegend', '-o cat'),
+    qr/1 jobs of a daemon that is gone resumed at once/,
+    'the restarted daemon resumed the killed one\'s job at once (its '
+    . 'process gone), not after the lease');
 my $cr = inside("curl -s 'http://127.0.0.1:7070/_standin/creates?track_id=$flight'");
 my ($creates) = $cr =~ /"creates"\s*:\s*(\d+)/;
 is($creates, 1, 'created once at the provider (resumed by its id)')
