@@ -154,7 +154,8 @@ scene_insert(struct request *req, const struct scene_input *in, const char *key)
 			retry_count = rc == DB_DUPLICATE ? 0 :
 							   pg_long(res, 0, 1);
 			PQclear(res);
-			if (queue_push_job(&req->w->queue, id, &st) == -1)
+			if (queue_push_job(&req->w->queue, id, req->user.tier,
+				req->user.sub, &st) == -1)
 				log_warn("record %s saved but not queued: the "
 					 "sweeper will queue it",
 				    id);

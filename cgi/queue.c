@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+#include "dispatch.h"
 #include "keys.h"
 #include "log.h"
 #include "redis_sync.h"
@@ -200,13 +202,31 @@ stats_group_depth(const redisReply *r)
 	return lag + pending;
 }
 
+/* The average generation time and capacity of HMGET stats into st. */
+static void
+stats_from_avg(const redisReply *hm, struct queue_stats *st)
+{
+	double v;
+
+	if (hm == NULL || hm->type != REDIS_REPLY_ARRAY || hm->elements != 2)
+		return;
+	if (reply_number(hm->element[0], &v) == 0 && v > 0) {
+		st->avg_ms = v;
+		st->have_avg = 1;
+	}
+	if (!st->have_capacity && reply_number(hm->element[1], &v) == 0 &&
+	    v >= 1 && v < 1e9) {
+		st->capacity = (long)v;
+		st->have_capacity = 1;
+	}
+}
+
 /* Fill st from the replies of pipe_add_stats() starting at first. */
 static void
 stats_from_replies(const struct pipe *p, int first, struct queue_stats *st)
 {
 	const redisReply *xlen = p->reply[first];
 	const redisReply *hm = p->reply[first + 2];
-	double		  v;
 	long		  depth;
 
 	depth = stats_group_depth(p->reply[first + 1]);
@@ -218,45 +238,65 @@ stats_from_replies(const struct pipe *p, int first, struct queue_stats *st)
 		st->depth = (long)xlen->integer;
 		st->have_depth = 1;
 	}
-	if (hm == NULL || hm->type != REDIS_REPLY_ARRAY || hm->elements != 2)
+	stats_from_avg(hm, st);
+}
+
+static const char queue_lua_enqueue[] = DISPATCH_LUA_ENQUEUE;
+
+/*
+ * Fill st from the ENQUEUE script's answer {taken, before, limit}: the
+ * jobs the fair order serves before ours, and the slots they share.
+ */
+static void
+stats_from_enqueue(const redisReply *r, struct queue_stats *st)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER ||
+	    r->element[2]->type != REDIS_REPLY_INTEGER)
 		return;
-	if (reply_number(hm->element[0], &v) == 0 && v > 0) {
-		st->avg_ms = v;
-		st->have_avg = 1;
-	}
-	if (reply_number(hm->element[1], &v) == 0 && v >= 1 && v < 1e9) {
-		st->capacity = (long)v;
+	st->depth = (long)r->element[1]->integer + 1;
+	st->have_depth = 1;
+	if (r->element[2]->integer >= 1 &&
+	    r->element[2]->integer < 1000000000) {
+		st->capacity = (long)r->element[2]->integer;
 		st->have_capacity = 1;
 	}
 }
 
 /*
- * XADD the job for record_id and read the figures for the estimate, in
- * one round trip. Returns 0 when the job is queued; -1 (logged) when
- * not (the daemon's sweeper queues pending rows Redis does not have).
- * st is filled as far as Redis told.
+ * Queue the job for record_id in its user's list (dispatch.h: it goes to
+ * the stream when it gets a provider slot) and read the figures for the
+ * estimate, in one round trip. Returns 0 when the job is queued; -1
+ * (logged) when not (the daemon's sweeper queues pending rows Redis does
+ * not have). st is filled as far as Redis told.
  */
 int
-queue_push_job(struct queue *q, const char *record_id, struct queue_stats *st)
+queue_push_job(struct queue *q, const char *record_id, const char *tier,
+    const char *user, struct queue_stats *st)
 {
 	struct pipe p;
-	const char *xadd[] = { "XADD", KEY_JOB_STREAM, "*", KEY_JOB_FIELD,
-		record_id };
+	char	    now[24];
+	const char *eval[] = { "EVAL", queue_lua_enqueue, "1", KEY_JOB_STREAM,
+		now, tier, user, record_id };
+	const char *hmget[] = { "HMGET", KEY_STATS_HASH, "avg_generation_ms",
+		"capacity" };
 	int	    rc = -1;
 
 	memset(st, 0, sizeof(*st));
 	memset(&p, 0, sizeof(p));
-	pipe_add(&p, 5, xadd);
-	pipe_add_stats(&p);
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	pipe_add(&p, 8, eval);
+	pipe_add(&p, 4, hmget);
 	if (queue_pipeline(q, &p) == -1)
 		return -1;
-	if (p.reply[0]->type == REDIS_REPLY_STRING)
+	if (p.reply[0]->type == REDIS_REPLY_ARRAY)
 		rc = 0;
 	else
-		log_err("redis XADD: %s",
+		log_err("redis: enqueue: %s",
 		    p.reply[0]->type == REDIS_REPLY_ERROR ? p.reply[0]->str :
 							    "unexpected reply");
-	stats_from_replies(&p, 1, st);
+	stats_from_enqueue(p.reply[0], st);
+	stats_from_avg(p.reply[1], st);
 	pipe_free(&p);
 	return rc;
 }

@@ -47,6 +47,35 @@ settings_http_url(const char *url)
 	return *rest != '\0' && *rest != '/' && *rest != '?' && *rest != '#';
 }
 
+/* Whether w is "tier:weight[,tier:weight...]" (dispatch.h reads it). */
+static int
+settings_weights_valid(const char *w)
+{
+	const char *p = w;
+	char	   *end;
+	double	    v;
+	size_t	    n;
+
+	for (;;) {
+		n = strspn(p,
+		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789_-");
+		if (n == 0 || n > 31 || p[n] != ':')
+			return 0;
+		p += n + 1;
+		if (*p < '0' || *p > '9')
+			return 0;
+		v = strtod(p, &end);
+		if (end == p || !(v >= 0.01 && v <= 1000))
+			return 0;
+		p = end;
+		if (*p == '\0')
+			return 1;
+		if (*p++ != ',')
+			return 0;
+	}
+}
+
 int
 settings_load(struct settings *s, char *err, size_t errlen)
 {
@@ -105,6 +134,8 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    1073741824, 0, 0, &s->image_max_bytes),
 		ROW("SCENEGEN_DEBUG_REFUSE_STATE", CONFIG_STRING, NULL, 0, 0, 0,
 		    0, &s->debug_refuse_state),
+		ROW("SCENEGEN_TIER_WEIGHTS", CONFIG_STRING,
+		    "premium:4,pro:2,free:1", 0, 0, 0, 0, &s->tier_weights),
 	};
 	char host[HOST_NAME_MAX + 1];
 	int  n;
@@ -123,6 +154,14 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		snprintf(err, errlen,
 		    "SCENEGEN_POLL_MAX_SECONDS must not be "
 		    "below SCENEGEN_POLL_MIN_SECONDS");
+		return -1;
+	}
+	if (!settings_weights_valid(s->tier_weights)) {
+		snprintf(err, errlen,
+		    "SCENEGEN_TIER_WEIGHTS must be tier:weight pairs "
+		    "separated by commas (tier: letters, digits, _ or -; "
+		    "weight: a number from 0.01 to 1000), e.g. "
+		    "premium:4,pro:2,free:1");
 		return -1;
 	}
 	settings_trim_slash(s->base_url);
@@ -171,6 +210,7 @@ settings_free(struct settings *s)
 	free(s->metrics_file);
 	free(s->env_file);
 	free(s->debug_refuse_state);
+	free(s->tier_weights);
 	memset(s, 0, sizeof(*s));
 }
 

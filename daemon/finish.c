@@ -51,6 +51,17 @@ finish_redis(struct job *job, int sent)
 	job->busy++;
 }
 
+/* Give up the job's provider slot (how: done, delay, back). */
+static void
+finish_release(struct job *job, enum queue_release_how how, int64_t due_ms,
+    struct queue_reply r)
+{
+	struct queue_release rel = { how, job->entry_id, job->record_id, due_ms,
+		job->owner_tier, job->owner_user };
+
+	finish_redis(job, queue_release(job->sg->queue, &rel, r));
+}
+
 void
 finish_ack(struct job *job)
 {
@@ -62,7 +73,12 @@ finish_ack(struct job *job)
 	}
 	if (job_set_state(job, JOB_ACKING) == -1)
 		return;
-	finish_redis(job, queue_ack(job->sg->queue, job->entry_id, r));
+	if (!job->holds_slot) {
+		/* Not ours (not claimed): its slot, if any, is not ours. */
+		finish_redis(job, queue_ack(job->sg->queue, job->entry_id, r));
+		return;
+	}
+	finish_release(job, RELEASE_DONE, 0, r);
 }
 
 static void
@@ -139,8 +155,7 @@ finish_retried(struct job *job, long rows, const char *value)
 	due = value != NULL ? strtoll(value, NULL, 10) : clock_wall_ms();
 	if (job_set_state(job, JOB_ACKING) == -1)
 		return;
-	finish_redis(job,
-	    queue_delay(job->sg->queue, job->entry_id, job->record_id, due, r));
+	finish_release(job, RELEASE_DELAY, due, r);
 }
 
 void
@@ -188,8 +203,7 @@ finish_handed_back(struct job *job, long rows, const char *value)
 	log_info("job %s: handed back for another worker", job->record_id);
 	if (job_set_state(job, JOB_ACKING) == -1)
 		return;
-	finish_redis(job,
-	    queue_requeue(job->sg->queue, job->entry_id, job->record_id, r));
+	finish_release(job, RELEASE_BACK, 0, r);
 }
 
 void

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "db.h"
+#include "dispatch.h"
 #include "job.h"
 #include "keys.h"
 #include "lease.h"
@@ -104,6 +105,42 @@ lease_touch_entries(struct lease *l, const char *renewed, size_t n)
 	}
 }
 
+/*
+ * Renew the provider slots of the renewed jobs (dispatch.h): a slot
+ * lapses one lease after its last renewal, so a dead daemon's slots come
+ * back to the others.
+ */
+static void
+lease_renew_slots(struct lease *l, const char *renewed, size_t n)
+{
+	struct scenegend  *sg = l->sg;
+	struct queue_reply r = { lease_ignore_cb, NULL };
+	const char	  *argv[2 + 2 * XCLAIM_CHUNK];
+	char		   score[24];
+	struct job	  *job;
+	int		   s, argc = 2;
+
+	snprintf(score, sizeof(score), "%lld",
+	    (long long)(clock_wall_ms() + sg->cfg->lease_seconds * 1000));
+	argv[0] = "ZADD";
+	argv[1] = KEY_SLOTS;
+	for (s = 0; s < JOB_STATE__MAX; s++) {
+		TAILQ_FOREACH (job, &sg->jobs.list[s], entry) {
+			if (!lease_held(job) || !job->holds_slot ||
+			    !lease_in(renewed, n, job->lease_token))
+				continue;
+			argv[argc++] = score;
+			argv[argc++] = job->record_id;
+			if (argc == 2 + 2 * XCLAIM_CHUNK) {
+				queue_command(sg->queue, argc, argv, NULL, r);
+				argc = 2;
+			}
+		}
+	}
+	if (argc > 2)
+		queue_command(sg->queue, argc, argv, NULL, r);
+}
+
 /* Without a renewal, a lease past its time is no longer ours. */
 static void
 lease_check_deadlines(struct scenegend *sg)
@@ -183,6 +220,7 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 	if (lost > 0)
 		log_warn("heartbeat: %zu leases lost", lost);
 	lease_touch_entries(l, renewed, n);
+	lease_renew_slots(l, renewed, n);
 	free(renewed);
 	return;
 check_deadlines:

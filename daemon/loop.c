@@ -66,7 +66,8 @@ loop_kick(struct scenegend *sg)
 
 	if (!sg->ready || sg->draining)
 		return;
-	nfree = sg->cfg->max_queued - (long)job_active(sg);
+	nfree = sg->cfg->max_queued - (long)job_active(sg) -
+	    (long)queue_admitting(sg->queue);
 	if (nfree > 0 && db_pool_up(sg->db) > 0)
 		queue_read(sg->queue, nfree);
 }
@@ -239,8 +240,10 @@ loop_janitor_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct scenegend *sg = arg;
 
-	if (queue_ready(sg->queue))
+	if (queue_ready(sg->queue)) {
+		queue_tick(sg->queue);
 		queue_move_due(sg->queue);
+	}
 }
 
 static void

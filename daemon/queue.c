@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/event.h>
 
 #include "clock.h"
+#include "dispatch.h"
 #include "keys.h"
 #include "log.h"
 #include "queue.h"
@@ -28,15 +30,6 @@ static const char queue_lua_ack[] =
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) "
     "return redis.call('XDEL', KEYS[1], ARGV[2])";
 
-/* ZADD to the delayed set, then XACK + XDEL the entry (if any). */
-static const char queue_lua_delay[] =
-    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) "
-    "if ARGV[2] ~= '' then "
-    " redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) "
-    " redis.call('XDEL', KEYS[1], ARGV[2]) "
-    "end "
-    "return 1";
-
 /* XADD the record again, then XACK + XDEL the old entry (if any). */
 static const char queue_lua_requeue[] =
     "local id = redis.call('XADD', KEYS[1], '*', 'id', ARGV[3]) "
@@ -46,18 +39,23 @@ static const char queue_lua_requeue[] =
     "end "
     "return id";
 
-/* The janitor: due members of the delayed set back to the stream. */
-static const char queue_lua_move_due[] =
-    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], "
-    " 'LIMIT', 0, tonumber(ARGV[2])) "
-    "for i = 1, #due do "
-    " redis.call('XADD', KEYS[2], '*', 'id', due[i]) "
-    " redis.call('ZREM', KEYS[1], due[i]) "
-    "end "
-    "return #due";
+static const char queue_lua_release[] = DISPATCH_LUA_RELEASE;
+static const char queue_lua_move_due[] = DISPATCH_LUA_MOVE_DUE;
+static const char queue_lua_tick[] = DISPATCH_LUA_TICK;
+static const char queue_lua_admit[] = DISPATCH_LUA_ADMIT;
+
+/* An entry read, waiting for ADMIT's answer. */
+struct admit {
+	TAILQ_ENTRY(admit) entry;
+	struct queue	  *q;
+	char		   entry_id[64];
+	char		   record_id[UUID_STR_LEN + 1];
+};
 
 struct queue {
-	struct scenegend     *sg;
+	struct scenegend *sg;
+	TAILQ_HEAD(, admit) admits;
+	size_t		      nadmits;
 	struct queue_hooks    hooks;
 	struct redis_endpoint ep;
 	struct rconn	      cmd;
@@ -144,6 +142,76 @@ queue_entry_id_valid(const char *s, size_t len)
 	return dashes == 1 && dash > 0 && dash < len - 1;
 }
 
+static void
+queue_admit_cb(redisReply *reply, const char *err, void *arg)
+{
+	struct admit *a = arg;
+	struct queue *q = a->q;
+
+	TAILQ_REMOVE(&q->admits, a, entry);
+	q->nadmits--;
+	if (reply == NULL) {
+		/* Redis went away: the entry stays pending, taken over later. */
+		free(a);
+		return;
+	}
+	if (err != NULL)
+		log_warn("redis: dispatch of entry %s: %s; it runs anyway",
+		    a->entry_id, err);
+	if (err != NULL ||
+	    (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1))
+		q->hooks.entry(q->sg, a->entry_id, a->record_id);
+	else
+		log_info(
+		    "job %s: no provider slot for it yet: waiting its turn",
+		    a->record_id);
+	free(a);
+}
+
+/*
+ * Ask dispatch whether the entry's record holds a provider slot (the
+ * ADMIT script); the hook gets it when it does.
+ */
+static void
+queue_admit(struct queue *q, const char *entry_id, const char *record_id)
+{
+	struct admit *a;
+	char	      now[24];
+	const char   *argv[8];
+
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		log_err("redis: out of memory; entry %s stays pending",
+		    entry_id);
+		return;
+	}
+	a->q = q;
+	snprintf(a->entry_id, sizeof(a->entry_id), "%s", entry_id);
+	snprintf(a->record_id, sizeof(a->record_id), "%s", record_id);
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	argv[0] = "EVAL";
+	argv[1] = queue_lua_admit;
+	argv[2] = "1";
+	argv[3] = KEY_JOB_STREAM;
+	argv[4] = now;
+	argv[5] = a->record_id;
+	argv[6] = KEY_CONSUMER_GROUP;
+	argv[7] = a->entry_id;
+	TAILQ_INSERT_TAIL(&q->admits, a, entry);
+	q->nadmits++;
+	if (rconn_send(&q->cmd, 8, argv, NULL, queue_admit_cb, a) == -1) {
+		TAILQ_REMOVE(&q->admits, a, entry);
+		q->nadmits--;
+		free(a);
+	}
+}
+
+size_t
+queue_admitting(const struct queue *q)
+{
+	return q->nadmits;
+}
+
 /* Hand one stream entry ([id, [field, value, ...]]) to the hook. */
 static void
 queue_entry(struct queue *q, const redisReply *e)
@@ -181,7 +249,11 @@ queue_entry(struct queue *q, const redisReply *e)
 			break;
 		}
 	}
-	q->hooks.entry(q->sg, entry_id, record);
+	if (record == NULL) {
+		q->hooks.entry(q->sg, entry_id, NULL);
+		return;
+	}
+	queue_admit(q, entry_id, record);
 }
 
 /* Hand every entry of an array of entries to the hook. */
@@ -337,15 +409,56 @@ queue_ack(struct queue *q, const char *entry_id, struct queue_reply r)
 }
 
 int
-queue_delay(struct queue *q, const char *entry_id, const char *record_id,
-    int64_t due_ms, struct queue_reply r)
+queue_release(struct queue *q, const struct queue_release *rel,
+    struct queue_reply r)
 {
-	char	    due[24];
-	const char *argv[] = { "EVAL", queue_lua_delay, "2", KEY_JOB_STREAM,
-		KEY_DELAYED_SET, KEY_CONSUMER_GROUP, entry_id, due, record_id };
+	static const char *what[] = { "done", "delay", "back" };
+	char		   now[24], due[24];
+	const char	  *argv[12];
 
-	snprintf(due, sizeof(due), "%lld", (long long)due_ms);
-	return rconn_send(&q->cmd, 9, argv, NULL, r.fn, r.arg);
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	snprintf(due, sizeof(due), "%lld", (long long)rel->due_ms);
+	argv[0] = "EVAL";
+	argv[1] = queue_lua_release;
+	argv[2] = "1";
+	argv[3] = KEY_JOB_STREAM;
+	argv[4] = now;
+	argv[5] = KEY_CONSUMER_GROUP;
+	argv[6] = rel->entry_id;
+	argv[7] = rel->record_id;
+	argv[8] = what[rel->how];
+	argv[9] = due;
+	argv[10] = rel->tier[0] != '\0' ? rel->tier : "free";
+	argv[11] = rel->user[0] != '\0' ? rel->user : "-";
+	return rconn_send(&q->cmd, 12, argv, NULL, r.fn, r.arg);
+}
+
+static void
+queue_tick_cb(redisReply *reply, const char *err, void *arg)
+{
+	if (err != NULL)
+		log_warn("redis: dispatch tick: %s", err);
+	else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+	    reply->integer > 0)
+		log_debug("redis: %lld waiting jobs took a provider slot",
+		    reply->integer);
+}
+
+void
+queue_tick(struct queue *q)
+{
+	const struct settings *cfg = q->sg->cfg;
+	char		       now[24], limit[24], lease[24];
+	const char *argv[] = { "EVAL", queue_lua_tick, "1", KEY_JOB_STREAM, now,
+		limit, lease, cfg->tier_weights };
+	struct queue_reply r = { queue_tick_cb, NULL };
+
+	if (!q->cmd.up)
+		return;
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	snprintf(limit, sizeof(limit), "%ld", cfg->max_queued);
+	snprintf(lease, sizeof(lease), "%ld", cfg->lease_seconds * 1000);
+	rconn_send(&q->cmd, 8, argv, NULL, r.fn, r.arg);
 }
 
 int
@@ -385,13 +498,13 @@ static void
 queue_move_due_send(struct queue *q)
 {
 	char	    now[24], batch[16];
-	const char *argv[] = { "EVAL", queue_lua_move_due, "2", KEY_DELAYED_SET,
-		KEY_JOB_STREAM, now, batch };
+	const char *argv[] = { "EVAL", queue_lua_move_due, "1", KEY_JOB_STREAM,
+		now, batch };
 	struct queue_reply r = { queue_move_cb, q };
 
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
 	snprintf(batch, sizeof(batch), "%d", QUEUE_MOVE_BATCH);
-	if (rconn_send(&q->cmd, 7, argv, NULL, r.fn, r.arg) == 0)
+	if (rconn_send(&q->cmd, 6, argv, NULL, r.fn, r.arg) == 0)
 		q->moving = 1;
 }
 
@@ -437,6 +550,7 @@ queue_new(struct scenegend *sg, struct queue_hooks hooks, char *err,
 	}
 	q->sg = sg;
 	q->hooks = hooks;
+	TAILQ_INIT(&q->admits);
 	snprintf(q->claim_cursor, sizeof(q->claim_cursor), "0-0");
 	if (redis_url_parse(sg->cfg->redis_url, &q->ep, err, errlen) == -1) {
 		free(q);
@@ -461,10 +575,16 @@ queue_new(struct scenegend *sg, struct queue_hooks hooks, char *err,
 void
 queue_free(struct queue *q)
 {
+	struct admit *a;
+
 	if (q == NULL)
 		return;
 	rconn_close(&q->cmd);
 	rconn_close(&q->rd);
+	while ((a = TAILQ_FIRST(&q->admits)) != NULL) {
+		TAILQ_REMOVE(&q->admits, a, entry);
+		free(a);
+	}
 	if (q->read_retry != NULL)
 		event_free(q->read_retry);
 	redis_endpoint_free(&q->ep);

@@ -56,14 +56,32 @@ int	      queue_idle(const struct queue *);
 /* Take over up to count entries idle longer than min_idle_ms. */
 void	      queue_autoclaim(struct queue *, long min_idle_ms, long count);
 /* XACK + XDEL of one entry. */
-int  queue_ack(struct queue *, const char *entry_id, struct queue_reply);
-/* ZADD the record to the delayed set due at due_ms, ack the entry. */
-int  queue_delay(struct queue *, const char *entry_id, const char *record_id,
-     int64_t due_ms, struct queue_reply);
+int queue_ack(struct queue *, const char *entry_id, struct queue_reply);
+/* How a job that held a provider slot gives it up (dispatch.h). */
+enum queue_release_how {
+	RELEASE_DONE,  /* final */
+	RELEASE_DELAY, /* a retry, due at due_ms */
+	RELEASE_BACK   /* handed back: first of its user's jobs again */
+};
+struct queue_release {
+	enum queue_release_how how;
+	const char	      *entry_id; /* "" if none */
+	const char	      *record_id;
+	int64_t		       due_ms;
+	const char	      *tier; /* "" unknown */
+	const char	      *user; /* "" unknown */
+};
+/* Free the record's slot, park or return the job, ack the entry. */
+int    queue_release(struct queue *, const struct queue_release *,
+       struct queue_reply);
+/* Publish the dispatch settings; waiting jobs take free slots. */
+void   queue_tick(struct queue *);
+/* Entries read whose dispatch answer is still due. */
+size_t queue_admitting(const struct queue *);
 /* XADD the record again and ack the entry (entry_id may be ""). */
 int  queue_requeue(struct queue *, const char *entry_id, const char *record_id,
      struct queue_reply);
-/* Move due members of the delayed set back to the stream. */
+/* Move due members of the delayed set back to their user's list. */
 void queue_move_due(struct queue *);
 /* Any other command on the command connection. */
 int  queue_command(struct queue *, int argc, const char **argv,

@@ -632,7 +632,7 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 {
 	struct job	  *job = arg;
 	struct scenegend  *sg = job->sg;
-	const char	  *due, *prior;
+	const char	  *due, *prior, *v;
 	char		   msg[256];
 	struct queue_reply r = { run_ignore_cb, "moving a retry" };
 
@@ -654,16 +654,25 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 		finish_ack(job);
 		return;
 	}
+	v = db_value(res, 0, CLAIM_OWNER_TIER);
+	snprintf(job->owner_tier, sizeof(job->owner_tier), "%s",
+	    v != NULL ? v : "");
+	v = db_value(res, 0, CLAIM_OWNER_USER);
+	snprintf(job->owner_user, sizeof(job->owner_user), "%s",
+	    v != NULL ? v : "");
 	if (db_value(res, 0, CLAIM_ID) == NULL) {
 		due = db_value(res, 0, CLAIM_NOT_DUE_MS);
 		prior = db_value(res, 0, CLAIM_PRIOR_STATUS);
 		if (due != NULL) {
 			/* Early: back to the delayed set until it is due. */
+			struct queue_release rel = { RELEASE_DELAY,
+				job->entry_id, job->record_id,
+				strtoll(due, NULL, 10), job->owner_tier,
+				job->owner_user };
+
 			log_debug("job %s: retry not due yet", job->record_id);
 			if (job_set_state(job, JOB_ACKING) == 0 &&
-			    queue_delay(sg->queue, job->entry_id,
-				job->record_id, strtoll(due, NULL, 10),
-				r) == -1)
+			    queue_release(sg->queue, &rel, r) == -1)
 				log_warn(
 				    "job %s: could not move the early entry "
 				    "back (Redis down)",
@@ -678,6 +687,7 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 		finish_ack(job);
 		return;
 	}
+	job->holds_slot = 1;
 	if (run_take_row(job, res) == -1) {
 		job_abandon(job, "out of memory");
 		return;

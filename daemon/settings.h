@@ -13,7 +13,7 @@ struct settings {
 	char  *api_key;	 /* secret: never logged */
 	char  *base_url; /* no trailing slash */
 	char  *model_id;
-	long   max_queued; /* jobs held at once by this daemon */
+	long   max_queued; /* provider requests open, all daemons */
 	char  *image_dir;
 	char  *image_base_url; /* no trailing slash */
 	int    keep_provider_url;
@@ -35,6 +35,7 @@ struct settings {
 	long   db_connections;
 	long   image_max_bytes;
 	char  *debug_refuse_state; /* testing aid; NULL: none */
+	char  *tier_weights;	   /* "premium:4,pro:2,free:1" */
 };
 
 /*

@@ -30,7 +30,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	 */
 	[STMT_CLAIM] = { "sg_claim",
 	    "WITH cur AS ("
-	    " SELECT status, next_attempt_at,"
+	    " SELECT status, next_attempt_at, tier, user_id,"
 	    "  (lease_token IS NULL OR lease_expires_at < now() -"
 	    "   $4::double precision * interval '1 second') AS lease_free"
 	    " FROM image_generations WHERE id = $1::uuid"
@@ -39,7 +39,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  status = 'in_progress',"
 	    "  progress = GREATEST(progress, 5),"
 	    "  attempts = attempts + 1,"
-	    "  last_attempted_at = now(),"
+	    "  last_attempted_at = clock_timestamp(),"
 	    "  lease_token = $2::uuid,"
 	    "  lease_holder = $5,"
 	    "  lease_expires_at = now() + $3::double precision"
@@ -62,7 +62,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 					     "cur.next_attempt_at") " END,"
 								    " c.prompt, c.style, c.aspect_ratio, c.tier, c.attempts,"
 								    " c.retry_count, c.provider_request_id, c.submitted_ms,"
-								    " c.provider_eta_seconds, c.progress, c.id "
+								    " c.provider_eta_seconds, c.progress, c.id, cur.tier, cur.user_id "
 								    "FROM cur LEFT JOIN claimed c ON true",
 	    5, 1 },
 
@@ -183,7 +183,7 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	 * no live lease whose retry (if any) is due.
 	 */
 	[STMT_SWEEP_SCAN] = { "sg_sweep_scan",
-	    "SELECT id FROM image_generations"
+	    "SELECT id, tier, user_id FROM image_generations"
 	    " WHERE ((status = 'pending' AND created_at < now() -"
 	    "   $1::double precision * interval '1 second')"
 	    "  OR (status = 'in_progress' AND"

@@ -42,7 +42,9 @@ enum claim_col {
 	CLAIM_SUBMITTED_MS,
 	CLAIM_ETA,
 	CLAIM_PROGRESS,
-	CLAIM_ID, /* NULL: not claimed */
+	CLAIM_ID,	  /* NULL: not claimed */
+	CLAIM_OWNER_TIER, /* the record's tier and user, claimed or not */
+	CLAIM_OWNER_USER,
 	CLAIM__MAX
 };
 

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "dispatch.h"
 #include "keys.h"
 #include "log.h"
 #include "queue.h"
@@ -28,17 +29,17 @@
 #define SWEEP_PAGE	 1000	 /* stream entries per XRANGE */
 #define SWEEP_STREAM_MAX 2000000 /* give up past this many */
 #define ID_LEN		 (UUID_STR_LEN + 1)
+#define TIER_LEN	 32
+/* A candidate: record id, tier, user id, each NUL-terminated. */
+#define CAND_LEN	 (ID_LEN + TIER_LEN + ID_LEN)
+#define CAND_TIER(c)	 ((c) + ID_LEN)
+#define CAND_USER(c)	 ((c) + ID_LEN + TIER_LEN)
 
-/* Add each id (ARGV) to the stream unless it waits in the delayed set. */
-static const char sweep_lua_enqueue[] =
-    "local n = 0 "
-    "for i = 1, #ARGV do "
-    " if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then "
-    "  redis.call('XADD', KEYS[2], '*', 'id', ARGV[i]) "
-    "  n = n + 1 "
-    " end "
-    "end "
-    "return n";
+/*
+ * Each unattended record (ARGV: now, then id, tier, user triples) back
+ * to its user's list unless it is delayed or waiting already.
+ */
+static const char sweep_lua_enqueue[] = DISPATCH_LUA_SWEEP;
 
 /*
  * Forget consumers of the group that hold nothing and have not been seen
@@ -69,7 +70,7 @@ struct sweeper {
 	int		  running;
 	int64_t		  started;
 	unsigned long	  generation; /* of the sweep connection */
-	char		 *cand;	      /* candidate ids, ID_LEN each */
+	char		 *cand;	      /* candidates, CAND_LEN each */
 	size_t		  ncand;
 	char		 *seen; /* ids in the stream */
 	size_t		  nseen;
@@ -141,29 +142,33 @@ sweep_enqueue(struct sweeper *w)
 {
 	const char	 **argv;
 	struct queue_reply r = { sweep_enqueued, w };
+	char		   now[24];
 	size_t		   i;
-	int		   argc = 4;
+	int		   argc = 0;
 
 	if (w->nseen > 0)
 		qsort(w->seen, w->nseen, ID_LEN, sweep_cmp);
-	argv = calloc(w->ncand + 5, sizeof(*argv));
+	argv = calloc(3 * w->ncand + 6, sizeof(*argv));
 	if (argv == NULL) {
 		log_err("sweeper: out of memory");
 		sweep_end(w, 0);
 		return;
 	}
-	argv[0] = "EVAL";
-	argv[1] = sweep_lua_enqueue;
-	argv[2] = "2";
-	argv[3] = KEY_DELAYED_SET;
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	argv[argc++] = "EVAL";
+	argv[argc++] = sweep_lua_enqueue;
+	argv[argc++] = "1";
 	argv[argc++] = KEY_JOB_STREAM;
+	argv[argc++] = now;
 	for (i = 0; i < w->ncand; i++) {
-		const char *id = w->cand + i * ID_LEN;
+		const char *c = w->cand + i * CAND_LEN;
 
 		if (w->nseen > 0 &&
-		    bsearch(id, w->seen, w->nseen, ID_LEN, sweep_cmp) != NULL)
+		    bsearch(c, w->seen, w->nseen, ID_LEN, sweep_cmp) != NULL)
 			continue;
-		argv[argc++] = id;
+		argv[argc++] = c;
+		argv[argc++] = CAND_TIER(c);
+		argv[argc++] = CAND_USER(c);
 	}
 	if (argc == 5) {
 		free(argv);
@@ -284,16 +289,24 @@ sweep_scanned(const PGresult *res, const char *err, void *arg)
 		sweep_end(w, 1);
 		return;
 	}
-	w->cand = calloc((size_t)rows, ID_LEN);
+	w->cand = calloc((size_t)rows, CAND_LEN);
 	if (w->cand == NULL) {
 		log_err("sweeper: out of memory");
 		sweep_end(w, 0);
 		return;
 	}
 	for (i = 0; i < rows; i++) {
+		char *c = w->cand + w->ncand * CAND_LEN;
+
 		v = db_value(res, i, 0);
-		if (v != NULL && uuid_is_valid(v))
-			memcpy(w->cand + w->ncand++ * ID_LEN, v, ID_LEN);
+		if (v == NULL || !uuid_is_valid(v))
+			continue;
+		memcpy(c, v, ID_LEN);
+		v = db_value(res, i, 1);
+		snprintf(CAND_TIER(c), TIER_LEN, "%s", v != NULL ? v : "free");
+		v = db_value(res, i, 2);
+		snprintf(CAND_USER(c), ID_LEN, "%s", v != NULL ? v : "-");
+		w->ncand++;
 	}
 	log_debug("sweeper: %zu unattended rows; checking Redis", w->ncand);
 	snprintf(w->cursor, sizeof(w->cursor), "-");
