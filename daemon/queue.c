@@ -581,7 +581,8 @@ queue_free(struct queue *q)
 		return;
 	rconn_close(&q->cmd);
 	rconn_close(&q->rd);
-	while ((a = TAILQ_FIRST(&q->admits)) != NULL) {
+	for (a = TAILQ_FIRST(&q->admits); a != NULL;
+	     a = TAILQ_FIRST(&q->admits)) {
 		TAILQ_REMOVE(&q->admits, a, entry);
 		free(a);
 	}

@@ -49,71 +49,71 @@
  * The functions every script shares. KEYS of every script: 1 the job
  * stream. ARGV[1] is always now (Unix ms).
  */
-#define DISPATCH_LUA_LIB                                                     \
-	"local P = '{scenegen}:' "                                           \
-	"local function weights() "                                          \
-	" local w = {} "                                                     \
-	" local s = redis.call('HGET', P .. 'dispatch', 'weights') or '' "   \
-	" for t, n in string.gmatch(s, '([^:,]+):([%d%.]+)') do "            \
-	"  w[t] = tonumber(n) "                                              \
-	" end "                                                              \
-	" return w "                                                         \
-	"end "                                                               \
-	"local function tier_of(t, w) "                                      \
-	" if next(w) ~= nil and not w[t] then return 'free' end "            \
-	" return t "                                                         \
-	"end "                                                               \
-	"local function push(tier, user, id, front) "                        \
-	" local list = P .. 'wait:' .. tier .. ':' .. user "                 \
-	" local ring = P .. 'ring:' .. tier "                                \
-	" if redis.call('LLEN', list) == 0 then "                            \
-	"  if redis.call('LLEN', ring) == 0 then "                           \
+#define DISPATCH_LUA_LIB \
+	"local P = '{scenegen}:' " \
+	"local function weights() " \
+	" local w = {} " \
+	" local s = redis.call('HGET', P .. 'dispatch', 'weights') or '' " \
+	" for t, n in string.gmatch(s, '([^:,]+):([%d%.]+)') do " \
+	"  w[t] = tonumber(n) " \
+	" end " \
+	" return w " \
+	"end " \
+	"local function tier_of(t, w) " \
+	" if next(w) ~= nil and not w[t] then return 'free' end " \
+	" return t " \
+	"end " \
+	"local function push(tier, user, id, front) " \
+	" local list = P .. 'wait:' .. tier .. ':' .. user " \
+	" local ring = P .. 'ring:' .. tier " \
+	" if redis.call('LLEN', list) == 0 then " \
+	"  if redis.call('LLEN', ring) == 0 then " \
 	"   local v = tonumber(redis.call('HGET', P .. 'pass', '_v') or '0') " \
 	"   local p = tonumber(redis.call('HGET', P .. 'pass', tier) or '0') " \
-	"   if p < v then redis.call('HSET', P .. 'pass', tier, v) end "     \
-	"  end "                                                             \
-	"  redis.call('RPUSH', ring, user) "                                 \
-	"  redis.call('SADD', P .. 'tiers', tier) "                          \
-	" end "                                                              \
-	" if front then redis.call('LPUSH', list, id) "                      \
-	" else redis.call('RPUSH', list, id) end "                           \
-	"end "                                                               \
-	"local function take(now) "                                          \
+	"   if p < v then redis.call('HSET', P .. 'pass', tier, v) end " \
+	"  end " \
+	"  redis.call('RPUSH', ring, user) " \
+	"  redis.call('SADD', P .. 'tiers', tier) " \
+	" end " \
+	" if front then redis.call('LPUSH', list, id) " \
+	" else redis.call('RPUSH', list, id) end " \
+	"end " \
+	"local function take(now) " \
 	" local c = redis.call('HMGET', P .. 'dispatch', 'limit', 'lease_ms') " \
-	" local limit, lease = tonumber(c[1]), tonumber(c[2]) "              \
-	" if not limit or not lease then return 0 end "                      \
-	" redis.call('ZREMRANGEBYSCORE', P .. 'slots', '-inf', now) "        \
-	" local free = limit - redis.call('ZCARD', P .. 'slots') "           \
-	" local w = weights() "                                              \
-	" local n = 0 "                                                      \
-	" while free > 0 do "                                                \
-	"  local best, bp "                                                  \
-	"  for _, t in ipairs(redis.call('SMEMBERS', P .. 'tiers')) do "     \
-	"   if redis.call('LLEN', P .. 'ring:' .. t) > 0 then "              \
+	" local limit, lease = tonumber(c[1]), tonumber(c[2]) " \
+	" if not limit or not lease then return 0 end " \
+	" redis.call('ZREMRANGEBYSCORE', P .. 'slots', '-inf', now) " \
+	" local free = limit - redis.call('ZCARD', P .. 'slots') " \
+	" local w = weights() " \
+	" local n = 0 " \
+	" while free > 0 do " \
+	"  local best, bp " \
+	"  for _, t in ipairs(redis.call('SMEMBERS', P .. 'tiers')) do " \
+	"   if redis.call('LLEN', P .. 'ring:' .. t) > 0 then " \
 	"    local p = tonumber(redis.call('HGET', P .. 'pass', t) or '0') " \
-	"    if not best or p < bp or (p == bp and t < best) then "          \
-	"     best, bp = t, p "                                              \
-	"    end "                                                           \
-	"   else redis.call('SREM', P .. 'tiers', t) end "                   \
-	"  end "                                                             \
-	"  if not best then break end "                                      \
-	"  local ring = P .. 'ring:' .. best "                               \
-	"  local user = redis.call('LPOP', ring) "                           \
-	"  local list = P .. 'wait:' .. best .. ':' .. user "                \
-	"  local id = redis.call('LPOP', list) "                             \
-	"  if redis.call('LLEN', list) > 0 then "                            \
-	"   redis.call('RPUSH', ring, user) "                                \
-	"  end "                                                             \
-	"  redis.call('HSET', P .. 'pass', best, bp + 1 / (w[best] or 1)) "  \
-	"  redis.call('HSET', P .. 'pass', '_v', bp) "                       \
-	"  if id then "                                                      \
-	"   redis.call('ZADD', P .. 'slots', now + lease, id) "              \
-	"   redis.call('XADD', KEYS[1], '*', 'id', id) "                     \
-	"   free = free - 1 "                                                \
-	"   n = n + 1 "                                                      \
-	"  end "                                                             \
-	" end "                                                              \
-	" return n "                                                         \
+	"    if not best or p < bp or (p == bp and t < best) then " \
+	"     best, bp = t, p " \
+	"    end " \
+	"   else redis.call('SREM', P .. 'tiers', t) end " \
+	"  end " \
+	"  if not best then break end " \
+	"  local ring = P .. 'ring:' .. best " \
+	"  local user = redis.call('LPOP', ring) " \
+	"  local list = P .. 'wait:' .. best .. ':' .. user " \
+	"  local id = redis.call('LPOP', list) " \
+	"  if redis.call('LLEN', list) > 0 then " \
+	"   redis.call('RPUSH', ring, user) " \
+	"  end " \
+	"  redis.call('HSET', P .. 'pass', best, bp + 1 / (w[best] or 1)) " \
+	"  redis.call('HSET', P .. 'pass', '_v', bp) " \
+	"  if id then " \
+	"   redis.call('ZADD', P .. 'slots', now + lease, id) " \
+	"   redis.call('XADD', KEYS[1], '*', 'id', id) " \
+	"   free = free - 1 " \
+	"   n = n + 1 " \
+	"  end " \
+	" end " \
+	" return n " \
 	"end "
 
 /*
@@ -122,37 +122,37 @@
  * limit}: whether our job took a slot at once, and how many waiting jobs
  * the fair order serves before it (for the estimate).
  */
-#define DISPATCH_LUA_ENQUEUE                                                 \
-	DISPATCH_LUA_LIB                                                     \
-	"local now = tonumber(ARGV[1]) "                                     \
-	"local w = weights() "                                               \
-	"local tier = tier_of(ARGV[2], w) "                                  \
-	"local user, id = ARGV[3], ARGV[4] "                                 \
-	"push(tier, user, id, false) "                                       \
-	"take(now) "                                                         \
-	"local limit = tonumber(redis.call('HGET', P .. 'dispatch', "        \
-	" 'limit') or '0') "                                                 \
-	"local list = P .. 'wait:' .. tier .. ':' .. user "                  \
-	"local k = redis.call('LPOS', list, id) "                            \
-	"if not k then return {1, 0, limit} end "                            \
-	"local ring = redis.call('LRANGE', P .. 'ring:' .. tier, 0, 999) "   \
-	"local before = k "                                                  \
-	"local mine = false "                                                \
-	"for _, u in ipairs(ring) do "                                       \
-	" if u == user then mine = true else "                               \
+#define DISPATCH_LUA_ENQUEUE \
+	DISPATCH_LUA_LIB \
+	"local now = tonumber(ARGV[1]) " \
+	"local w = weights() " \
+	"local tier = tier_of(ARGV[2], w) " \
+	"local user, id = ARGV[3], ARGV[4] " \
+	"push(tier, user, id, false) " \
+	"take(now) " \
+	"local limit = tonumber(redis.call('HGET', P .. 'dispatch', " \
+	" 'limit') or '0') " \
+	"local list = P .. 'wait:' .. tier .. ':' .. user " \
+	"local k = redis.call('LPOS', list, id) " \
+	"if not k then return {1, 0, limit} end " \
+	"local ring = redis.call('LRANGE', P .. 'ring:' .. tier, 0, 999) " \
+	"local before = k " \
+	"local mine = false " \
+	"for _, u in ipairs(ring) do " \
+	" if u == user then mine = true else " \
 	"  local len = redis.call('LLEN', P .. 'wait:' .. tier .. ':' .. u) " \
-	"  local turns = k "                                                 \
-	"  if not mine then turns = k + 1 end "                              \
-	"  before = before + math.min(len, turns) "                          \
-	" end "                                                              \
-	"end "                                                               \
-	"local wsum, wt = 0, w[tier] or 1 "                                  \
-	"for _, t in ipairs(redis.call('SMEMBERS', P .. 'tiers')) do "       \
-	" if redis.call('LLEN', P .. 'ring:' .. t) > 0 then "                \
-	"  wsum = wsum + (w[t] or 1) "                                       \
-	" end "                                                              \
-	"end "                                                               \
-	"if wsum > wt then before = math.floor(before * wsum / wt) end "     \
+	"  local turns = k " \
+	"  if not mine then turns = k + 1 end " \
+	"  before = before + math.min(len, turns) " \
+	" end " \
+	"end " \
+	"local wsum, wt = 0, w[tier] or 1 " \
+	"for _, t in ipairs(redis.call('SMEMBERS', P .. 'tiers')) do " \
+	" if redis.call('LLEN', P .. 'ring:' .. t) > 0 then " \
+	"  wsum = wsum + (w[t] or 1) " \
+	" end " \
+	"end " \
+	"if wsum > wt then before = math.floor(before * wsum / wt) end " \
 	"return {0, before, limit}"
 
 /*
@@ -160,10 +160,10 @@
  * settings and runs TAKE (slots of dead daemons lapse here). Returns the
  * number of jobs that took a slot.
  */
-#define DISPATCH_LUA_TICK                                                    \
-	DISPATCH_LUA_LIB                                                     \
+#define DISPATCH_LUA_TICK \
+	DISPATCH_LUA_LIB \
 	"redis.call('HSET', P .. 'dispatch', 'limit', ARGV[2], 'lease_ms', " \
-	" ARGV[3], 'weights', ARGV[4]) "                                     \
+	" ARGV[3], 'weights', ARGV[4]) " \
 	"return take(tonumber(ARGV[1]))"
 
 /*
@@ -174,27 +174,27 @@
  * the consumer group's stream name again is not needed: ARGV[3] group,
  * ARGV[4] entry id, to ack a parked entry. Returns 1: run, 0: parked.
  */
-#define DISPATCH_LUA_ADMIT                                                   \
-	DISPATCH_LUA_LIB                                                     \
-	"local now, id = tonumber(ARGV[1]), ARGV[2] "                        \
+#define DISPATCH_LUA_ADMIT \
+	DISPATCH_LUA_LIB \
+	"local now, id = tonumber(ARGV[1]), ARGV[2] " \
 	"local c = redis.call('HMGET', P .. 'dispatch', 'limit', 'lease_ms') " \
-	"local limit, lease = tonumber(c[1]), tonumber(c[2]) "               \
-	"if not limit or not lease then return 1 end "                       \
-	"local s = redis.call('ZSCORE', P .. 'slots', id) "                  \
-	"if s and tonumber(s) > now then "                                   \
-	" redis.call('ZADD', P .. 'slots', now + lease, id) "                \
-	" return 1 "                                                         \
-	"end "                                                               \
-	"redis.call('ZREMRANGEBYSCORE', P .. 'slots', '-inf', now) "         \
-	"if redis.call('ZCARD', P .. 'slots') < limit and "                  \
-	"   redis.call('SCARD', P .. 'tiers') == 0 then "                    \
-	" redis.call('ZADD', P .. 'slots', now + lease, id) "                \
-	" return 1 "                                                         \
-	"end "                                                               \
-	"push('free', '-', id, false) "                                      \
-	"redis.call('XACK', KEYS[1], ARGV[3], ARGV[4]) "                     \
-	"redis.call('XDEL', KEYS[1], ARGV[4]) "                              \
-	"take(now) "                                                         \
+	"local limit, lease = tonumber(c[1]), tonumber(c[2]) " \
+	"if not limit or not lease then return 1 end " \
+	"local s = redis.call('ZSCORE', P .. 'slots', id) " \
+	"if s and tonumber(s) > now then " \
+	" redis.call('ZADD', P .. 'slots', now + lease, id) " \
+	" return 1 " \
+	"end " \
+	"redis.call('ZREMRANGEBYSCORE', P .. 'slots', '-inf', now) " \
+	"if redis.call('ZCARD', P .. 'slots') < limit and " \
+	"   redis.call('SCARD', P .. 'tiers') == 0 then " \
+	" redis.call('ZADD', P .. 'slots', now + lease, id) " \
+	" return 1 " \
+	"end " \
+	"push('free', '-', id, false) " \
+	"redis.call('XACK', KEYS[1], ARGV[3], ARGV[4]) " \
+	"redis.call('XDEL', KEYS[1], ARGV[4]) " \
+	"take(now) " \
 	"return 0"
 
 /*
@@ -205,21 +205,21 @@
  * the slot is freed, the job goes back to the front of its user's list,
  * ARGV[7] tier, ARGV[8] user). Acks the entry, runs TAKE.
  */
-#define DISPATCH_LUA_RELEASE                                                 \
-	DISPATCH_LUA_LIB                                                     \
-	"local now, id, what = tonumber(ARGV[1]), ARGV[4], ARGV[5] "         \
-	"redis.call('ZREM', P .. 'slots', id) "                              \
-	"if what == 'delay' then "                                           \
-	" redis.call('ZADD', P .. 'delayed', ARGV[6], id) "                  \
-	" redis.call('HSET', P .. 'owner', id, ARGV[7] .. ' ' .. ARGV[8]) "  \
-	"elseif what == 'back' then "                                        \
-	" push(tier_of(ARGV[7], weights()), ARGV[8], id, true) "             \
-	"end "                                                               \
-	"if ARGV[3] ~= '' then "                                             \
-	" redis.call('XACK', KEYS[1], ARGV[2], ARGV[3]) "                    \
-	" redis.call('XDEL', KEYS[1], ARGV[3]) "                             \
-	"end "                                                               \
-	"take(now) "                                                         \
+#define DISPATCH_LUA_RELEASE \
+	DISPATCH_LUA_LIB \
+	"local now, id, what = tonumber(ARGV[1]), ARGV[4], ARGV[5] " \
+	"redis.call('ZREM', P .. 'slots', id) " \
+	"if what == 'delay' then " \
+	" redis.call('ZADD', P .. 'delayed', ARGV[6], id) " \
+	" redis.call('HSET', P .. 'owner', id, ARGV[7] .. ' ' .. ARGV[8]) " \
+	"elseif what == 'back' then " \
+	" push(tier_of(ARGV[7], weights()), ARGV[8], id, true) " \
+	"end " \
+	"if ARGV[3] ~= '' then " \
+	" redis.call('XACK', KEYS[1], ARGV[2], ARGV[3]) " \
+	" redis.call('XDEL', KEYS[1], ARGV[3]) " \
+	"end " \
+	"take(now) " \
 	"return 1"
 
 /*
@@ -227,22 +227,22 @@
  * parked before dispatch knew their user, as the free tier's "-").
  * ARGV: now, batch. Returns how many moved.
  */
-#define DISPATCH_LUA_MOVE_DUE                                                \
-	DISPATCH_LUA_LIB                                                     \
-	"local now = tonumber(ARGV[1]) "                                     \
-	"local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', "   \
-	" now, 'LIMIT', 0, tonumber(ARGV[2])) "                              \
-	"local w = weights() "                                               \
-	"for i = 1, #due do "                                                \
-	" local o = redis.call('HGET', P .. 'owner', due[i]) "               \
-	" local tier, user = 'free', '-' "                                   \
-	" if o then tier, user = string.match(o, '^(%S+) (%S+)$') end "      \
-	" if not tier then tier, user = 'free', '-' end "                    \
-	" push(tier_of(tier, w), user, due[i], true) "                       \
-	" redis.call('ZREM', P .. 'delayed', due[i]) "                       \
-	" redis.call('HDEL', P .. 'owner', due[i]) "                         \
-	"end "                                                               \
-	"take(now) "                                                         \
+#define DISPATCH_LUA_MOVE_DUE \
+	DISPATCH_LUA_LIB \
+	"local now = tonumber(ARGV[1]) " \
+	"local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', " \
+	" now, 'LIMIT', 0, tonumber(ARGV[2])) " \
+	"local w = weights() " \
+	"for i = 1, #due do " \
+	" local o = redis.call('HGET', P .. 'owner', due[i]) " \
+	" local tier, user = 'free', '-' " \
+	" if o then tier, user = string.match(o, '^(%S+) (%S+)$') end " \
+	" if not tier then tier, user = 'free', '-' end " \
+	" push(tier_of(tier, w), user, due[i], true) " \
+	" redis.call('ZREM', P .. 'delayed', due[i]) " \
+	" redis.call('HDEL', P .. 'owner', due[i]) " \
+	"end " \
+	"take(now) " \
 	"return #due"
 
 /*
@@ -251,21 +251,21 @@
  * waiting in their user's list) go to the back of their user's list.
  * ARGV: now, then triples record id, tier, user. Returns how many.
  */
-#define DISPATCH_LUA_SWEEP                                                   \
-	DISPATCH_LUA_LIB                                                     \
-	"local w = weights() "                                               \
-	"local n = 0 "                                                       \
-	"for i = 2, #ARGV - 2, 3 do "                                        \
-	" local id, tier, user = ARGV[i], tier_of(ARGV[i + 1], w), "         \
-	"  ARGV[i + 2] "                                                     \
-	" if not redis.call('ZSCORE', P .. 'delayed', id) and "              \
-	"    not redis.call('LPOS', P .. 'wait:' .. tier .. ':' .. user, "   \
-	"     id) then "                                                     \
-	"  push(tier, user, id, false) "                                     \
-	"  n = n + 1 "                                                       \
-	" end "                                                              \
-	"end "                                                               \
-	"take(tonumber(ARGV[1])) "                                           \
+#define DISPATCH_LUA_SWEEP \
+	DISPATCH_LUA_LIB \
+	"local w = weights() " \
+	"local n = 0 " \
+	"for i = 2, #ARGV - 2, 3 do " \
+	" local id, tier, user = ARGV[i], tier_of(ARGV[i + 1], w), " \
+	"  ARGV[i + 2] " \
+	" if not redis.call('ZSCORE', P .. 'delayed', id) and " \
+	"    not redis.call('LPOS', P .. 'wait:' .. tier .. ':' .. user, " \
+	"     id) then " \
+	"  push(tier, user, id, false) " \
+	"  n = n + 1 " \
+	" end " \
+	"end " \
+	"take(tonumber(ARGV[1])) " \
 	"return n"
 
 #endif
