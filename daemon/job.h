@@ -90,7 +90,7 @@ struct job {
 	int64_t		  lease_deadline; /* monotonic ms */
 	int		  lease_lost;
 	int64_t		  claimed_mono;
-	int		  holds_slot; /* claimed: its provider slot is ours */
+	int		  holds_slot; /* its provider slot is ours to free */
 	char		  owner_tier[32]; /* the row's, for dispatch */
 	char		  owner_user[UUID_STR_LEN + 1];
 

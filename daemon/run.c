@@ -651,6 +651,7 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 		log_warn("job %s: no such record; entry %s dropped",
 		    job->record_id, job->entry_id);
 		sg->counters.dropped++;
+		job->holds_slot = 1; /* no one runs it: free its slot */
 		finish_ack(job);
 		return;
 	}
@@ -684,6 +685,13 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 			 "worker); entry dropped",
 		    job->record_id, prior != NULL ? prior : "?");
 		sg->counters.dropped++;
+		/*
+		 * A final record runs nowhere: the slot its entry took is
+		 * no one's. One leased to another worker is that worker's.
+		 */
+		job->holds_slot = prior != NULL &&
+		    (strcmp(prior, "completed") == 0 ||
+			strcmp(prior, "failed") == 0);
 		finish_ack(job);
 		return;
 	}

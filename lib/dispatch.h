@@ -260,7 +260,8 @@
 	"  ARGV[i + 2] " \
 	" if not redis.call('ZSCORE', P .. 'delayed', id) and " \
 	"    not redis.call('LPOS', P .. 'wait:' .. tier .. ':' .. user, " \
-	"     id) then " \
+	"     id) and " \
+	"    not redis.call('LPOS', P .. 'wait:free:-', id) then " \
 	"  push(tier, user, id, false) " \
 	"  n = n + 1 " \
 	" end " \
