@@ -64,6 +64,10 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		    0, 0, &c->rate_limit },
 		{ "SCENEGEN_ESTIMATE_SECONDS", CONFIG_INT, "30", 1, 86400, 0, 0,
 		    &c->estimate_seconds },
+		{ "SCENEGEN_RATE_LIMITS", CONFIG_STRING, NULL, 0, 0, 0, 0,
+		    &c->rate_limits_text },
+		{ "SCENEGEN_MAX_WAITING_PER_USER", CONFIG_INT, "0", 0,
+		    100000000, 0, 0, &c->max_waiting },
 	};
 
 	memset(c, 0, sizeof(*c));
@@ -92,6 +96,8 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		    "octal mode such as 0660");
 		return -1;
 	}
+	if (admission_parse(c, err, errlen) == -1)
+		return -1;
 	c->log_priority = log_priority_from_name(c->log_level);
 	if (c->log_priority == -1) {
 		snprintf(err, errlen,

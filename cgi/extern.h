@@ -27,22 +27,34 @@
 #define TIER_MAX     32 /* bytes of a tier name */
 
 /* config.c: the settings, loaded once at start-up. */
+/* One tier's admission rate (SCENEGEN_RATE_LIMITS). */
+struct tier_rate {
+	char tier[TIER_MAX + 1];
+	long quota;  /* POSTs per window */
+	long window; /* seconds */
+};
+#define TIER_RATES_MAX 16
+
 struct api_config {
-	char  *database_url;
-	char  *redis_url;
-	char  *jwt_secret;
-	char  *jwt_audience;
-	char  *jwt_issuer; /* NULL: iss not checked */
-	char  *jwt_algorithm;
-	char  *socket_path;
-	char  *socket_mode_text;
-	char  *socket_group; /* NULL: group unchanged */
-	char  *log_level;
-	long   workers;		 /* 0: four per CPU */
-	long   rate_limit;	 /* POSTs/user/minute; 0 off */
-	long   estimate_seconds; /* fallback generation time */
-	mode_t socket_mode;
-	int    log_priority;
+	char		*database_url;
+	char		*redis_url;
+	char		*jwt_secret;
+	char		*jwt_audience;
+	char		*jwt_issuer; /* NULL: iss not checked */
+	char		*jwt_algorithm;
+	char		*socket_path;
+	char		*socket_mode_text;
+	char		*socket_group; /* NULL: group unchanged */
+	char		*log_level;
+	long		 workers;	   /* 0: four per CPU */
+	long		 rate_limit;	   /* POSTs/user/minute; 0 off */
+	long		 estimate_seconds; /* fallback generation time */
+	char		*rate_limits_text; /* SCENEGEN_RATE_LIMITS; NULL: off */
+	struct tier_rate rates[TIER_RATES_MAX];
+	int		 nrates;
+	long		 max_waiting; /* per user; 0: off */
+	mode_t		 socket_mode;
+	int		 log_priority;
 };
 
 int api_config_load(struct api_config *, char *err, size_t errlen);
@@ -232,6 +244,21 @@ enum rate_result queue_rate_check(struct queue *, const char *user, long limit,
     long *retry_after);
 void		 queue_close(struct queue *);
 
+/* The answer of the admission check (lib/dispatch.h). */
+struct admission {
+	int  verdict;	/* 0 admitted, 1 over the rate, 2 too many waiting */
+	long remaining; /* POSTs left in the window; -1: no quota */
+	long reset;	/* seconds to the window's end */
+	long waiting;	/* the user's jobs waiting, when verdict is 2 */
+};
+int queue_admission(struct queue *, const char *tier, const char *user,
+    const struct tier_rate *rate, long max_waiting, struct admission *);
+
+/* admission.c: the admission limits of a POST. */
+int admission_parse(struct api_config *, char *err, size_t errlen);
+/* 0: admitted; -1: refused, the 429 is sent. */
+int admission_check(struct request *);
+
 /* estimate.c */
 long estimate_seconds(const struct queue_stats *, long fallback);
 
@@ -313,9 +340,10 @@ struct request {
 	struct route	 route;
 	struct auth_user user;
 	struct buf	 body;
-	int		 token_given; /* for WWW-Authenticate */
-	long		 retry_after; /* 0: no Retry-After */
-	int		 status;      /* answered, for the log */
+	int		 token_given;	     /* for WWW-Authenticate */
+	long		 retry_after;	     /* 0: no Retry-After */
+	char		 limit_headers[256]; /* RateLimit-Policy, RateLimit */
+	int		 status;	     /* answered, for the log */
 	int64_t		 start_ms;
 };
 

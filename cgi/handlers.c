@@ -209,6 +209,33 @@ scene_insert(struct request *req, const struct scene_input *in, const char *key)
 }
 
 /*
+ * With admission limits on, a POST repeating an Idempotency-Key used in
+ * the last 24 h is answered as its replay before the limits are checked
+ * (a replay creates nothing, so it does not count). 1 when answered.
+ */
+static int
+admission_replay(struct request *req, const char *key)
+{
+	const struct api_config *c = req->w->cfg;
+	PGresult		*res = NULL;
+	const char		*keyv[2];
+
+	if (key == NULL || (c->nrates == 0 && c->max_waiting <= 0))
+		return 0;
+	keyv[0] = req->user.sub;
+	keyv[1] = key;
+	if (db_exec(&req->w->db, STMT_IDEM_LOOKUP, keyv, 2, &res) != DB_OK)
+		return 0; /* the insert meets the same trouble and says so */
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 4), "t") == 0) {
+		reply_replayed(req, res);
+		PQclear(res);
+		return 1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/*
  * POST /api/v1/chapters/{chapter_id}/images/scenes/{scene_number}
  * 202 queued (or the answer to an earlier request with the same
  * Idempotency-Key); 400 invalid_json or invalid_field; 404 not_found
@@ -254,6 +281,8 @@ page_scene_create(struct request *req)
 			reply_error(req, e);
 		goto out;
 	}
+	if (admission_replay(req, key) == 1 || admission_check(req) == -1)
+		goto out;
 	if (req->w->cfg->rate_limit > 0 &&
 	    queue_rate_check(&req->w->queue, req->user.sub,
 		req->w->cfg->rate_limit, &retry_after) == RATE_LIMITED) {

@@ -65,7 +65,7 @@ queue_connect(struct queue *q)
 struct pipe {
 	int	    n;
 	int	    argc[PIPE_MAX];
-	const char *argv[PIPE_MAX][8];
+	const char *argv[PIPE_MAX][10];
 	redisReply *reply[PIPE_MAX]; /* ours: pipe_free() */
 };
 
@@ -119,7 +119,7 @@ pipe_free(struct pipe *p)
 	p->n = 0;
 }
 
-/* Add a command of up to 8 words to p. */
+/* Add a command of up to 10 words to p. */
 static void
 pipe_add(struct pipe *p, int argc, const char **argv)
 {
@@ -297,6 +297,60 @@ queue_push_job(struct queue *q, const char *record_id, const char *tier,
 							    "unexpected reply");
 	stats_from_enqueue(p.reply[0], st);
 	stats_from_avg(p.reply[1], st);
+	pipe_free(&p);
+	return rc;
+}
+
+static const char queue_lua_admission[] = DISPATCH_LUA_ADMISSION;
+
+/* An integer element of an array reply, or def. */
+static long
+reply_elem(const redisReply *r, size_t i, long def)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+	    r->element[i]->type != REDIS_REPLY_INTEGER)
+		return def;
+	return (long)r->element[i]->integer;
+}
+
+/*
+ * The admission check of a POST (DISPATCH_LUA_ADMISSION): rate NULL for
+ * no rate limit. -1 (logged) when Redis cannot tell: the POST goes on.
+ */
+int
+queue_admission(struct queue *q, const char *tier, const char *user,
+    const struct tier_rate *rate, long max_waiting, struct admission *out)
+{
+	struct pipe p;
+	char	    now[24], quota[24], window[24], maxw[24];
+	const char *eval[] = { "EVAL", queue_lua_admission, "1", KEY_JOB_STREAM,
+		now, tier, user, quota, window, maxw };
+	int	    rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	out->remaining = -1;
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	snprintf(quota, sizeof(quota), "%ld", rate != NULL ? rate->quota : 0);
+	snprintf(window, sizeof(window), "%ld",
+	    rate != NULL ? rate->window : 1);
+	snprintf(maxw, sizeof(maxw), "%ld", max_waiting);
+	memset(&p, 0, sizeof(p));
+	pipe_add(&p, 10, eval);
+	if (queue_pipeline(q, &p) == -1)
+		return -1;
+	if (p.reply[0]->type == REDIS_REPLY_ARRAY &&
+	    p.reply[0]->elements == 3) {
+		out->verdict = (int)reply_elem(p.reply[0], 0, 0);
+		if (out->verdict == 2)
+			out->waiting = reply_elem(p.reply[0], 1, 0);
+		else
+			out->remaining = reply_elem(p.reply[0], 1, -1);
+		out->reset = reply_elem(p.reply[0], 2, 0);
+		rc = 0;
+	} else
+		log_err("redis: admission: %s",
+		    p.reply[0]->type == REDIS_REPLY_ERROR ? p.reply[0]->str :
+							    "unexpected reply");
 	pipe_free(&p);
 	return rc;
 }

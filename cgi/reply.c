@@ -95,8 +95,9 @@ reply_write(struct request *req, int status, const char *cache,
 		    len) == -1) ||
 	    buf_printf(&h,
 		"Cache-Control: %s\r\n"
-		"X-Content-Type-Options: nosniff\r\n%s\r\n",
-		cache, headers != NULL ? headers : "") == -1) {
+		"X-Content-Type-Options: nosniff\r\n%s%s\r\n",
+		cache, headers != NULL ? headers : "",
+		req->limit_headers) == -1) {
 		/* Out of memory: the shortest answer that is still true. */
 		buf_free(&h);
 		FCGX_PutS("Status: 500 Internal Server Error\r\n\r\n",

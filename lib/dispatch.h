@@ -269,4 +269,35 @@
 	"take(tonumber(ARGV[1])) " \
 	"return n"
 
+/*
+ * The API's admission check before a POST inserts anything. ARGV: now,
+ * tier, user, quota, window seconds, most jobs waiting (0: off; quota 0:
+ * no rate limit). The rate is a fixed window per user and tier; a
+ * refused request does not count. Returns {0 admitted, remaining (-1:
+ * no quota), seconds to the window's end}, {1 over the rate, 0, seconds
+ * to the window's end} or {2 too many waiting, waiting, 0}.
+ */
+#define DISPATCH_LUA_ADMISSION \
+	DISPATCH_LUA_LIB \
+	"local now = tonumber(ARGV[1]) " \
+	"local tier, user = tier_of(ARGV[2], weights()), ARGV[3] " \
+	"local quota, window, maxw = tonumber(ARGV[4]), tonumber(ARGV[5]), " \
+	" tonumber(ARGV[6]) " \
+	"if maxw > 0 then " \
+	" local n = redis.call('LLEN', P .. 'wait:' .. tier .. ':' .. user) " \
+	" if n >= maxw then return {2, n, 0} end " \
+	"end " \
+	"if quota <= 0 then return {0, -1, 0} end " \
+	"local sec = math.floor(now / 1000) " \
+	"local key = P .. 'rate:' .. ARGV[2] .. ':' .. user .. ':' .. " \
+	" window .. ':' .. math.floor(sec / window) " \
+	"local reset = window - sec % window " \
+	"local c = redis.call('INCR', key) " \
+	"if c == 1 then redis.call('EXPIRE', key, window * 2) end " \
+	"if c > quota then " \
+	" redis.call('DECR', key) " \
+	" return {1, 0, reset} " \
+	"end " \
+	"return {0, quota - c, reset}"
+
 #endif

@@ -2,8 +2,9 @@
 # deploy/scenegen.env, the settings template installed as
 # /etc/scenegen/scenegen.env, shows every setting of the programs' tables
 # (cgi/config.c, daemon/config.c, ctl/settings.c) commented out with the
-# table's own default, so the file cannot drift from the code. Secrets are
-# named but never given a value line: they go in credential files.
+# table's own default, so the file cannot drift from the code, except the
+# admission limits the SPEC has it set. Secrets are named but never given
+# a value line: they go in credential files.
 use strict;
 use warnings;
 use FindBin;
@@ -17,6 +18,10 @@ my $tmpl = join '', <$fh>;
 
 # Settings the unit or systemd sets, not the administrator.
 my %by_unit = (SCENEGEN_ENV_FILE => 1);
+# Settings the shipped file sets (SPEC, "Admission limits at POST"): off
+# in the code, on as installed.
+my %shipped = (SCENEGEN_RATE_LIMITS => 'free:30/60,pro:120/60,premium:600/60',
+    SCENEGEN_MAX_WAITING_PER_USER => 1000);
 
 my $n = 0;
 for my $file ("$here/cgi/config.c", "$here/daemon/config.c",
@@ -30,6 +35,11 @@ for my $file ("$here/cgi/config.c", "$here/daemon/config.c",
 			my ($name, $def, $required, $secret) = ($1, $2, $3, $4);
 			$n++;
 			next if $by_unit{$name};
+			if (exists $shipped{$name}) {
+				ok($tmpl =~ /^\Q$name\E=\Q$shipped{$name}\E$/m,
+				    "$name=$shipped{$name} set as shipped");
+				next;
+			}
 			if ($name =~ /SECRET|API_KEY/) {
 				ok($tmpl =~ /^# \Q$name\E: /m,
 				    "$name explained ($file)");
@@ -50,6 +60,7 @@ for my $file ("$here/cgi/config.c", "$here/daemon/config.c",
 	}
 }
 ok($n > 20, "$n settings found in the tables");
-ok($tmpl !~ /^[A-Z_]+=/m, 'nothing is set: every line commented');
+my @set = grep { !exists $shipped{$_} } $tmpl =~ /^([A-Z_]+)=/mg;
+is_deeply(\@set, [], 'nothing else is set: every other line commented');
 
 done_testing();
