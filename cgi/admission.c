@@ -15,65 +15,6 @@
 #include "extern.h"
 #include "log.h"
 
-#define TIER_CHARS                                                           \
-	"abcdefghijklmnopqrstuvwxyz0123456789_-"
-
-/* Parse "tier:quota/window" at *p into r; -1 when it is not one. */
-static int
-admission_parse_one(const char **p, struct tier_rate *r)
-{
-	const char *s = *p;
-	char	   *end;
-	size_t	    n;
-
-	n = strspn(s, TIER_CHARS);
-	if (n == 0 || n > TIER_MAX || s[n] != ':')
-		return -1;
-	memcpy(r->tier, s, n);
-	r->tier[n] = '\0';
-	s += n + 1;
-	if (*s < '1' || *s > '9')
-		return -1;
-	r->quota = strtol(s, &end, 10);
-	if (*end != '/' || r->quota < 1 || r->quota > 100000000)
-		return -1;
-	s = end + 1;
-	if (*s < '1' || *s > '9')
-		return -1;
-	r->window = strtol(s, &end, 10);
-	if (r->window < 1 || r->window > 86400)
-		return -1;
-	*p = end;
-	return 0;
-}
-
-int
-admission_parse(struct api_config *c, char *err, size_t errlen)
-{
-	const char *p = c->rate_limits_text;
-
-	c->nrates = 0;
-	if (p == NULL || *p == '\0')
-		return 0;
-	for (;;) {
-		if (c->nrates == TIER_RATES_MAX ||
-		    admission_parse_one(&p, &c->rates[c->nrates]) == -1)
-			goto fail;
-		c->nrates++;
-		if (*p == '\0')
-			return 0;
-		if (*p++ != ',')
-			goto fail;
-	}
-fail:
-	snprintf(err, errlen,
-	    "SCENEGEN_RATE_LIMITS must be up to %d tier:posts/seconds "
-	    "pairs separated by commas (seconds 1 to 86400), e.g. "
-	    "free:30/60,pro:120/60,premium:600/60",
-	    TIER_RATES_MAX);
-	return -1;
-}
-
 /* The rate of tier, or NULL when the tier is not limited. */
 static const struct tier_rate *
 admission_rate(const struct api_config *c, const char *tier)
@@ -96,8 +37,8 @@ admission_check(struct request *req)
 
 	if (rate == NULL && c->max_waiting <= 0)
 		return 0;
-	if (queue_admission(&req->w->queue, req->user.tier, req->user.sub,
-		rate, c->max_waiting, &a) == -1)
+	if (queue_admission(&req->w->queue, req->user.tier, req->user.sub, rate,
+		c->max_waiting, &a) == -1)
 		return 0;
 	req->limit_headers[0] = '\0';
 	if (a.verdict == 2) {

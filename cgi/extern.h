@@ -254,8 +254,7 @@ struct admission {
 int queue_admission(struct queue *, const char *tier, const char *user,
     const struct tier_rate *rate, long max_waiting, struct admission *);
 
-/* admission.c: the admission limits of a POST. */
-int admission_parse(struct api_config *, char *err, size_t errlen);
+/* admission.c: the admission limits of a POST (rates: config.c). */
 /* 0: admitted; -1: refused, the 429 is sent. */
 int admission_check(struct request *);
 

@@ -20,6 +20,8 @@ END { eval { standin_req('/_standin/reset', '') } }
 # A clean dispatch state: nothing of another test waits in a list.
 redis('DEL', '{scenegen}:pass');
 
+my %eta;    # record id => estimated_time_seconds of its 202
+
 # Post $n scenes for a user (token with that tier); returns record ids.
 sub post_many {
 	my ($token, $chapter, $n, $label, $from) = @_;
@@ -30,6 +32,7 @@ sub post_many {
 		    body => { scene_description => "$label $i [standin:eta=0.4]" });
 		die "POST: $r->{status} $r->{content}\n" unless $r->{status} == 202;
 		push @ids, $r->{json}{record_id};
+		$eta{ $r->{json}{record_id} } = $r->{json}{estimated_time_seconds};
 	}
 	return @ids;
 }
@@ -72,6 +75,13 @@ cmp_ok($ahead, '<=', 2, "the single job started after at most one slot "
     . "its claim; claim place " . ($pos + 1) . ' of 31)');
 is_deeply([ grep { $_ ne $single } @order ], \@batch,
     'the batch started in the order it was posted');
+# The estimate follows the fair order, not the queue's length: the single
+# job behind 30 is told about a slot turn, the batch's last the batch.
+my ($es, $el) = ($eta{$single}, $eta{ $batch[-1] });
+ok(defined $es && defined $el && $es * 4 <= $el, "the single job's "
+    . "estimate ($es s) is a small part of the batch's last ($el s)");
+cmp_ok($eta{ $batch[0] }, '<=', $es, 'the first of the batch, taken at '
+    . "once, is told no more than the single job ($eta{ $batch[0] } s)");
 
 # --- tiers -----------------------------------------------------------------
 daemon_stop($d);
