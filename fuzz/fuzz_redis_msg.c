@@ -90,7 +90,7 @@ fuzz_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 int
 fuzz_rconn_send(struct rconn *rc, int argc, const char **argv,
     const size_t *lens, void (*fn)(redisReply *, const char *, void *),
-    void *arg)
+    void	 *arg)
 {
 	redisReply one = { .type = REDIS_REPLY_INTEGER, .integer = 1 };
 

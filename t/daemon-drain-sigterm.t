@@ -11,7 +11,7 @@ use Time::HiRes qw(sleep time);
 use Scenegen::Test qw(daemons_sanitizer_clean daemon_test_setup sql1 sql_rows
     wait_until daemon_start daemon_stop daemon_signal daemon_alive
     daemon_exit_status daemon_wait_ready daemon_log standin_creates_all
-    insert_jobs wait_all_final id_list row_states stream_has_job);
+    insert_jobs wait_all_final id_list row_states job_in_redis);
 
 my ($user, $chapter) = daemon_test_setup();
 
@@ -92,7 +92,7 @@ subtest 'jobs longer than the drain are handed back, then resumed' => sub {
 	is(sql1("SELECT count(*) FROM image_generations WHERE id IN ($in)
 	    AND status = 'in_progress' AND attempts <> 0"), 0,
 	    'a hand-back does not count as an attempt');
-	my @unqueued = grep { !stream_has_job($_) } @handed;
+	my @unqueued = grep { !job_in_redis($_) } @handed;
 	is_deeply(\@unqueued, [], 'handed-back records are queued again');
 	like(daemon_log($d), qr/handed back for another worker/,
 	    'the log says so');

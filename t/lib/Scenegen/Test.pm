@@ -17,7 +17,7 @@ our @EXPORT_OK = qw(stack_env http_req api_post api_status make_token
     project_dir build_dir
     scene_path sql_on sql1 pg_admin_url is_uuid count_rows is_api_error
     raw_http part_running wait_healthy redis_monitor_start
-    redis_monitor_stop stream_has_job api_pids
+    redis_monitor_stop stream_has_job job_in_redis api_pids
     daemon_takeover daemon_start daemon_stop daemon_signal daemon_alive
     daemon_log daemon_wait_log daemon_wait_ready daemon_exit_status
     standin_req standin_creates standin_creates_all insert_jobs
@@ -396,6 +396,19 @@ sub redis_monitor_stop {
 # How many times record $id was put in the job stream: XADD commands of the
 # monitor lines $lines with field id = $id, or (without $lines) entries
 # still in the stream {scenegen}:jobs.
+# Whether Redis holds record $id for dispatch: in the job stream, or
+# waiting for a provider slot in a user's list (lib/dispatch.h).
+sub job_in_redis {
+	my ($id) = @_;
+	return 1 if stream_has_job($id);
+	for my $list (split /\n/, redis('--scan', '--pattern',
+	    '{scenegen}:wait:*')) {
+		my $pos = redis('LPOS', $list, $id);
+		return 1 if length $pos && $pos =~ /^\d+$/;
+	}
+	return 0;
+}
+
 sub stream_has_job {
 	my ($id, $lines) = @_;
 	if ($lines) {
