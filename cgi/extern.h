@@ -239,6 +239,8 @@ int queue_init(struct queue *, const char *url, char *err, size_t);
 int queue_push_job(struct queue *, const char *record_id, const char *tier,
     const char *user, struct queue_stats *);
 int queue_read_stats(struct queue *, struct queue_stats *);
+int queue_place(struct queue *, const char *record_id, const char *tier,
+    const char *user, struct queue_stats *);
 int queue_ping(struct queue *);
 enum rate_result queue_rate_check(struct queue *, const char *user, long limit,
     long *retry_after);

@@ -353,6 +353,50 @@ etag_matches(const char *inm, const char *etag)
 }
 
 /*
+ * estimated_time_seconds of a status document (SPEC, Version 2): for a
+ * pending record, its place in the fair order as at POST; for one in
+ * progress, what is left of the provider's ETA (or of the average
+ * generation) since it was submitted, at least 1 s; -1 once final (null).
+ */
+static long
+status_estimate(struct request *req, const PGresult *res)
+{
+	const char	  *status = pg_text(res, 0, 1);
+	const char	  *tier = pg_text(res, 0, 10);
+	const char	  *eta = pg_text(res, 0, 11);
+	const char	  *since = pg_text(res, 0, 12);
+	struct queue_stats st;
+	double		   left;
+
+	if (status == NULL)
+		return -1;
+	if (strcmp(status, "pending") == 0) {
+		if (queue_place(&req->w->queue, pg_text(res, 0, 0),
+			tier != NULL ? tier : "free", req->user.sub, &st) == -1)
+			memset(&st, 0, sizeof(st));
+		return estimate_seconds(&st, req->w->cfg->estimate_seconds);
+	}
+	if (strcmp(status, "in_progress") != 0)
+		return -1;
+	if (eta != NULL)
+		left = strtod(eta, NULL);
+	else {
+		memset(&st, 0, sizeof(st));
+		left = (double)estimate_seconds(&st,
+		    req->w->cfg->estimate_seconds);
+		if (queue_read_stats(&req->w->queue, &st) == 0 && st.have_avg)
+			left = st.avg_ms / 1000.0;
+	}
+	if (since != NULL)
+		left -= strtod(since, NULL);
+	if (!(left >= 1))
+		return 1;
+	if (left > 86400)
+		return 86400;
+	return (long)left + ((double)(long)left < left); /* rounded up */
+}
+
+/*
  * GET, HEAD /api/v1/chapters/{chapter_id}/images/scenes/{n}/status
  * 200 with the newest record of that scene the caller owns; 304 when
  * If-None-Match matches its ETag; 404 not_found when there is none;
@@ -366,6 +410,7 @@ page_scene_status(struct request *req)
 	const char     *v[3], *gen;
 	char		scene[16], etag[35], h[128];
 	enum db_result	rc;
+	long		eta;
 
 	snprintf(scene, sizeof(scene), "%ld",
 	    req->route.number[PARAM_SCENE_NUMBER]);
@@ -399,6 +444,11 @@ page_scene_status(struct request *req)
 	json_string(&j, "error_message", pg_text(res, 0, 7));
 	json_string(&j, "created_at", pg_text(res, 0, 8));
 	json_string(&j, "updated_at", pg_text(res, 0, 9));
+	eta = status_estimate(req, res);
+	if (eta >= 0)
+		json_int(&j, "estimated_time_seconds", eta);
+	else
+		json_null(&j, "estimated_time_seconds");
 	PQclear(res);
 	if (json_close(&j) == -1 || etag_of(&j.b, etag) == -1) {
 		log_err("out of memory writing a status answer");

@@ -355,6 +355,36 @@ queue_admission(struct queue *q, const char *tier, const char *user,
 	return rc;
 }
 
+static const char queue_lua_place[] = DISPATCH_LUA_PLACE;
+
+/*
+ * A waiting job's place in the fair order and the average generation
+ * time, for the status document's estimate; -1 if Redis is unreachable.
+ */
+int
+queue_place(struct queue *q, const char *record_id, const char *tier,
+    const char *user, struct queue_stats *st)
+{
+	struct pipe p;
+	char	    now[24];
+	const char *eval[] = { "EVAL", queue_lua_place, "1", KEY_JOB_STREAM,
+		now, tier, user, record_id };
+	const char *hmget[] = { "HMGET", KEY_STATS_HASH, "avg_generation_ms",
+		"capacity" };
+
+	memset(st, 0, sizeof(*st));
+	memset(&p, 0, sizeof(p));
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	pipe_add(&p, 8, eval);
+	pipe_add(&p, 4, hmget);
+	if (queue_pipeline(q, &p) == -1)
+		return -1;
+	stats_from_enqueue(p.reply[0], st);
+	stats_from_avg(p.reply[1], st);
+	pipe_free(&p);
+	return 0;
+}
+
 /* Read the figures for an estimate only; -1 if Redis is unreachable. */
 int
 queue_read_stats(struct queue *q, struct queue_stats *st)

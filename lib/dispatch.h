@@ -117,43 +117,65 @@
 	"end "
 
 /*
+ * A job's place in the fair order: {taken, before, limit}, whether it is
+ * out of its user's list (it has a slot), and how many waiting jobs the
+ * order serves before it: its own earlier jobs, one job per turn of each
+ * user of its tier (users ahead of it in the ring one more), scaled by
+ * the weights of the tiers waiting over its own.
+ */
+#define DISPATCH_LUA_PLACE_FN \
+	"local function place(tier, user, id, w) " \
+	" local limit = tonumber(redis.call('HGET', P .. 'dispatch', " \
+	"  'limit') or '0') " \
+	" local list = P .. 'wait:' .. tier .. ':' .. user " \
+	" local k = redis.call('LPOS', list, id) " \
+	" if not k then return {1, 0, limit} end " \
+	" local ring = redis.call('LRANGE', P .. 'ring:' .. tier, 0, 999) " \
+	" local before = k " \
+	" local mine = false " \
+	" for _, u in ipairs(ring) do " \
+	"  if u == user then mine = true else " \
+	"   local len = redis.call('LLEN', P .. 'wait:' .. tier .. ':' .. u) " \
+	"   local turns = k " \
+	"   if not mine then turns = k + 1 end " \
+	"   before = before + math.min(len, turns) " \
+	"  end " \
+	" end " \
+	" local wsum, wt = 0, w[tier] or 1 " \
+	" for _, t in ipairs(redis.call('SMEMBERS', P .. 'tiers')) do " \
+	"  if redis.call('LLEN', P .. 'ring:' .. t) > 0 then " \
+	"   wsum = wsum + (w[t] or 1) " \
+	"  end " \
+	" end " \
+	" if wsum > wt then before = math.floor(before * wsum / wt) end " \
+	" return {0, before, limit} " \
+	"end "
+
+/*
  * The API's enqueue. ARGV: now, tier, user, record id. Pushes the job at
- * the back of its user's list and runs TAKE. Returns {taken, before,
- * limit}: whether our job took a slot at once, and how many waiting jobs
- * the fair order serves before it (for the estimate).
+ * the back of its user's list, runs TAKE and returns its place.
  */
 #define DISPATCH_LUA_ENQUEUE \
 	DISPATCH_LUA_LIB \
+	DISPATCH_LUA_PLACE_FN \
 	"local now = tonumber(ARGV[1]) " \
 	"local w = weights() " \
 	"local tier = tier_of(ARGV[2], w) " \
 	"local user, id = ARGV[3], ARGV[4] " \
 	"push(tier, user, id, false) " \
 	"take(now) " \
-	"local limit = tonumber(redis.call('HGET', P .. 'dispatch', " \
-	" 'limit') or '0') " \
-	"local list = P .. 'wait:' .. tier .. ':' .. user " \
-	"local k = redis.call('LPOS', list, id) " \
-	"if not k then return {1, 0, limit} end " \
-	"local ring = redis.call('LRANGE', P .. 'ring:' .. tier, 0, 999) " \
-	"local before = k " \
-	"local mine = false " \
-	"for _, u in ipairs(ring) do " \
-	" if u == user then mine = true else " \
-	"  local len = redis.call('LLEN', P .. 'wait:' .. tier .. ':' .. u) " \
-	"  local turns = k " \
-	"  if not mine then turns = k + 1 end " \
-	"  before = before + math.min(len, turns) " \
-	" end " \
-	"end " \
-	"local wsum, wt = 0, w[tier] or 1 " \
-	"for _, t in ipairs(redis.call('SMEMBERS', P .. 'tiers')) do " \
-	" if redis.call('LLEN', P .. 'ring:' .. t) > 0 then " \
-	"  wsum = wsum + (w[t] or 1) " \
-	" end " \
-	"end " \
-	"if wsum > wt then before = math.floor(before * wsum / wt) end " \
-	"return {0, before, limit}"
+	"return place(tier, user, id, w)"
+
+/*
+ * A waiting job's place, for the status document. ARGV: now, tier, user,
+ * record id. Returns {taken, before, limit} as ENQUEUE does: taken is 1
+ * when the job is not waiting in its user's list (it has a slot).
+ */
+#define DISPATCH_LUA_PLACE \
+	DISPATCH_LUA_LIB \
+	DISPATCH_LUA_PLACE_FN \
+	"local w = weights() " \
+	"return place(tier_of(ARGV[2], w), ARGV[3], ARGV[4], w)"
 
 /*
  * The daemons' tick. ARGV: now, limit, lease ms, weights. Publishes the

@@ -12,7 +12,7 @@
 use strict;
 use warnings;
 use Test::More;
-use Scenegen::Test qw(api_post new_chapter make_token stack_part
+use Scenegen::Test qw(api_post api_status new_chapter make_token stack_part
     wait_healthy sql1 redis daemon_takeover wait_until);
 
 my %limits = (SCENEGEN_RATE_LIMITS => 'free:3/3600,premium:5/3600',
@@ -87,6 +87,14 @@ is($r->{headers}{'ratelimit-policy'}, '"waiting";q=4',
     'the policy says: 4 waiting');
 ok(($r->{headers}{'retry-after'} // '') =~ /^\d+$/, 'with Retry-After');
 is(rows_of($uw), 4, 'no row for it');
+# The status document of a waiting job tells its place (an integer
+# estimate, later jobs no sooner); a final one tells null.
+my @eta = map { api_status(token => $tw, chapter => $cw, scene => $_)
+    ->{json}{estimated_time_seconds} } 1, 4;
+ok(defined $eta[0] && $eta[0] =~ /^\d+$/ && $eta[0] >= 1,
+    "a waiting job's status: estimated_time_seconds $eta[0]");
+cmp_ok($eta[1] // 0, '>=', $eta[0] // 0,
+    "the 4th of the same user: $eta[1], no sooner");
 # Room again once one takes a slot.
 redis('HSET', '{scenegen}:dispatch', 'limit', 1000);
 redis('EVAL', q{redis.call('LPOP', KEYS[1]) return 1}, 1,

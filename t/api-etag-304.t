@@ -30,6 +30,9 @@ sub status { api_status(token => $token, chapter => $chapter, scene => 6, @_) }
 my $s1 = status();
 is($s1->{status}, 200, 'GET status: 200') or diag $s1->{content};
 is(($s1->{json} // {})->{record_id}, $id, 'the record written here');
+ok(exists $s1->{json}{estimated_time_seconds}
+    && !defined $s1->{json}{estimated_time_seconds},
+    'a final record: estimated_time_seconds null');
 my $etag = $s1->{headers}{etag};
 ok(defined $etag, 'an ETag header');
 $etag //= '"none"';
