@@ -264,6 +264,47 @@ stats_from_enqueue(const redisReply *r, struct queue_stats *st)
 }
 
 /*
+ * Run a dispatch script that answers {taken, before, limit} for
+ * record_id (ENQUEUE or PLACE) and read the average generation time, in
+ * one round trip; st is filled as far as Redis told. -1 when Redis is
+ * unreachable; 1 when the script did not answer an array (logged as
+ * what, unless what is NULL); 0 otherwise.
+ */
+static int
+queue_place_script(struct queue *q, const char *script, const char *what,
+    const char *record_id, const char *tier, const char *user,
+    struct queue_stats *st)
+{
+	struct pipe p;
+	char	    now[24];
+	const char *eval[] = { "EVAL", script, "1", KEY_JOB_STREAM, now, tier,
+		user, record_id };
+	const char *hmget[] = { "HMGET", KEY_STATS_HASH, "avg_generation_ms",
+		"capacity" };
+	int	    rc = 0;
+
+	memset(st, 0, sizeof(*st));
+	memset(&p, 0, sizeof(p));
+	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
+	pipe_add(&p, 8, eval);
+	pipe_add(&p, 4, hmget);
+	if (queue_pipeline(q, &p) == -1)
+		return -1;
+	if (p.reply[0]->type != REDIS_REPLY_ARRAY) {
+		rc = 1;
+		if (what != NULL)
+			log_err("redis: %s: %s", what,
+			    p.reply[0]->type == REDIS_REPLY_ERROR ?
+				p.reply[0]->str :
+				"unexpected reply");
+	}
+	stats_from_enqueue(p.reply[0], st);
+	stats_from_avg(p.reply[1], st);
+	pipe_free(&p);
+	return rc;
+}
+
+/*
  * Queue the job for record_id in its user's list (dispatch.h: it goes to
  * the stream when it gets a provider slot) and read the figures for the
  * estimate, in one round trip. Returns 0 when the job is queued; -1
@@ -274,31 +315,10 @@ int
 queue_push_job(struct queue *q, const char *record_id, const char *tier,
     const char *user, struct queue_stats *st)
 {
-	struct pipe p;
-	char	    now[24];
-	const char *eval[] = { "EVAL", queue_lua_enqueue, "1", KEY_JOB_STREAM,
-		now, tier, user, record_id };
-	const char *hmget[] = { "HMGET", KEY_STATS_HASH, "avg_generation_ms",
-		"capacity" };
-	int	    rc = -1;
-
-	memset(st, 0, sizeof(*st));
-	memset(&p, 0, sizeof(p));
-	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-	pipe_add(&p, 8, eval);
-	pipe_add(&p, 4, hmget);
-	if (queue_pipeline(q, &p) == -1)
-		return -1;
-	if (p.reply[0]->type == REDIS_REPLY_ARRAY)
-		rc = 0;
-	else
-		log_err("redis: enqueue: %s",
-		    p.reply[0]->type == REDIS_REPLY_ERROR ? p.reply[0]->str :
-							    "unexpected reply");
-	stats_from_enqueue(p.reply[0], st);
-	stats_from_avg(p.reply[1], st);
-	pipe_free(&p);
-	return rc;
+	return queue_place_script(q, queue_lua_enqueue, "enqueue", record_id,
+		   tier, user, st) == 0 ?
+	    0 :
+	    -1;
 }
 
 static const char queue_lua_admission[] = DISPATCH_LUA_ADMISSION;
@@ -365,24 +385,10 @@ int
 queue_place(struct queue *q, const char *record_id, const char *tier,
     const char *user, struct queue_stats *st)
 {
-	struct pipe p;
-	char	    now[24];
-	const char *eval[] = { "EVAL", queue_lua_place, "1", KEY_JOB_STREAM,
-		now, tier, user, record_id };
-	const char *hmget[] = { "HMGET", KEY_STATS_HASH, "avg_generation_ms",
-		"capacity" };
-
-	memset(st, 0, sizeof(*st));
-	memset(&p, 0, sizeof(p));
-	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-	pipe_add(&p, 8, eval);
-	pipe_add(&p, 4, hmget);
-	if (queue_pipeline(q, &p) == -1)
-		return -1;
-	stats_from_enqueue(p.reply[0], st);
-	stats_from_avg(p.reply[1], st);
-	pipe_free(&p);
-	return 0;
+	return queue_place_script(q, queue_lua_place, NULL, record_id, tier,
+		   user, st) == -1 ?
+	    -1 :
+	    0;
 }
 
 /* Read the figures for an estimate only; -1 if Redis is unreachable. */
