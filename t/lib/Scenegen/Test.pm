@@ -17,7 +17,7 @@ our @EXPORT_OK = qw(stack_env http_req api_post api_status make_token
     project_dir build_dir
     scene_path sql_on sql1 pg_admin_url is_uuid count_rows is_api_error
     raw_http part_running wait_healthy redis_monitor_start
-    redis_monitor_stop stream_has_job job_in_redis api_pids
+    redis_monitor_stop stream_has_job job_in_redis job_queued_seen api_pids
     daemon_takeover daemon_start daemon_stop daemon_signal daemon_alive
     daemon_log daemon_wait_log daemon_wait_ready daemon_exit_status
     standin_req standin_creates standin_creates_all insert_jobs
@@ -407,6 +407,17 @@ sub job_in_redis {
 		return 1 if length $pos && $pos =~ /^\d+$/;
 	}
 	return 0;
+}
+
+# Whether the MONITOR lines show record $id put up for dispatch: pushed on
+# its user's waiting list or added to the job stream (commands run by the
+# dispatch scripts show up in MONITOR too). Unlike job_in_redis this does
+# not depend on a daemon not having taken the job yet.
+sub job_queued_seen {
+	my ($id, $lines) = @_;
+	return scalar grep {
+		/"(?:XADD|RPUSH|LPUSH)" "\{scenegen\}:(?:jobs|wait:[^"]*)" .*"\Q$id\E"/i
+	} @$lines;
 }
 
 sub stream_has_job {
