@@ -26,7 +26,7 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libhiredis-dev \
 # `make bench` on a fresh machine installs wrk first. pgbench is in
 # postgresql-15; t/ops-deps-complete.t checks these lists against every
 # command the scripts run.
-DEB_PACKAGES_TEST = systemd-container binutils
+DEB_PACKAGES_TEST = systemd-container binutils iproute2
 DEB_PACKAGES_BENCH = wrk postgresql-15 postgresql-client-15
 DEB_PACKAGES_CHAOS = postgresql-15 redis-server redis-tools procps
 DEB_PACKAGES_SOAK = $(DEB_PACKAGES_CHAOS)

@@ -6,6 +6,7 @@
 #
 # usage: stack.sh start|stop|status DIR
 #        stack.sh start-part|stop-part DIR postgres|redis|standin|api|daemon|nginx
+#        stack.sh write-env DIR   (DIR/env, once its parts run; start writes it)
 #
 # Environment: PORT (nginx, default 8080; 0 picks a free one), SCENEGEN_BUILD
 # (folder of the binaries, default build), MODELSLAB_API_KEY,
@@ -13,6 +14,11 @@
 # command scenegend is started under, split on spaces, e.g. valgrind and
 # its options; chaos/valgrind.sh), SCENEGEN_DAEMONS (daemons to run,
 # default 1), and every other SCENEGEN_*/MODELSLAB_* setting, passed through.
+# STACK_LISTEN_ADDR (an IPv4 address of this machine, default none): a new
+# folder's PostgreSQL (port 5432, trust for its own subnets) and its Redis
+# (port 6379) listen on it over TCP as well as on their sockets, and the
+# stand-in listens on it instead of 127.0.0.1; for daemons in other network
+# namespaces (t/lib/Scenegen/Netns.pm).
 #
 # Each daemon runs under a supervisor (stack.sh supervise DIR N, a bash loop
 # started by start-part daemon): restarted within 5 s when it dies, as
@@ -112,12 +118,14 @@ start_postgres() {
 		    -U postgres -E UTF8 --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 ||
 		    { say "initdb failed, see $dir/pg/initdb.log"; return 1; }
 		cat >>"$data/postgresql.conf" <<CONF
-listen_addresses = ''
+listen_addresses = '${STACK_LISTEN_ADDR:-}'
 unix_socket_directories = '$dir/pg'
 max_connections = 200
 shared_buffers = 128MB
 logging_collector = off
 CONF
+		[ -z "${STACK_LISTEN_ADDR:-}" ] ||
+		    echo "host scenegen scenegen samenet trust" >>"$data/pg_hba.conf"
 	fi
 	if ! runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
 		runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/pg/postgres.log" \
@@ -146,7 +154,12 @@ stop_postgres() {
 start_redis() {
 	mkdir -p "$dir/redis"
 	alive "$dir/redis/redis.pid" && return 0
-	redis-server --port 0 --unixsocket "$dir/redis/redis.sock" \
+	local tcp="--port 0"
+	# (no protected mode there: it refuses every client not on loopback)
+	[ -z "${STACK_LISTEN_ADDR:-}" ] ||
+	    tcp="--port 6379 --bind $STACK_LISTEN_ADDR --protected-mode no"
+	# shellcheck disable=SC2086
+	redis-server $tcp --unixsocket "$dir/redis/redis.sock" \
 	    --unixsocketperm 700 --dir "$dir/redis" --daemonize yes \
 	    --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" \
 	    --save "" --appendonly no --maxclients 10000 >/dev/null
@@ -167,8 +180,8 @@ start_standin() {
 	alive "$dir/standin.pid" && return 0
 	rm -f "$dir/standin.port"
 	# shellcheck disable=SC2086
-	setsid "$build/modelslab-standin" -l 127.0.0.1:0 -p "$dir/standin.port" \
-	    -k standin-key ${STANDIN_ARGS:--e 3} </dev/null >>"$dir/standin.log" 2>&1 &
+	setsid "$build/modelslab-standin" -l "${STACK_LISTEN_ADDR:-127.0.0.1}:0" \
+	    -p "$dir/standin.port" -k standin-key ${STANDIN_ARGS:--e 3} </dev/null >>"$dir/standin.log" 2>&1 &
 	echo $! >"$dir/standin.pid"
 	wait_for "test -s '$dir/standin.port'" 100 ||
 	    { say "stand-in failed, see $dir/standin.log"; return 1; }
@@ -178,7 +191,7 @@ start_standin() {
 provider_env() {
 	if [ -z "$modelslab_key" ]; then
 		modelslab_key=standin-key
-		export MODELSLAB_BASE_URL="http://127.0.0.1:$(cat "$dir/standin.port")"
+		export MODELSLAB_BASE_URL="http://${STACK_LISTEN_ADDR:-127.0.0.1}:$(cat "$dir/standin.port")"
 		export MODELSLAB_MAX_QUEUED=${MODELSLAB_MAX_QUEUED:-1000}
 	fi
 }
@@ -391,7 +404,7 @@ write_env() {
 		echo "PG_SOCKET_DIR=$dir/pg"
 		echo "REDIS_SOCKET=$dir/redis/redis.sock"
 		[ -f "$dir/standin.port" ] && [ "${modelslab_key:-standin-key}" = standin-key ] &&
-		    echo "STANDIN_URL=http://127.0.0.1:$(cat "$dir/standin.port")"
+		    echo "STANDIN_URL=http://${STACK_LISTEN_ADDR:-127.0.0.1}:$(cat "$dir/standin.port")"
 		echo "SCENEGEN_IMAGE_DIR=$SCENEGEN_IMAGE_DIR"
 	} >"$dir/env.tmp"
 	chmod 600 "$dir/env.tmp"
@@ -456,6 +469,10 @@ start-part)
 	;;
 stop-part)
 	stop_part "${3:?part}"
+	;;
+write-env)
+	load_conf
+	write_env
 	;;
 supervise)	# internal: the supervisor of daemon $3 (start_daemon runs it,
 		# with the environment the daemon needs)

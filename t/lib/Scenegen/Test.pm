@@ -516,9 +516,10 @@ END {
 }
 
 # Start build/scenegend with the stack's settings plus %o (env overrides:
-# NAME => value, undef deletes); returns { pid, log, name }. Its stderr
-# and stdout go to the log file (in a temporary folder kept on failure
-# under $ENV{SCENEGEN_TEST_DIR} or /tmp).
+# NAME => value, undef deletes; wrap => [command...] to start it under,
+# which must exec it, e.g. ip netns exec NS); returns { pid, log, name }.
+# Its stderr and stdout go to the log file (in a temporary folder kept on
+# failure under $ENV{SCENEGEN_TEST_DIR} or /tmp).
 sub daemon_start {
 	my (%o) = @_;
 	my $e = stack_env();
@@ -529,6 +530,7 @@ sub daemon_start {
 		    DIR => $base, CLEANUP => 0);
 	}
 	my $name = delete $o{name} // ('t' . $$ . '-' . ++$daemon_seq);
+	my @wrap = @{ delete $o{wrap} // [] };
 	my $log = "$daemon_tmp/$name.log";
 	my %env = (
 		DATABASE_URL => $e->{DATABASE_URL},
@@ -561,7 +563,8 @@ sub daemon_start {
 		open STDIN, '<', '/dev/null';
 		open STDOUT, '>>', $log or die "$log: $!";
 		open STDERR, '>&', \*STDOUT;
-		exec $bin;
+		my @cmd = (@wrap, $bin);
+		exec { $cmd[0] } @cmd;
 		exit 127;
 	}
 	my $d = { pid => $pid, log => $log, name => $name,
