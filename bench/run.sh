@@ -1,8 +1,9 @@
 #!/bin/bash
 # make bench: start the stack the way `make run` does (in a temporary
 # folder), then measure each scenario next to its baseline in the same run:
-# enqueue, status, drain, in flight, pickup, footprint. Prints one line per
-# scenario (figure, baseline, ratio, target) and writes bench/results/*.json.
+# enqueue, status, drain, dispatch (bench/dispatch.sh), in flight, pickup,
+# footprint. Prints one line per scenario (figure, baseline, ratio, target)
+# and writes bench/results/*.json.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -265,6 +266,10 @@ r=$(ratio "$jps" "$pg_tps")
 ok=$(verdict "$jps >= 5000 && $done_n == $DRAIN_JOBS")
 report drain "$jps jobs/s ($done_n completed, $failed_n failed, $files images)" \
     "pgbench UPDATE $pg_tps tps" "$r" ">=5000 jobs/s" "$ok"
+
+"$here/scripts/stack.sh" stop-part "$stack" daemon
+# shellcheck source=bench/dispatch.sh
+. "$here/bench/dispatch.sh"
 
 # ---------------------------------------------------------------- in flight
 log "in flight: $INFLIGHT_JOBS jobs of ${INFLIGHT_ETA}s at the stand-in"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The house layout, checked by tools rather than by review (STYLE.md):
 #
-#  1. every tracked .c/.h under cgi daemon ctl lib standin fuzz is exactly
+#  1. every tracked .c/.h under cgi daemon ctl lib standin fuzz bench is exactly
 #     what clang-format 14 makes of it with the top-level .clang-format;
 #  2. no assignment (=, +=, <<=, ...) inside the condition of an if, while,
 #     do-while, for (its condition, not its init or step), switch or ?:,
@@ -23,7 +23,7 @@ set -u
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 2
-DIRS="cgi daemon ctl lib standin fuzz"
+DIRS="cgi daemon ctl lib standin fuzz bench"
 
 fix=0
 do_format=1

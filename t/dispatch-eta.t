@@ -67,6 +67,8 @@ ok(daemon_wait_ready($d), 'daemon ready, 2 provider slots')
     or diag daemon_log($d);
 sleep 1.2;    # its first tick publishes the limit
 
+# What an earlier daemon published is not this one's average.
+redis('HDEL', '{scenegen}:stats', 'avg_generation_ms');
 my ($uw, $cw, $tw) = new_chapter();
 my @warm = post_many($tw, $cw, 2, 'warm-up');
 ok(wait_all_final(\@warm, 60), 'warm-up jobs final') or diag daemon_log($d);

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # The house layout is enforced by tools (STYLE.md): every tracked .c/.h
-# under cgi daemon ctl lib standin fuzz is what clang-format 14 makes of it
+# under cgi daemon ctl lib standin fuzz bench is what clang-format 14 makes of it
 # with .clang-format (KNF), and no condition (if, while, do-while, for's
 # condition, switch, ?:) holds an assignment. Both through
 # scripts/check-style.sh; a missing tool fails, it is not skipped.
