@@ -9,9 +9,9 @@ use strict;
 use warnings;
 use Test::More;
 use Scenegen::Test qw(daemon_test_setup daemon_start daemon_wait_ready
-    daemon_log daemon_stop daemon_signal daemon_exit_status api_post
-    new_chapter id_list sql1 wait_until wait_all_final row_states
-    daemons_sanitizer_clean standin_req redis);
+    daemon_log daemon_stop daemon_signal daemon_exit_status id_list
+    wait_until wait_all_final row_states daemons_sanitizer_clean
+    standin_req redis post_user_batches busiest_daemon final_sampler);
 
 daemon_test_setup();
 standin_req('/_standin/reset', '');
@@ -25,38 +25,20 @@ my @d = map { daemon_start(name => "account-$_", MODELSLAB_MAX_QUEUED => 3,
 ok(daemon_wait_ready($_), "$_->{name} ready") or diag daemon_log($_) for @d;
 sleep 1.2;    # the first tick publishes the limit
 
-my @ids;
-for my $u (1 .. 3) {
-	my ($user, $chapter, $token) = new_chapter();
-	for my $n (1 .. 10) {
-		my $r = api_post(token => $token, chapter => $chapter,
-		    scene => $n, body => { scene_description =>
-		    "account $u/$n [standin:eta=1]" });
-		push @ids, $r->{json}{record_id} if $r->{status} == 202;
-	}
-}
+my @ids = post_user_batches(users => 3, per_user => 10, label => 'account',
+    eta => 1);
 is(scalar @ids, 30, '30 jobs posted by 3 users');
 
 my $in = id_list(@ids);
 my $max_now = 0;
-my $sample = sub {
-	my $s = standin_req('/_standin/stats');
-	$max_now = $s->{processing_now} if $s->{processing_now} > $max_now;
-	return sql1("SELECT count(*) FROM image_generations WHERE id IN ($in)"
-	    . " AND status IN ('completed', 'failed')");
-};
+my $sample = final_sampler($in, \$max_now);
 ok(wait_until(sub { $sample->() >= 8 }, 60), 'a third of them done')
     or diag join '', map { daemon_log($_) } @d;
 
 # Kill the daemon holding the most jobs in flight (the row names it).
-my ($victim, $most) = ($d[0], -1);
+my ($victim, $most);
 ok(wait_until(sub {
-	for my $dm (@d) {
-		my $n = sql1("SELECT count(*) FROM image_generations WHERE id IN"
-		    . " ($in) AND status = 'in_progress' AND lease_holder LIKE"
-		    . " '%/$dm->{pid}'");
-		($victim, $most) = ($dm, $n) if $n > $most;
-	}
+	($victim, $most) = busiest_daemon($in, @d);
 	return $most > 0;
 }, 30), "$victim->{name} holds $most jobs in flight");
 my $slots_before = redis('ZCARD', '{scenegen}:slots');

@@ -14,9 +14,10 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(sleep time);
 use Scenegen::Test qw(daemon_wait_ready daemon_log daemon_stop
-    daemon_signal daemon_alive api_post new_chapter id_list sql_on sql1
-    sql_rows pg_admin_url wait_until wait_all_final row_states
-    daemons_sanitizer_clean standin_req standin_creates_all redis);
+    daemon_signal daemon_alive id_list sql_on sql1 sql_rows pg_admin_url
+    wait_until wait_all_final row_states daemons_sanitizer_clean
+    standin_req standin_creates_all redis post_user_batches busiest_daemon
+    final_sampler);
 use Scenegen::Netns qw(netns_setup netns_daemon_start netns_link
     netns_identify);
 
@@ -62,27 +63,14 @@ ok(wait_until(sub { redis('HGET', '{scenegen}:dispatch', 'limit') eq $LIMIT },
     5), "the daemons published the account's limit, $LIMIT");
 
 # --- 2. jobs spread over the three -------------------------------------
-my @ids;
-for my $u (1 .. 3) {
-	my ($user, $chapter, $token) = new_chapter();
-	for my $n (1 .. 12) {
-		my $r = api_post(token => $token, chapter => $chapter,
-		    scene => $n, body => { scene_description =>
-		    "multi-host $u/$n [standin:eta=1]" });
-		push @ids, $r->{json}{record_id} if $r->{status} == 202;
-	}
-}
+my @ids = post_user_batches(users => 3, per_user => 12,
+    label => 'multi-host', eta => 1);
 is(scalar @ids, 36, '36 jobs posted by 3 users');
 my $in = id_list(@ids);
 my %mine = map { $_ => 1 } @ids;
 
 my $max_now = 0;
-my $sample = sub {
-	my $s = standin_req('/_standin/stats');
-	$max_now = $s->{processing_now} if $s->{processing_now} > $max_now;
-	return sql1("SELECT count(*) FROM image_generations WHERE id IN ($in)"
-	    . " AND status IN ('completed', 'failed')");
-};
+my $sample = final_sampler($in, \$max_now);
 # Records of @ids with a "job ID: $what" line in the log of $d.
 my $logged = sub {
 	my ($dm, $what) = @_;
@@ -98,16 +86,10 @@ ok(wait_until(sub { $sample->(); !grep { $logged->($_, 'claimed') < 2 } @d },
 
 # --- 4. one host cut off mid-run -----------------------------------------
 # The host holding the most jobs in flight (the row names its pid).
-my ($victim, $most) = ($d[0], -1);
+my ($victim, $most);
 ok(wait_until(sub {
 	$sample->();
-	($victim, $most) = ($d[0], -1);
-	for my $dm (@d) {
-		my $n = sql1("SELECT count(*) FROM image_generations WHERE id IN"
-		    . " ($in) AND status = 'in_progress' AND lease_holder LIKE"
-		    . " '%/$dm->{pid}'");
-		($victim, $most) = ($dm, $n) if $n > $most;
-	}
+	($victim, $most) = busiest_daemon($in, @d);
 	return $most > 0;
 }, 30), "$victim->{name} holds $most jobs in flight");
 my $t_cut = time;

@@ -22,7 +22,8 @@ our @EXPORT_OK = qw(stack_env http_req api_post api_status make_token
     daemon_log daemon_wait_log daemon_wait_ready daemon_exit_status
     standin_req standin_creates standin_creates_all insert_jobs
     wait_all_final id_list row_states daemons_sanitizer_clean
-    part_down part_up api_same_ok daemon_test_setup);
+    part_down part_up api_same_ok daemon_test_setup post_user_batches
+    busiest_daemon final_sampler);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 sub json { $json }
@@ -652,6 +653,51 @@ sub standin_creates {
 
 # { track_id => creates } of every track.
 sub standin_creates_all { standin_req('/_standin/creates') }
+
+# Post $o{per_user} scenes for each of $o{users} new users (a chapter
+# each), described "$o{label} USER/SCENE", the stand-in holding each
+# generation $o{eta} s; returns the record ids of the 202s.
+sub post_user_batches {
+	my (%o) = @_;
+	my @ids;
+	for my $u (1 .. $o{users}) {
+		my (undef, $chapter, $token) = new_chapter();
+		for my $n (1 .. $o{per_user}) {
+			my $r = api_post(token => $token, chapter => $chapter,
+			    scene => $n, body => { scene_description =>
+			    "$o{label} $u/$n [standin:eta=$o{eta}]" });
+			push @ids, $r->{json}{record_id} if $r->{status} == 202;
+		}
+	}
+	return @ids;
+}
+
+# Of the daemons @d, the one holding the most records of $in (an
+# id_list) in flight, by the lease holder its rows name: (daemon, count).
+sub busiest_daemon {
+	my ($in, @d) = @_;
+	my ($best, $most) = ($d[0], -1);
+	for my $dm (@d) {
+		my $n = sql1("SELECT count(*) FROM image_generations WHERE id IN"
+		    . " ($in) AND status = 'in_progress' AND lease_holder LIKE"
+		    . " '%/$dm->{pid}'");
+		($best, $most) = ($dm, $n) if $n > $most;
+	}
+	return ($best, $most);
+}
+
+# A sampler of the records $in (an id_list): each call keeps in $$max the
+# most generations the stand-in held at once so far, and returns how
+# many of the records are final.
+sub final_sampler {
+	my ($in, $max) = @_;
+	return sub {
+		my $s = standin_req('/_standin/stats');
+		$$max = $s->{processing_now} if $s->{processing_now} > $$max;
+		return sql1("SELECT count(*) FROM image_generations WHERE id IN"
+		    . " ($in) AND status IN ('completed', 'failed')");
+	};
+}
 
 # Insert $n pending rows of chapter $chapter (owned by $user) straight
 # into image_generations and (unless no_xadd) XADD each to the job stream
