@@ -105,7 +105,7 @@ report enqueue-lua "ENQUEUE ${enq_us[100000]} us in Redis at 100,000 waiting" \
 # tiers, put them on their users' lists, and drain them with a daemon of
 # DISPATCH_LIMIT slots. Prints the jobs per second.
 dispatch_drain() {	# users
-	local users=$1 chapter_tag left secs done_n
+	local users=$1 chapter_tag secs done_n
 	chapter_tag=bench-dispatch-$users-$(uuid)
 	psql_q -v n="$DISPATCH_JOBS" -v u="$users" -v tag="$chapter_tag" <<'SQL' |
 INSERT INTO chapters (id, user_id, title)
@@ -123,11 +123,7 @@ SQL
 	    grep -E '^[0-9a-f-]{36} ' | dispatch_seed "$seed_sha"
 	MODELSLAB_MAX_QUEUED=$DISPATCH_LIMIT \
 	    "$here/scripts/stack.sh" start-part "$stack" daemon
-	for _ in $(seq 1 1200); do
-		left=$(psql_q -c "SELECT count(*) FROM image_generations g JOIN chapters c ON c.id = g.chapter_id WHERE c.title = '$chapter_tag' AND g.status NOT IN ('completed', 'failed')")
-		[ "$left" = 0 ] && break
-		sleep 0.25
-	done
+	wait_chapters_final "c.title = '$chapter_tag'" 1200 0.25
 	"$here/scripts/stack.sh" stop-part "$stack" daemon
 	read -r done_n secs < <(psql_q -F ' ' -c "SELECT count(*) FILTER (WHERE g.status = 'completed'), extract(epoch FROM max(g.completed_at) - min(g.last_attempted_at)) FROM image_generations g JOIN chapters c ON c.id = g.chapter_id WHERE c.title = '$chapter_tag'")
 	log "dispatch drain: $users users: $done_n of $DISPATCH_JOBS completed in ${secs}s"

@@ -79,6 +79,16 @@ group_ticks() {
 	echo "$t"
 }
 daemon_pid() { head -n1 "$stack/daemon.pid"; }
+# Poll until no record of the chapters c matching SQL condition $1 is
+# unfinished, at most $2 times every $3 s; leaves the count in left.
+wait_chapters_final() {	# condition tries interval
+	local _
+	for _ in $(seq 1 "$2"); do
+		left=$(psql_q -c "SELECT count(*) FROM image_generations g JOIN chapters c ON c.id = g.chapter_id WHERE $1 AND g.status NOT IN ('completed', 'failed')")
+		[ "$left" = 0 ] && return 0
+		sleep "$3"
+	done
+}
 
 declare -a lines=()
 json_parts=()
@@ -249,11 +259,7 @@ pg_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$pg" | tail -n1)
 dchapter=$(seed_jobs "$DRAIN_JOBS")
 pg_t0=$(group_ticks "postgres: scenegen"); st_t0=$(group_ticks modelslab-standin)
 "$here/scripts/stack.sh" start-part "$stack" daemon
-for i in $(seq 1 1200); do
-	left=$(psql_q -c "SELECT count(*) FROM image_generations WHERE chapter_id = '$dchapter' AND status NOT IN ('completed', 'failed')")
-	[ "$left" = 0 ] && break
-	sleep 0.25
-done
+wait_chapters_final "c.id = '$dchapter'" 1200 0.25
 read -r done_n failed_n secs < <(psql_q -F ' ' -c "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'), extract(epoch FROM max(completed_at) - min(last_attempted_at)) FROM image_generations WHERE chapter_id = '$dchapter'")
 files=$(find "$SCENEGEN_IMAGE_DIR" -name '*.png' | wc -l)
 # Where the CPU went, per job (the backends of the daemon's connections
@@ -295,11 +301,7 @@ t1=$(cpu_ticks "$dpid"); s1=$(date +%s.%N)
 cpu=$(perl -e 'printf "%.3f", ($ARGV[1] - $ARGV[0]) / 100 / ($ARGV[3] - $ARGV[2])' "$t0" "$t1" "$s0" "$s1")
 standin_peak=$(curl -s "$STANDIN_URL/_standin/stats" | perl -MJSON::PP -0 -ne 'print decode_json($_)->{processing_peak} // 0')
 hwm=$(hwm_kb "$dpid")
-for i in $(seq 1 $((INFLIGHT_ETA * 8))); do
-	left=$(psql_q -c "SELECT count(*) FROM image_generations WHERE chapter_id = '$ichapter' AND status NOT IN ('completed', 'failed')")
-	[ "$left" = 0 ] && break
-	sleep 0.5
-done
+wait_chapters_final "c.id = '$ichapter'" $((INFLIGHT_ETA * 8)) 0.5
 hwm=$(hwm_kb "$dpid")
 ok=$(verdict "$standin_peak >= $INFLIGHT_JOBS && $hwm <= 65536 && $cpu <= 0.25 && $left == 0")
 report inflight "peak $standin_peak at provider (rows $peak), RSS peak $((hwm / 1024)) MB, CPU ${cpu} core" \
