@@ -62,7 +62,7 @@ objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 API_LIBS	= -lfcgi -lpq -lhiredis -lcjson -lcrypto -lsystemd
 DAEMON_LIBS	= -lpq -lhiredis -lcjson -lcurl -levent -lsystemd -lcrypto -lm \
 		  -pthread
-STANDIN_LIBS	= -levent -lcjson -lz -lm -lhiredis
+STANDIN_LIBS	= -levent -lcjson -lz -lm -lhiredis -lcrypto
 CTL_LIBS	= -lpq -lhiredis -lcjson -lcrypto -lm
 
 PROGRAMS = $(if $(API_SRCS),$(BUILD)/scenegen-api) \

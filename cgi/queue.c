@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "keys.h"
 #include "log.h"
+#include "redis_script.h"
 #include "redis_sync.h"
 #include "extern.h"
 
@@ -63,11 +64,42 @@ queue_connect(struct queue *q)
 }
 
 struct pipe {
-	int	    n;
-	int	    argc[PIPE_MAX];
-	const char *argv[PIPE_MAX][10];
-	redisReply *reply[PIPE_MAX]; /* ours: pipe_free() */
+	int		     n;
+	int		     argc[PIPE_MAX];
+	const char	    *argv[PIPE_MAX][10];
+	struct redis_script *script[PIPE_MAX]; /* EVALSHA of it, or NULL */
+	redisReply	    *reply[PIPE_MAX];  /* ours: pipe_free() */
 };
+
+/*
+ * Replies of p that say NOSCRIPT (Redis restarted or flushed its
+ * scripts): run those commands again as EVAL, which loads the script
+ * for the next EVALSHA. -1 when the connection broke meanwhile.
+ */
+static int
+pipe_reload_scripts(redisContext *c, struct pipe *p)
+{
+	const char *argv[10];
+	redisReply *r;
+	int	    i, j;
+
+	for (i = 0; i < p->n; i++) {
+		if (p->script[i] == NULL ||
+		    p->reply[i]->type != REDIS_REPLY_ERROR ||
+		    !redis_script_missing(p->reply[i]->str))
+			continue;
+		argv[0] = "EVAL";
+		argv[1] = p->script[i]->text;
+		for (j = 2; j < p->argc[i]; j++)
+			argv[j] = p->argv[i][j];
+		r = redisCommandArgv(c, p->argc[i], argv, NULL);
+		if (r == NULL)
+			return -1;
+		freeReplyObject(p->reply[i]);
+		p->reply[i] = r;
+	}
+	return 0;
+}
 
 /*
  * Send the commands of p in one round trip and read every reply. A
@@ -95,7 +127,7 @@ queue_pipeline(struct queue *q, struct pipe *p)
 					break;
 				p->reply[i] = r;
 			}
-		if (i == p->n)
+		if (i == p->n && pipe_reload_scripts(q->ctx, p) == 0)
 			return 0;
 		log_warn("redis: %s: reconnecting", q->ctx->errstr);
 		for (i = 0; i < p->n; i++) {
@@ -127,7 +159,23 @@ pipe_add(struct pipe *p, int argc, const char **argv)
 
 	for (i = 0; i < argc; i++)
 		p->argv[p->n][i] = argv[i];
+	p->script[p->n] = NULL;
 	p->argc[p->n++] = argc;
+}
+
+/* Add to p script s run on argv (numkeys, keys, args; up to 8 words). */
+static void
+pipe_add_script(struct pipe *p, struct redis_script *s, int argc,
+    const char **argv)
+{
+	int i;
+
+	p->argv[p->n][0] = "EVALSHA";
+	p->argv[p->n][1] = redis_script_sha(s);
+	for (i = 0; i < argc; i++)
+		p->argv[p->n][i + 2] = argv[i];
+	p->script[p->n] = s;
+	p->argc[p->n++] = argc + 2;
 }
 
 /* Add the reads the estimate needs: XLEN, XINFO GROUPS, HMGET stats. */
@@ -241,7 +289,7 @@ stats_from_replies(const struct pipe *p, int first, struct queue_stats *st)
 	stats_from_avg(hm, st);
 }
 
-static const char queue_lua_enqueue[] = DISPATCH_LUA_ENQUEUE;
+static struct redis_script queue_lua_enqueue = { DISPATCH_LUA_ENQUEUE, "" };
 
 /*
  * Fill st from the ENQUEUE script's answer {taken, before, limit}: the
@@ -271,14 +319,14 @@ stats_from_enqueue(const redisReply *r, struct queue_stats *st)
  * what, unless what is NULL); 0 otherwise.
  */
 static int
-queue_place_script(struct queue *q, const char *script, const char *what,
-    const char *record_id, const char *tier, const char *user,
+queue_place_script(struct queue *q, struct redis_script *script,
+    const char *what, const char *record_id, const char *tier, const char *user,
     struct queue_stats *st)
 {
 	struct pipe p;
 	char	    now[24];
-	const char *eval[] = { "EVAL", script, "1", KEY_JOB_STREAM, now, tier,
-		user, record_id };
+	const char *eval[] = { "1", KEY_JOB_STREAM, now, tier, user,
+		record_id };
 	const char *hmget[] = { "HMGET", KEY_STATS_HASH, "avg_generation_ms",
 		"capacity" };
 	int	    rc = 0;
@@ -286,7 +334,7 @@ queue_place_script(struct queue *q, const char *script, const char *what,
 	memset(st, 0, sizeof(*st));
 	memset(&p, 0, sizeof(p));
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-	pipe_add(&p, 8, eval);
+	pipe_add_script(&p, script, 6, eval);
 	pipe_add(&p, 4, hmget);
 	if (queue_pipeline(q, &p) == -1)
 		return -1;
@@ -315,13 +363,13 @@ int
 queue_push_job(struct queue *q, const char *record_id, const char *tier,
     const char *user, struct queue_stats *st)
 {
-	return queue_place_script(q, queue_lua_enqueue, "enqueue", record_id,
+	return queue_place_script(q, &queue_lua_enqueue, "enqueue", record_id,
 		   tier, user, st) == 0 ?
 	    0 :
 	    -1;
 }
 
-static const char queue_lua_admission[] = DISPATCH_LUA_ADMISSION;
+static struct redis_script queue_lua_admission = { DISPATCH_LUA_ADMISSION, "" };
 
 /* An integer element of an array reply, or def. */
 static long
@@ -343,8 +391,8 @@ queue_admission(struct queue *q, const char *tier, const char *user,
 {
 	struct pipe p;
 	char	    now[24], quota[24], window[24], maxw[24];
-	const char *eval[] = { "EVAL", queue_lua_admission, "1", KEY_JOB_STREAM,
-		now, tier, user, quota, window, maxw };
+	const char *eval[] = { "1", KEY_JOB_STREAM, now, tier, user, quota,
+		window, maxw };
 	int	    rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -355,7 +403,7 @@ queue_admission(struct queue *q, const char *tier, const char *user,
 	    rate != NULL ? rate->window : 1);
 	snprintf(maxw, sizeof(maxw), "%ld", max_waiting);
 	memset(&p, 0, sizeof(p));
-	pipe_add(&p, 10, eval);
+	pipe_add_script(&p, &queue_lua_admission, 8, eval);
 	if (queue_pipeline(q, &p) == -1)
 		return -1;
 	if (p.reply[0]->type == REDIS_REPLY_ARRAY &&
@@ -375,7 +423,7 @@ queue_admission(struct queue *q, const char *tier, const char *user,
 	return rc;
 }
 
-static const char queue_lua_place[] = DISPATCH_LUA_PLACE;
+static struct redis_script queue_lua_place = { DISPATCH_LUA_PLACE, "" };
 
 /*
  * A waiting job's place in the fair order and the average generation
@@ -385,7 +433,7 @@ int
 queue_place(struct queue *q, const char *record_id, const char *tier,
     const char *user, struct queue_stats *st)
 {
-	return queue_place_script(q, queue_lua_place, NULL, record_id, tier,
+	return queue_place_script(q, &queue_lua_place, NULL, record_id, tier,
 		   user, st) == -1 ?
 	    -1 :
 	    0;

@@ -124,11 +124,20 @@ finish_complete(struct job *job, const char *image_url)
 	    finish_completed);
 }
 
+/* Keep message as the job's last error, for the log once it is written. */
+static void
+finish_note_error(struct job *job, const char *message)
+{
+	free(job->error);
+	job->error = strdup(message);
+}
+
 static void
 finish_failed(struct job *job, long rows, const char *value)
 {
 	job->sg->counters.failed++;
-	log_err("job %s: failed: %s", job->record_id, job->error);
+	log_err("job %s: failed: %s", job->record_id,
+	    job->error != NULL ? job->error : "(no memory for the message)");
 	finish_ack(job);
 }
 
@@ -137,10 +146,10 @@ finish_fail(struct job *job, const char *message)
 {
 	const char *params[3];
 
-	snprintf(job->error, sizeof(job->error), "%s", message);
+	finish_note_error(job, message);
 	params[0] = job->record_id;
 	params[1] = job->lease_token;
-	params[2] = job->error;
+	params[2] = message;
 	job_write_in(job, JOB_FINISHING, STMT_FAIL, 3, params, finish_failed);
 }
 
@@ -181,7 +190,7 @@ finish_error(struct job *job, enum provider_kind kind, const char *message,
 	}
 	wait = backoff_seconds(job->retry_count, retry_after,
 	    cfg->backoff_scale);
-	snprintf(job->error, sizeof(job->error), "%s", message);
+	finish_note_error(job, message);
 	snprintf(wait_s, sizeof(wait_s), "%.3f", wait);
 	log_warn("job %s: %s; retry %ld of %ld in %.2f s%s", job->record_id,
 	    message, job->retry_count + 1, cfg->max_retries, wait,
@@ -189,7 +198,7 @@ finish_error(struct job *job, enum provider_kind kind, const char *message,
 	params[0] = job->record_id;
 	params[1] = job->lease_token;
 	params[2] = wait_s;
-	params[3] = job->error;
+	params[3] = message;
 	params[4] = request_dead ? "t" : "f";
 	job_write_in(job, JOB_FINISHING, STMT_RETRY, 5, params, finish_retried);
 }

@@ -101,6 +101,7 @@ job_free(struct job *job)
 	free(job->aspect_ratio);
 	free(job->output_url);
 	free(job->proxy_url);
+	free(job->error);
 	free(job);
 }
 

@@ -116,7 +116,7 @@ struct job {
 	int		 download_try;
 	double		 generation_time; /* -1 unknown */
 	char		 model_used[128];
-	char		 error[1024]; /* last error, for the row */
+	char		*error; /* last error, for the row; NULL none */
 
 	void (*timer_fn)(struct job *);
 

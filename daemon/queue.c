@@ -17,6 +17,7 @@
 #include "log.h"
 #include "queue.h"
 #include "redis.h"
+#include "redis_script.h"
 #include "redis_url.h"
 #include "scenegend.h"
 #include "uuid.h"
@@ -26,23 +27,27 @@
 #define QUEUE_MOVE_BATCH   100
 
 /* XACK + XDEL of one entry, atomically. */
-static const char queue_lua_ack[] =
-    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) "
-    "return redis.call('XDEL', KEYS[1], ARGV[2])";
+static struct redis_script queue_lua_ack = {
+	"redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) "
+	"return redis.call('XDEL', KEYS[1], ARGV[2])",
+	""
+};
 
 /* XADD the record again, then XACK + XDEL the old entry (if any). */
-static const char queue_lua_requeue[] =
-    "local id = redis.call('XADD', KEYS[1], '*', 'id', ARGV[3]) "
-    "if ARGV[2] ~= '' then "
-    " redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) "
-    " redis.call('XDEL', KEYS[1], ARGV[2]) "
-    "end "
-    "return id";
+static struct redis_script queue_lua_requeue = {
+	"local id = redis.call('XADD', KEYS[1], '*', 'id', ARGV[3]) "
+	"if ARGV[2] ~= '' then "
+	" redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) "
+	" redis.call('XDEL', KEYS[1], ARGV[2]) "
+	"end "
+	"return id",
+	""
+};
 
-static const char queue_lua_release[] = DISPATCH_LUA_RELEASE;
-static const char queue_lua_move_due[] = DISPATCH_LUA_MOVE_DUE;
-static const char queue_lua_tick[] = DISPATCH_LUA_TICK;
-static const char queue_lua_admit[] = DISPATCH_LUA_ADMIT;
+static struct redis_script queue_lua_release = { DISPATCH_LUA_RELEASE, "" };
+static struct redis_script queue_lua_move_due = { DISPATCH_LUA_MOVE_DUE, "" };
+static struct redis_script queue_lua_tick = { DISPATCH_LUA_TICK, "" };
+static struct redis_script queue_lua_admit = { DISPATCH_LUA_ADMIT, "" };
 
 /* An entry read, waiting for ADMIT's answer. */
 struct admit {
@@ -189,17 +194,16 @@ queue_admit(struct queue *q, const char *entry_id, const char *record_id)
 	snprintf(a->entry_id, sizeof(a->entry_id), "%s", entry_id);
 	snprintf(a->record_id, sizeof(a->record_id), "%s", record_id);
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-	argv[0] = "EVAL";
-	argv[1] = queue_lua_admit;
-	argv[2] = "1";
-	argv[3] = KEY_JOB_STREAM;
-	argv[4] = now;
-	argv[5] = a->record_id;
-	argv[6] = KEY_CONSUMER_GROUP;
-	argv[7] = a->entry_id;
+	argv[0] = "1";
+	argv[1] = KEY_JOB_STREAM;
+	argv[2] = now;
+	argv[3] = a->record_id;
+	argv[4] = KEY_CONSUMER_GROUP;
+	argv[5] = a->entry_id;
 	TAILQ_INSERT_TAIL(&q->admits, a, entry);
 	q->nadmits++;
-	if (rconn_send(&q->cmd, 8, argv, NULL, queue_admit_cb, a) == -1) {
+	if (rconn_eval(&q->cmd, &queue_lua_admit, 6, argv, NULL, queue_admit_cb,
+		a) == -1) {
 		TAILQ_REMOVE(&q->admits, a, entry);
 		q->nadmits--;
 		free(a);
@@ -402,10 +406,10 @@ queue_autoclaim(struct queue *q, long min_idle_ms, long count)
 int
 queue_ack(struct queue *q, const char *entry_id, struct queue_reply r)
 {
-	const char *argv[] = { "EVAL", queue_lua_ack, "1", KEY_JOB_STREAM,
-		KEY_CONSUMER_GROUP, entry_id };
+	const char *argv[] = { "1", KEY_JOB_STREAM, KEY_CONSUMER_GROUP,
+		entry_id };
 
-	return rconn_send(&q->cmd, 6, argv, NULL, r.fn, r.arg);
+	return rconn_eval(&q->cmd, &queue_lua_ack, 4, argv, NULL, r.fn, r.arg);
 }
 
 int
@@ -414,23 +418,22 @@ queue_release(struct queue *q, const struct queue_release *rel,
 {
 	static const char *what[] = { "done", "delay", "back" };
 	char		   now[24], due[24];
-	const char	  *argv[12];
+	const char	  *argv[10];
 
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
 	snprintf(due, sizeof(due), "%lld", (long long)rel->due_ms);
-	argv[0] = "EVAL";
-	argv[1] = queue_lua_release;
-	argv[2] = "1";
-	argv[3] = KEY_JOB_STREAM;
-	argv[4] = now;
-	argv[5] = KEY_CONSUMER_GROUP;
-	argv[6] = rel->entry_id;
-	argv[7] = rel->record_id;
-	argv[8] = what[rel->how];
-	argv[9] = due;
-	argv[10] = rel->tier[0] != '\0' ? rel->tier : "free";
-	argv[11] = rel->user[0] != '\0' ? rel->user : "-";
-	return rconn_send(&q->cmd, 12, argv, NULL, r.fn, r.arg);
+	argv[0] = "1";
+	argv[1] = KEY_JOB_STREAM;
+	argv[2] = now;
+	argv[3] = KEY_CONSUMER_GROUP;
+	argv[4] = rel->entry_id;
+	argv[5] = rel->record_id;
+	argv[6] = what[rel->how];
+	argv[7] = due;
+	argv[8] = rel->tier[0] != '\0' ? rel->tier : "free";
+	argv[9] = rel->user[0] != '\0' ? rel->user : "-";
+	return rconn_eval(&q->cmd, &queue_lua_release, 10, argv, NULL, r.fn,
+	    r.arg);
 }
 
 static void
@@ -449,8 +452,8 @@ queue_tick(struct queue *q)
 {
 	const struct settings *cfg = q->sg->cfg;
 	char		       now[24], limit[24], lease[24];
-	const char *argv[] = { "EVAL", queue_lua_tick, "1", KEY_JOB_STREAM, now,
-		limit, lease, cfg->tier_weights };
+	const char	  *argv[] = { "1", KEY_JOB_STREAM, now, limit, lease,
+		       cfg->tier_weights };
 	struct queue_reply r = { queue_tick_cb, NULL };
 
 	if (!q->cmd.up)
@@ -458,17 +461,18 @@ queue_tick(struct queue *q)
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
 	snprintf(limit, sizeof(limit), "%ld", cfg->max_queued);
 	snprintf(lease, sizeof(lease), "%ld", cfg->lease_seconds * 1000);
-	rconn_send(&q->cmd, 8, argv, NULL, r.fn, r.arg);
+	rconn_eval(&q->cmd, &queue_lua_tick, 6, argv, NULL, r.fn, r.arg);
 }
 
 int
 queue_requeue(struct queue *q, const char *entry_id, const char *record_id,
     struct queue_reply r)
 {
-	const char *argv[] = { "EVAL", queue_lua_requeue, "1", KEY_JOB_STREAM,
-		KEY_CONSUMER_GROUP, entry_id, record_id };
+	const char *argv[] = { "1", KEY_JOB_STREAM, KEY_CONSUMER_GROUP,
+		entry_id, record_id };
 
-	return rconn_send(&q->cmd, 7, argv, NULL, r.fn, r.arg);
+	return rconn_eval(&q->cmd, &queue_lua_requeue, 5, argv, NULL, r.fn,
+	    r.arg);
 }
 
 static void queue_move_due_send(struct queue *);
@@ -497,14 +501,14 @@ queue_move_cb(redisReply *reply, const char *err, void *arg)
 static void
 queue_move_due_send(struct queue *q)
 {
-	char	    now[24], batch[16];
-	const char *argv[] = { "EVAL", queue_lua_move_due, "1", KEY_JOB_STREAM,
-		now, batch };
+	char		   now[24], batch[16];
+	const char	  *argv[] = { "1", KEY_JOB_STREAM, now, batch };
 	struct queue_reply r = { queue_move_cb, q };
 
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
 	snprintf(batch, sizeof(batch), "%d", QUEUE_MOVE_BATCH);
-	if (rconn_send(&q->cmd, 6, argv, NULL, r.fn, r.arg) == 0)
+	if (rconn_eval(&q->cmd, &queue_lua_move_due, 4, argv, NULL, r.fn,
+		r.arg) == 0)
 		q->moving = 1;
 }
 
@@ -520,6 +524,13 @@ queue_command(struct queue *q, int argc, const char **argv, const size_t *lens,
     struct queue_reply r)
 {
 	return rconn_send(&q->cmd, argc, argv, lens, r.fn, r.arg);
+}
+
+int
+queue_eval(struct queue *q, struct redis_script *s, int argc, const char **argv,
+    const size_t *lens, struct queue_reply r)
+{
+	return rconn_eval(&q->cmd, s, argc, argv, lens, r.fn, r.arg);
 }
 
 int

@@ -17,6 +17,7 @@
 
 struct scenegend;
 struct queue;
+struct redis_script;
 
 /*
  * Result of one command, called exactly once per accepted command: reply
@@ -86,6 +87,9 @@ void queue_move_due(struct queue *);
 /* Any other command on the command connection. */
 int  queue_command(struct queue *, int argc, const char **argv,
      const size_t *lens, struct queue_reply);
+/* Run script s (EVALSHA) with argv = numkeys, keys, args. */
+int  queue_eval(struct queue *, struct redis_script *s, int argc,
+     const char **argv, const size_t *lens, struct queue_reply);
 /* Whether s (len bytes) is a stream entry id: digits "-" digits. */
 int  queue_entry_id_valid(const char *s, size_t len);
 /* Check for connections that owe a reply for too long (1 s timer). */

@@ -8,12 +8,14 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
 #include "clock.h"
 #include "log.h"
 #include "redis.h"
+#include "redis_script.h"
 #include "redis_url.h"
 
 #define RCONN_RETRY_MIN 0.25
@@ -23,7 +25,11 @@
 struct rcmd {
 	struct rconn *rc;
 	void (*fn)(redisReply *, const char *, void *);
-	void *arg;
+	void		    *arg;
+	struct redis_script *script; /* an EVALSHA of it; NULL otherwise */
+	char		    *cmd;    /* that EVALSHA, sent again on NOSCRIPT */
+	size_t		     cmdlen;
+	int		     resent;
 };
 
 /* --- the libevent adapter, with its allocation checked --- */
@@ -242,6 +248,7 @@ rconn_connect(struct rconn *rc)
 	}
 	ac->data = rc;
 	rc->ac = ac;
+	rc->nloaded = 0; /* a new connection may reach a Redis without them */
 	redisAsyncSetConnectCallback(ac, rconn_on_connect);
 	redisAsyncSetDisconnectCallback(ac, rconn_on_disconnect);
 	/* Queued before the connect completes; sent first. */
@@ -258,6 +265,70 @@ rconn_connect(struct rconn *rc)
 	}
 }
 
+/*
+ * Queue SCRIPT LOAD of s on rc unless this connection has loaded it;
+ * whatever is sent after it finds it. -1 when the command could not be
+ * queued.
+ */
+static int
+rconn_load(struct rconn *rc, struct redis_script *s)
+{
+	const char *argv[] = { "SCRIPT", "LOAD", s->text };
+	int	    i;
+
+	for (i = 0; i < rc->nloaded; i++)
+		if (rc->loaded[i] == s)
+			return 0;
+	if (redisAsyncCommandArgv(rc->ac, rconn_setup_cb, "SCRIPT LOAD", 3,
+		argv, NULL) != REDIS_OK)
+		return -1;
+	if (rc->nloaded < RCONN_SCRIPTS_MAX)
+		rc->loaded[rc->nloaded++] = s;
+	return 0;
+}
+
+/* Count a command sent on rc. */
+static void
+rconn_sent(struct rconn *rc)
+{
+	if (rc->outstanding == 0)
+		rc->last_progress = clock_mono_ms();
+	rc->outstanding++;
+}
+
+static void rconn_cmd_cb(redisAsyncContext *, void *, void *);
+
+/*
+ * Redis answered c's EVALSHA with NOSCRIPT (a restart, a failover or
+ * SCRIPT FLUSH behind our back): load the script and send the same
+ * command once more. -1 when that could not be queued.
+ */
+static int
+rconn_resend(struct rcmd *c)
+{
+	struct rconn *rc = c->rc;
+
+	log_warn("redis %s: a dispatch script was not loaded; loading it "
+		 "again",
+	    rc->name);
+	rc->nloaded = 0;
+	if (rc->ac == NULL || rconn_load(rc, c->script) == -1 ||
+	    redisAsyncFormattedCommand(rc->ac, rconn_cmd_cb, c, c->cmd,
+		c->cmdlen) != REDIS_OK)
+		return -1;
+	c->resent = 1;
+	rconn_sent(rc);
+	return 0;
+}
+
+static void
+rcmd_free(struct rcmd *c)
+{
+	if (c->cmd != NULL)
+		redisFreeCommand(c->cmd);
+	free(c);
+}
+
 /* hiredis's callback for every command we send. */
 static void
 rconn_cmd_cb(redisAsyncContext *ac, void *r, void *privdata)
@@ -268,6 +339,10 @@ rconn_cmd_cb(redisAsyncContext *ac, void *r, void *privdata)
 
 	rc->outstanding--;
 	rc->last_progress = clock_mono_ms();
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+	    c->script != NULL && !c->resent && !rc->closing &&
+	    redis_script_missing(reply->str) && rconn_resend(c) == 0)
+		return;
 	if (!rc->closing && c->fn != NULL) {
 		if (reply == NULL)
 			c->fn(NULL, ac->err ? ac->errstr : "connection lost",
@@ -278,7 +353,7 @@ rconn_cmd_cb(redisAsyncContext *ac, void *r, void *privdata)
 		else
 			c->fn(reply, NULL, c->arg);
 	}
-	free(c);
+	rcmd_free(c);
 }
 
 int
@@ -289,7 +364,7 @@ rconn_send(struct rconn *rc, int argc, const char **argv, const size_t *lens,
 
 	if (!rc->up || rc->ac == NULL)
 		return -1;
-	c = malloc(sizeof(*c));
+	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -1;
 	c->rc = rc;
@@ -300,10 +375,64 @@ rconn_send(struct rconn *rc, int argc, const char **argv, const size_t *lens,
 		free(c);
 		return -1;
 	}
-	if (rc->outstanding == 0)
-		rc->last_progress = clock_mono_ms();
-	rc->outstanding++;
+	rconn_sent(rc);
 	return 0;
+}
+
+int
+rconn_eval(struct rconn *rc, struct redis_script *s, int argc,
+    const char **argv, const size_t			 *lens,
+    void (*fn)(redisReply *, const char *, void *), void *arg)
+{
+	const char **av = NULL;
+	size_t	    *lv = NULL;
+	struct rcmd *c = NULL;
+	int	     i, len;
+
+	if (!rc->up || rc->ac == NULL)
+		return -1;
+	av = calloc((size_t)argc + 2, sizeof(*av));
+	if (av == NULL)
+		goto fail;
+	if (lens != NULL) {
+		lv = calloc((size_t)argc + 2, sizeof(*lv));
+		if (lv == NULL)
+			goto fail;
+		lv[0] = strlen("EVALSHA");
+		lv[1] = REDIS_SCRIPT_SHA_LEN;
+	}
+	av[0] = "EVALSHA";
+	av[1] = redis_script_sha(s);
+	for (i = 0; i < argc; i++) {
+		av[i + 2] = argv[i];
+		if (lv != NULL)
+			lv[i + 2] = lens[i];
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		goto fail;
+	len = redisFormatCommandArgv(&c->cmd, argc + 2, av, lv);
+	if (len < 0)
+		goto fail;
+	c->cmdlen = (size_t)len;
+	c->rc = rc;
+	c->fn = fn;
+	c->arg = arg;
+	c->script = s;
+	if (rconn_load(rc, s) == -1 ||
+	    redisAsyncFormattedCommand(rc->ac, rconn_cmd_cb, c, c->cmd,
+		c->cmdlen) != REDIS_OK)
+		goto fail;
+	rconn_sent(rc);
+	free(av);
+	free(lv);
+	return 0;
+fail:
+	if (c != NULL)
+		rcmd_free(c);
+	free(av);
+	free(lv);
+	return -1;
 }
 
 void

@@ -18,6 +18,9 @@
 struct event;
 struct event_base;
 struct redis_endpoint;
+struct redis_script;
+
+#define RCONN_SCRIPTS_MAX 16 /* scripts remembered as loaded */
 
 /* One Redis connection and what we know about it. */
 struct rconn {
@@ -38,7 +41,10 @@ struct rconn {
 	struct event		    *retry;
 	void (*on_up)(struct rconn *);
 	void (*on_down)(struct rconn *);
-	void *arg; /* the owner's */
+	void		    *arg; /* the owner's */
+	/* Scripts this connection has loaded (redis_script.h). */
+	struct redis_script *loaded[RCONN_SCRIPTS_MAX];
+	int		     nloaded;
 };
 
 /*
@@ -56,6 +62,14 @@ void rconn_connect(struct rconn *);
  * as struct queue_reply says. -1 (no callback) when down or out of memory.
  */
 int  rconn_send(struct rconn *, int argc, const char **argv, const size_t *lens,
+     void (*fn)(redisReply *, const char *, void *), void *arg);
+/*
+ * Run script s (EVALSHA) with argv (numkeys, keys, args) on rc, loading
+ * it first on this connection and again after NOSCRIPT; fn as for
+ * rconn_send(). -1 (no callback) when down or out of memory.
+ */
+int  rconn_eval(struct rconn *, struct redis_script *s, int argc,
+     const char **argv, const size_t			  *lens,
      void (*fn)(redisReply *, const char *, void *), void *arg);
 /* Drop rc when it owes a reply for longer than its limit at now (ms). */
 void rconn_watch(struct rconn *, int64_t now);

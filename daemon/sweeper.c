@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "log.h"
 #include "queue.h"
+#include "redis_script.h"
 #include "scenegend.h"
 #include "sql.h"
 #include "sweeper.h"
@@ -39,7 +40,7 @@
  * Each unattended record (ARGV: now, then id, tier, user triples) back
  * to its user's list unless it is delayed or waiting already.
  */
-static const char sweep_lua_enqueue[] = DISPATCH_LUA_SWEEP;
+static struct redis_script sweep_lua_enqueue = { DISPATCH_LUA_SWEEP, "" };
 
 /*
  * Forget consumers of the group that hold nothing and have not been seen
@@ -47,23 +48,25 @@ static const char sweep_lua_enqueue[] = DISPATCH_LUA_SWEEP;
  * Atomic, so a consumer that reads meanwhile cannot lose an entry; one
  * that is deleted while alive is made again by its next read.
  */
-static const char sweep_lua_consumers[] =
-    "local n = 0 "
-    "local cs = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) "
-    "for i = 1, #cs do "
-    " local c, name, pending, idle = cs[i], nil, nil, nil "
-    " for j = 1, #c, 2 do "
-    "  if c[j] == 'name' then name = c[j + 1] "
-    "  elseif c[j] == 'pending' then pending = c[j + 1] "
-    "  elseif c[j] == 'idle' then idle = c[j + 1] end "
-    " end "
-    " if name and name ~= ARGV[3] and pending == 0 and "
-    "  idle > tonumber(ARGV[2]) then "
-    "  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) "
-    "  n = n + 1 "
-    " end "
-    "end "
-    "return n";
+static struct redis_script sweep_lua_consumers = {
+	"local n = 0 "
+	"local cs = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) "
+	"for i = 1, #cs do "
+	" local c, name, pending, idle = cs[i], nil, nil, nil "
+	" for j = 1, #c, 2 do "
+	"  if c[j] == 'name' then name = c[j + 1] "
+	"  elseif c[j] == 'pending' then pending = c[j + 1] "
+	"  elseif c[j] == 'idle' then idle = c[j + 1] end "
+	" end "
+	" if name and name ~= ARGV[3] and pending == 0 and "
+	"  idle > tonumber(ARGV[2]) then "
+	"  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) "
+	"  n = n + 1 "
+	" end "
+	"end "
+	"return n",
+	""
+};
 
 struct sweeper {
 	struct scenegend *sg;
@@ -148,15 +151,13 @@ sweep_enqueue(struct sweeper *w)
 
 	if (w->nseen > 0)
 		qsort(w->seen, w->nseen, ID_LEN, sweep_cmp);
-	argv = calloc(3 * w->ncand + 6, sizeof(*argv));
+	argv = calloc(3 * w->ncand + 3, sizeof(*argv));
 	if (argv == NULL) {
 		log_err("sweeper: out of memory");
 		sweep_end(w, 0);
 		return;
 	}
 	snprintf(now, sizeof(now), "%lld", (long long)clock_wall_ms());
-	argv[argc++] = "EVAL";
-	argv[argc++] = sweep_lua_enqueue;
 	argv[argc++] = "1";
 	argv[argc++] = KEY_JOB_STREAM;
 	argv[argc++] = now;
@@ -170,12 +171,13 @@ sweep_enqueue(struct sweeper *w)
 		argv[argc++] = CAND_TIER(c);
 		argv[argc++] = CAND_USER(c);
 	}
-	if (argc == 5) {
+	if (argc == 3) {
 		free(argv);
 		sweep_end(w, 1);
 		return;
 	}
-	if (queue_command(w->sg->queue, argc, argv, NULL, r) == -1) {
+	if (queue_eval(w->sg->queue, &sweep_lua_enqueue, argc, argv, NULL, r) ==
+	    -1) {
 		log_warn("sweeper: Redis unavailable");
 		sweep_end(w, 0);
 	}
@@ -330,15 +332,15 @@ static void
 sweep_consumers(struct sweeper *w)
 {
 	char	    idle[32];
-	const char *argv[] = { "EVAL", sweep_lua_consumers, "1", KEY_JOB_STREAM,
-		KEY_CONSUMER_GROUP, idle, w->sg->cfg->consumer };
+	const char *argv[] = { "1", KEY_JOB_STREAM, KEY_CONSUMER_GROUP, idle,
+		w->sg->cfg->consumer };
 	struct queue_reply r = { sweep_consumers_cb, NULL };
 	long		   ms = w->sg->cfg->lease_seconds * 10000;
 
 	if (ms < 3600000)
 		ms = 3600000;
 	snprintf(idle, sizeof(idle), "%ld", ms);
-	queue_command(w->sg->queue, 7, argv, NULL, r);
+	queue_eval(w->sg->queue, &sweep_lua_consumers, 5, argv, NULL, r);
 }
 
 static void

@@ -26,7 +26,8 @@ srcs() {
 	# daemon/http.c is #included by the harness (static callbacks).
 	fuzz_provider)	echo daemon/provider.c daemon/text.c lib/buf.c;;
 	# daemon/queue.c is #included by the harness (static functions).
-	fuzz_redis_msg)	echo lib/log.c lib/clock.c lib/uuid.c lib/redis_url.c;;
+	fuzz_redis_msg)	echo lib/log.c lib/clock.c lib/uuid.c lib/redis_url.c \
+			    lib/redis_script.c;;
 	fuzz_config)	echo lib/config.c lib/redis_url.c lib/buf.c lib/log.c \
 			    cgi/config.c daemon/config.c;;
 	*)		return 1;;
@@ -37,7 +38,7 @@ libs() {
 	fuzz_body)	echo -lcjson;;
 	fuzz_jwt)	echo -lcjson -lcrypto -lm;;
 	fuzz_provider)	echo -lcjson -lcurl -levent -lm;;
-	fuzz_redis_msg)	echo -lhiredis -levent;;
+	fuzz_redis_msg)	echo -lhiredis -levent -lcrypto;;
 	fuzz_config)	echo -lm;;
 	esac
 }

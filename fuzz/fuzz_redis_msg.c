@@ -21,8 +21,10 @@
  * checks what would be sent, and answers "run it".
  */
 #define rconn_send fuzz_rconn_send
+#define rconn_eval fuzz_rconn_eval
 #include "../daemon/queue.c"
 #undef rconn_send
+#undef rconn_eval
 #include "../daemon/redis.c"
 
 #include <hiredis/read.h>
@@ -86,19 +88,29 @@ fuzz_entry(struct scenegend *sg, const char *entry_id, const char *record_id)
 	fuzz_entries++;
 }
 
-/* The command queue.c sends: ADMIT is answered 1 (run the entry). */
+/* Nothing but ADMIT is connected. */
 int
 fuzz_rconn_send(struct rconn *rc, int argc, const char **argv,
     const size_t *lens, void (*fn)(redisReply *, const char *, void *),
     void	 *arg)
 {
+	FUZZ_CHECK(argc >= 1);
+	return -1;
+}
+
+/* The script queue.c runs: ADMIT is answered 1 (run the entry). */
+int
+fuzz_rconn_eval(struct rconn *rc, struct redis_script *s, int argc,
+    const char **argv, const size_t			 *lens,
+    void (*fn)(redisReply *, const char *, void *), void *arg)
+{
 	redisReply one = { .type = REDIS_REPLY_INTEGER, .integer = 1 };
 
-	FUZZ_CHECK(argc >= 2);
-	if (argc != 8 || argv[1] != queue_lua_admit)
+	FUZZ_CHECK(argc >= 1);
+	if (argc != 6 || s != &queue_lua_admit)
 		return -1; /* nothing else is connected */
-	FUZZ_CHECK(uuid_is_valid(argv[5]));
-	FUZZ_CHECK(strlen(argv[7]) >= 1 && strlen(argv[7]) < 64);
+	FUZZ_CHECK(uuid_is_valid(argv[3]));
+	FUZZ_CHECK(strlen(argv[5]) >= 1 && strlen(argv[5]) < 64);
 	fn(&one, NULL, arg);
 	return 0;
 }
