@@ -173,6 +173,28 @@ bare_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$bare_out" | cut -
 bare_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$bare_out")
 report ceiling "bare nginx $bare_rps req/s, p99 $bare_p99" "-" "-" "(reference)" "info"
 
+# ---------------------------------------------------------------- null route
+# The cheapest answer through the FastCGI hop: a path the worker's route
+# check refuses (400, no token read, no database, no Redis). Beside a
+# pgbench of a path's own statement it gives that path's floor on these
+# two cores: 1 / (1/null + 1/pgbench).
+log "null route: the worker's 400 at the route check, $CONNS connections, ${DURATION}s"
+null_url="$BASE_URL/api/v1/chapters/not-a-uuid/images/scenes/1/status"
+wrk -t2 -c$CONNS -d2s "$null_url" >/dev/null
+null_out=$(wrk -t2 -c$CONNS -d${DURATION}s --latency "$null_url")
+null_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$null_out" | cut -d. -f1)
+null_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$null_out")
+null_reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$null_out")
+null_non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$null_out")
+# p99 in ms, whatever unit wrk printed it in
+ms() { perl -e '($v, $u) = $ARGV[0] =~ /^([0-9.]+)([a-z]*)$/; printf "%.2f", $u eq "us" ? $v / 1000 : $u eq "s" ? $v * 1000 : $v' "$1"; }
+null_p99_ms=$(ms "$null_p99")
+floor() { perl -e 'printf "%.0f", 1 / (1 / $ARGV[0] + 1 / $ARGV[1])' "$1" "$2"; }
+r=$(ratio "$null_rps" "$bare_rps")
+ok=$(verdict "$r >= 0.5 && ${null_non2xx:-0} == ${null_reqs:-1}")
+report null-route "$null_rps req/s (400: ${null_non2xx:-0}/${null_reqs:-0}) p99 ${null_p99_ms}ms" \
+    "bare nginx $bare_rps req/s" "$r" ">=0.5" "$ok"
+
 # ---------------------------------------------------------------- enqueue
 log "enqueue: $CONNS connections, ${DURATION}s"
 "$here/scripts/stack.sh" stop-part "$stack" daemon
@@ -206,6 +228,11 @@ ok=$(verdict "$r >= 0.75 && $p99 <= 20 && $accepted == $reqs && $rows >= $accept
 report enqueue "$rps req/s (202: $accepted/$reqs, rows $rows) p50 ${p50}ms p99 ${p99}ms" \
     "pgbench INSERT $pg_tps tps" "$r" ">=0.75, p99<=20ms" "$ok"
 log "enqueue: $(ratio "$rps" "$bare_rps") of bare nginx's rate"
+fl=$(floor "$null_rps" "$pg_tps")
+ok=$(verdict "$rps >= 0.8 * $fl && $p99 <= 3 * $null_p99_ms")
+report enqueue-floor "$rps req/s, p99 ${p99}ms" \
+    "floor $fl req/s (null route + pgbench INSERT), null p99 ${null_p99_ms}ms" \
+    "$(ratio "$rps" "$fl")" ">=0.8 of floor, p99<=3x null" "$ok"
 psql_q -c "DELETE FROM image_generations WHERE chapter_id IN (SELECT id FROM chapters WHERE title = 'bench')" >/dev/null
 rcli del '{scenegen}:jobs' >/dev/null
 
@@ -247,6 +274,11 @@ ok=$(verdict "$r >= 0.8 && $p99 <= 10 && $ok200 == $reqs")
 report status "$rps req/s (200: $ok200/$reqs) p50 ${p50}ms p99 ${p99}ms" \
     "pgbench SELECT $pg_tps tps" "$r" ">=0.8, p99<=10ms" "$ok"
 log "status: $(ratio "$rps" "$bare_rps") of bare nginx's rate"
+fl=$(floor "$null_rps" "$pg_tps")
+ok=$(verdict "$rps >= 0.9 * $fl && $p99 <= 3 * $null_p99_ms")
+report status-floor "$rps req/s, p99 ${p99}ms" \
+    "floor $fl req/s (null route + pgbench SELECT), null p99 ${null_p99_ms}ms" \
+    "$(ratio "$rps" "$fl")" ">=0.9 of floor, p99<=3x null" "$ok"
 
 # ---------------------------------------------------------------- drain
 log "drain: $DRAIN_JOBS jobs, stand-in answering at once"
