@@ -22,7 +22,7 @@ srcs() {
 	case $1 in
 	fuzz_route)	echo cgi/route.c lib/uuid.c;;
 	fuzz_body)	echo cgi/validate.c cgi/syntax.c lib/uuid.c lib/log.c;;
-	fuzz_jwt)	echo cgi/auth.c cgi/syntax.c lib/uuid.c;;
+	fuzz_jwt)	echo cgi/auth.c cgi/syntax.c lib/uuid.c lib/base64url.c;;
 	# daemon/http.c is #included by the harness (static callbacks).
 	fuzz_provider)	echo daemon/provider.c daemon/text.c lib/buf.c;;
 	# daemon/queue.c is #included by the harness (static functions).
