@@ -125,6 +125,20 @@ static const struct {
 	    "WHERE c.id = $1::uuid AND c.user_id = $2::uuid "
 	    "ORDER BY n.scene_number",
 	    5 },
+	/*
+	 * Cancel the caller's record ($1 id, $2 user) if it is not final
+	 * yet: one guarded UPDATE. A row that is not pending or in progress
+	 * (final, someone else's, none) is not touched: no row back. The
+	 * lease stays, so the daemon holding the job (if any) sees its row
+	 * canceled under its own token; its guarded writes, all made on
+	 * status = 'in_progress', change nothing from now on.
+	 */
+	[STMT_RECORD_CANCEL] = { "record_cancel",
+	    "UPDATE image_generations SET status = 'canceled', "
+	    "error_message = NULL, next_attempt_at = NULL "
+	    "WHERE id = $1::uuid AND user_id = $2::uuid "
+	    "AND status IN ('pending', 'in_progress') RETURNING id",
+	    2 },
 	[STMT_PING] = { "ping", "SELECT 1", 0 },
 };
 

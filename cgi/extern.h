@@ -99,6 +99,7 @@ enum page {
 	PAGE_HEALTHZ,	    /* GET, HEAD /healthz */
 	PAGE_RECORD_STATUS, /* GET, HEAD /api/v1/records/{id} */
 	PAGE_SCENE_LIST,    /* GET, HEAD .../chapters/{id}/images/scenes */
+	PAGE_RECORD_CANCEL, /* POST /api/v1/records/{id}/cancel */
 	PAGE__MAX
 };
 
@@ -246,6 +247,7 @@ enum stmt {
 	STMT_SCENE_STATUS,
 	STMT_RECORD_STATUS,
 	STMT_SCENE_LIST,
+	STMT_RECORD_CANCEL,
 	STMT_PING,
 	STMT__MAX
 };
@@ -354,6 +356,7 @@ enum api_error {
 	ERR_PAYLOAD_TOO_LARGE,
 	ERR_UNSUPPORTED_MEDIA_TYPE,
 	ERR_RATE_LIMITED,
+	ERR_ALREADY_FINAL,
 	ERR_UNAVAILABLE,
 	ERR_INTERNAL,
 	ERR__MAX
@@ -434,6 +437,7 @@ int  json_close(struct json_out *);
 void json_free(struct json_out *);
 
 void reply_error(struct request *, enum api_error);
+void reply_error_detail(struct request *, enum api_error, const char *detail);
 void reply_field_error(struct request *, const char *field, const char *reason);
 void reply_json(struct request *, int status, const char *cache,
     const char *headers, const struct buf *body);
@@ -454,5 +458,8 @@ void page_record_status(struct request *);
 
 /* listing.c: a chapter's scenes, a page at a time. */
 void page_scene_list(struct request *);
+
+/* cancel.c: a record canceled by its owner. */
+void page_record_cancel(struct request *);
 
 #endif

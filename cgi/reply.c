@@ -44,6 +44,8 @@ static const struct {
 	    "The request body must be application/json." },
 	[ERR_RATE_LIMITED] = { 429, "rate_limited",
 	    "Too many requests; try again later." },
+	[ERR_ALREADY_FINAL] = { 409, "already_final",
+	    "The record is already final." },
 	[ERR_UNAVAILABLE] = { 503, "unavailable",
 	    "The service is temporarily unavailable; try again shortly." },
 	[ERR_INTERNAL] = { 500, "internal_error",
@@ -69,6 +71,8 @@ reply_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
 	case 413:
 		return "Payload Too Large";
 	case 415:
@@ -224,7 +228,7 @@ reply_db_failure(struct request *req, enum db_result rc)
 }
 
 /* Send error e with detail, adding the headers its status needs. */
-static void
+void
 reply_error_detail(struct request *req, enum api_error e, const char *detail)
 {
 	struct json_out j;

@@ -39,6 +39,9 @@ const struct page_route page_routes[PAGE__MAX] = {
 	    ACCESS_TOKEN, page_scene_list,
 	    QUERY_CHECKED | QUERY_BIT(QPARAM_STATUS) | QUERY_BIT(QPARAM_LIMIT) |
 		QUERY_BIT(QPARAM_CURSOR) },
+	[PAGE_RECORD_CANCEL] = { "record_cancel",
+	    "/api/v1/records/{record_id}/cancel", M_POST, ACCESS_TOKEN,
+	    page_record_cancel, QUERY_CHECKED },
 };
 
 const struct param_rule param_rules[PARAM__MAX] = {

@@ -86,6 +86,8 @@ my %routes = (
 	list_repeated => [0, "$scene?limit=1&limit=2"],
 	list_empty_pair => [0, "$scene?limit=5&&status=in_progress"],
 	list_unknown => [0, "$scene?cursor=&Foo.bar=1"],
+	record_cancel => [2, "/api/v1/records/$uuid/cancel"],
+	record_cancel_get => [0, "/api/v1/records/$uuid/cancel?x"],
 );
 seed('fuzz_route', $_, chr($routes{$_}[0]) . $routes{$_}[1])
     for keys %routes;

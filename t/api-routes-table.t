@@ -23,6 +23,7 @@ my @routes = (
 	[ 'record_status', $record, 'GET, HEAD', 1 ],
 	[ 'scene_list', "/api/v1/chapters/$chapter/images/scenes", 'GET, HEAD',
 	  1 ],
+	[ 'record_cancel', "$record/cancel", 'POST', 1 ],
 );
 my @methods = qw(GET HEAD POST PUT PATCH DELETE OPTIONS);
 my $json_body = '{"scene_description": "A"}';
@@ -108,6 +109,7 @@ my @unknown = ('/', '/nope', '/healthz/', '/HEALTHZ', '/healthz/x', '/api',
     "/api/v1/chapters/$chapter/images/SCENES",
     "$scene/status/x", "$scene/STATUS", "$scene/statu",
     '/api/v1/records', '/api/v1/records/', "$record/", "$record/x",
+    "$record/cancel/", "$record/CANCEL",
     '/api/v1/webhooks/secret', '/admin/');
 for my $path (@unknown) {
 	for my $m (qw(GET POST DELETE)) {

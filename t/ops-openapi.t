@@ -251,6 +251,22 @@ is($r->{status}, 404, 'unknown chapter: 404');
 $r = http_req('GET', "/api/v1/chapters/$chapter/images/scenes");
 conforms('listing without a token', $r, $L, 'get');
 
+# Cancel: a fresh record (200, or 409 if a daemon finished it first),
+# again (200 or 409), an unknown one (404).
+my $C = '/api/v1/records/{record_id}/cancel';
+$r = api_post(token => $token, chapter => $chapter, scene => 6,
+    body => { scene_description => 'to cancel [standin:eta=5]' });
+my $cid = ($r->{json} // {})->{record_id} // '';
+$r = http_req('POST', "/api/v1/records/$cid/cancel", headers => \%auth);
+conforms("cancel ($r->{status})", $r, $C, 'post');
+like($r->{status}, qr/^(?:200|409)$/, 'cancel: 200 or 409');
+$r = http_req('POST', "/api/v1/records/$cid/cancel", headers => \%auth);
+conforms("cancel again ($r->{status})", $r, $C, 'post');
+$r = http_req('POST', '/api/v1/records/' . Scenegen::Test::new_uuid()
+    . '/cancel', headers => \%auth);
+conforms('cancel of nothing', $r, $C, 'post');
+is($r->{status}, 404, 'cancel of nothing: 404');
+
 # Errors: one per documented kind.
 $r = api_post(chapter => $chapter, body => { scene_description => 'x' });
 conforms('POST without token', $r, $P, 'post');
