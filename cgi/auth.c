@@ -19,62 +19,13 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base64url.h"
 #include "extern.h"
 
 #define TOKEN_MAX	  8192 /* bytes of a whole token */
 #define DECODED_MAX	  (TOKEN_MAX / 4 * 3 + 3)
 #define AUTH_SKEW_SECONDS 30
 #define SHA256_LEN	  32
-
-/* The value of one base64url character, or -1. */
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Decode unpadded base64url (RFC 7515 section 2) strictly: only the 64
- * characters, no '=', no impossible length, unused bits zero (so every
- * value has exactly one encoding). out gets a NUL after the bytes.
- * Returns the decoded length or -1.
- */
-static long
-b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap)
-{
-	unsigned long acc = 0;
-	size_t	      i, n = 0;
-	int	      bits = 0, v;
-
-	if (len == 0 || len % 4 == 1 || len / 4 * 3 + 3 > cap)
-		return -1;
-	for (i = 0; i < len; i++) {
-		v = b64url_value((unsigned char)s[i]);
-		if (v == -1)
-			return -1;
-		acc = (acc << 6) | (unsigned long)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (unsigned char)(acc >> bits);
-			acc &= (1UL << bits) - 1;
-		}
-	}
-	if (acc != 0)
-		return -1;
-	out[n] = '\0';
-	return (long)n;
-}
 
 /* Parse decoded JSON text that must be one object and nothing else. */
 static cJSON *

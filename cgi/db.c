@@ -6,11 +6,44 @@
  * All values are bound parameters; no SQL is ever built from text.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "pgerr.h"
 #include "extern.h"
+
+/*
+ * The columns of a status document (status.c reads them by number), of
+ * the row source t ("" or "alias."): 0 id, 1 status, 2 image_url,
+ * 3 scene_number, 4 retry_count, 5 progress, 6 generation time, 7
+ * error_message, 8 created_at, 9 updated_at (RFC 3339 UTC), 10 tier,
+ * 11 the provider's ETA, 12 seconds since the provider (or the attempt)
+ * started, 13 chapter_id.
+ */
+#define STATUS_COLUMNS_OF(t) \
+	t "id, " t "status, " t "image_url, " t "scene_number, " t \
+	  "retry_count, " t "progress, COALESCE(" t \
+	  "generation_time_seconds, " \
+	  "CASE WHEN jsonb_typeof(" t "metadata->'generation_time') = " \
+	  "'number' THEN (" t "metadata->>'generation_time')::float8 END), " t \
+	  "error_message, to_char(" t "created_at AT TIME ZONE 'UTC', " \
+	  "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(" t \
+	  "updated_at AT TIME ZONE 'UTC', " \
+	  "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " t "tier, " t \
+	  "provider_eta_seconds, " \
+	  "EXTRACT(EPOCH FROM clock_timestamp() - COALESCE(" t \
+	  "provider_submitted_at, " t "last_attempted_at)), " t "chapter_id"
+
+#define STATUS_COLUMNS	 STATUS_COLUMNS_OF("")
+#define STATUS_COLUMNS_N STATUS_COLUMNS_OF("n.")
+
+/* The columns STATUS_COLUMNS_OF() reads, for a subquery to pass on. */
+#define STATUS_SOURCE \
+	"id, status, image_url, scene_number, retry_count, progress, " \
+	"generation_time_seconds, metadata, error_message, created_at, " \
+	"updated_at, tier, provider_eta_seconds, provider_submitted_at, " \
+	"last_attempted_at, chapter_id"
 
 static const struct {
 	const char *name;
@@ -53,25 +86,85 @@ static const struct {
 	    3 },
 	/* The newest record of a chapter's scene that the caller owns. */
 	[STMT_SCENE_STATUS] = { "scene_status",
-	    "SELECT id, status, image_url, scene_number, retry_count, "
-	    "progress, COALESCE(generation_time_seconds, "
-	    "CASE WHEN jsonb_typeof(metadata->'generation_time') = 'number' "
-	    "THEN (metadata->>'generation_time')::float8 END), "
-	    "error_message, "
-	    "to_char(created_at AT TIME ZONE 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	    "to_char(updated_at AT TIME ZONE 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	    "tier, provider_eta_seconds, "
-	    "EXTRACT(EPOCH FROM clock_timestamp() - "
-	    "COALESCE(provider_submitted_at, last_attempted_at)) "
-	    "FROM image_generations "
+	    "SELECT " STATUS_COLUMNS " FROM image_generations "
 	    "WHERE chapter_id = $1::uuid AND scene_number = $2::integer "
 	    "AND user_id = $3::uuid "
 	    "ORDER BY created_at DESC, id DESC LIMIT 1",
 	    3 },
+	/* A record by id, if the caller owns it. */
+	[STMT_RECORD_STATUS] = { "record_status",
+	    "SELECT " STATUS_COLUMNS " FROM image_generations "
+	    "WHERE id = $1::uuid AND user_id = $2::uuid",
+	    2 },
+	/*
+	 * A page of a chapter's scenes: the newest record of each scene
+	 * (of the caller's) after scene $3, by scene number, whose status
+	 * is one of $4 (NULL: any), at most $5 of them. A skip scan: each
+	 * step finds the next scene's newest record by one descent of
+	 * idx_image_generations_chapter_scene_newest (LIMIT 1 in its
+	 * order), whatever the planner thinks a chapter holds, and the
+	 * steps stop once $5 are kept. No row when the chapter is not the
+	 * caller's; one row of NULLs when it has no such scene.
+	 */
+	[STMT_SCENE_LIST] = { "scene_list",
+	    "WITH RECURSIVE s AS ((SELECT " STATUS_SOURCE
+	    " FROM image_generations "
+	    "WHERE chapter_id = $1::uuid AND user_id = $2::uuid "
+	    "AND scene_number > $3::integer "
+	    "ORDER BY scene_number, created_at DESC, id DESC LIMIT 1) "
+	    "UNION ALL SELECT n.* FROM s, LATERAL (SELECT " STATUS_SOURCE
+	    " FROM image_generations g "
+	    "WHERE g.chapter_id = $1::uuid AND g.user_id = $2::uuid "
+	    "AND g.scene_number > s.scene_number "
+	    "ORDER BY g.scene_number, g.created_at DESC, g.id DESC "
+	    "LIMIT 1) n) "
+	    "SELECT " STATUS_COLUMNS_N " FROM chapters c "
+	    "LEFT JOIN LATERAL (SELECT * FROM s "
+	    "WHERE $4::text[] IS NULL OR s.status = ANY ($4::text[]) "
+	    "LIMIT $5::integer) n ON true "
+	    "WHERE c.id = $1::uuid AND c.user_id = $2::uuid "
+	    "ORDER BY n.scene_number",
+	    5 },
+	/*
+	 * Cancel the caller's record ($1 id, $2 user) if it is not final
+	 * yet: one guarded UPDATE. A row that is not pending or in progress
+	 * (final, someone else's, none) is not touched: no row back. The
+	 * lease stays, so the daemon holding the job (if any) sees its row
+	 * canceled under its own token; its guarded writes, all made on
+	 * status = 'in_progress', change nothing from now on.
+	 */
+	[STMT_RECORD_CANCEL] = { "record_cancel",
+	    "UPDATE image_generations SET status = 'canceled', "
+	    "error_message = NULL, next_attempt_at = NULL "
+	    "WHERE id = $1::uuid AND user_id = $2::uuid "
+	    "AND status IN ('pending', 'in_progress') RETURNING id",
+	    2 },
 	[STMT_PING] = { "ping", "SELECT 1", 0 },
 };
+
+/* A column as a long; -1 (never valid for us) when NULL or not one. */
+long
+db_long(const PGresult *res, int row, int col)
+{
+	const char *s;
+	char	   *end;
+	long	    v;
+
+	if (PQgetisnull(res, row, col))
+		return -1;
+	s = PQgetvalue(res, row, col);
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0')
+		return -1;
+	return v;
+}
+
+/* A text column, or NULL when SQL NULL. */
+const char *
+db_text(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
 
 void
 db_init(struct db *db, const char *url)

@@ -94,9 +94,12 @@ void worker_run(const struct api_config *, int listen_fd, pid_t parent)
 #define ALLOW_MAX    64 /* bytes of an Allow: value */
 
 enum page {
-	PAGE_SCENE_CREATE, /* POST .../scenes/{n} */
-	PAGE_SCENE_STATUS, /* GET, HEAD .../scenes/{n}/status */
-	PAGE_HEALTHZ,	   /* GET, HEAD /healthz */
+	PAGE_SCENE_CREATE,  /* POST .../scenes/{n} */
+	PAGE_SCENE_STATUS,  /* GET, HEAD .../scenes/{n}/status */
+	PAGE_HEALTHZ,	    /* GET, HEAD /healthz */
+	PAGE_RECORD_STATUS, /* GET, HEAD /api/v1/records/{id} */
+	PAGE_SCENE_LIST,    /* GET, HEAD .../chapters/{id}/images/scenes */
+	PAGE_RECORD_CANCEL, /* POST /api/v1/records/{id}/cancel */
 	PAGE__MAX
 };
 
@@ -126,6 +129,7 @@ enum access {
 enum param {
 	PARAM_CHAPTER_ID,   /* a UUID */
 	PARAM_SCENE_NUMBER, /* SCENE_MIN..SCENE_MAX */
+	PARAM_RECORD_ID,    /* a UUID */
 	PARAM__MAX
 };
 
@@ -151,7 +155,10 @@ struct request;
  * A row of the route table. shape is the path, literal but for whole
  * segments "{param}"; methods are METHOD_BIT()s (HEAD is listed where
  * it is allowed); handler answers the request once the front line has
- * let it through.
+ * let it through; query says which query parameters the page takes
+ * (query.c): 0 for the pages of version 1, which never looked at the
+ * query string, else QUERY_CHECKED and the QUERY_BIT()s it takes (any
+ * other parameter is a 400).
  */
 struct page_route {
 	const char  *name;
@@ -159,6 +166,7 @@ struct page_route {
 	unsigned int methods;
 	enum access  access;
 	void (*handler)(struct request *);
+	unsigned int query;
 };
 
 extern const struct page_route page_routes[PAGE__MAX];
@@ -185,12 +193,61 @@ enum route_result route_match(const char *method, const char *uri,
     struct route *);
 const char	 *route_table_check(void);
 
+/*
+ * query.c: the query string of the pages that take one, parsed strictly
+ * before authentication: unknown, repeated or malformed parameters and
+ * bad values are a 400 naming the parameter.
+ */
+#define QUERY_MAX	   1024 /* bytes of a query string */
+#define QUERY_VALUE_MAX	   256	/* bytes of one value, decoded */
+#define LIST_LIMIT_MAX	   200	/* ?limit= of a listing */
+#define LIST_LIMIT_DEFAULT 100
+
+/* The status words of a record, in the order the API lists them. */
+enum record_status {
+	RECORD_PENDING,
+	RECORD_IN_PROGRESS,
+	RECORD_COMPLETED,
+	RECORD_FAILED,
+	RECORD_CANCELED,
+	RECORD__MAX
+};
+
+extern const char *const record_status_names[RECORD__MAX];
+
+enum qparam {
+	QPARAM_STATUS, /* ?status=a,b: record status words */
+	QPARAM_LIMIT,  /* ?limit=1..LIST_LIMIT_MAX */
+	QPARAM_CURSOR, /* ?cursor=: base64url, checked by its page */
+	QPARAM__MAX
+};
+
+#define QUERY_BIT(q)  (1u << (q))
+#define CURSOR_REASON "must be the next_cursor of an earlier answer"
+#define QUERY_CHECKED (1u << QPARAM__MAX) /* the page refuses the rest */
+
+/* A parsed query string; a parameter not given is zero. */
+struct query {
+	unsigned int given;    /* QUERY_BIT()s */
+	unsigned int statuses; /* 1u << enum record_status */
+	long	     limit;
+	char	     cursor[QUERY_VALUE_MAX + 1];
+	char	     bad[33]; /* an unknown parameter's name, for the 400 */
+};
+
+struct field_error;
+int query_parse(const char *uri, unsigned int rule, struct query *,
+    struct field_error *);
+
 /* db.c: one PostgreSQL connection per worker, prepared statements. */
 enum stmt {
 	STMT_SCENE_INSERT,
 	STMT_IDEM_LOOKUP,
 	STMT_IDEM_CLEAR,
 	STMT_SCENE_STATUS,
+	STMT_RECORD_STATUS,
+	STMT_SCENE_LIST,
+	STMT_RECORD_CANCEL,
 	STMT_PING,
 	STMT__MAX
 };
@@ -212,6 +269,8 @@ void	       db_init(struct db *, const char *url);
 enum db_result db_exec(struct db *, enum stmt, const char *const *values,
     int nvalues, PGresult **);
 void	       db_close(struct db *);
+long	       db_long(const PGresult *, int row, int col);
+const char    *db_text(const PGresult *, int row, int col);
 
 /* queue.c: one synchronous Redis connection per worker. */
 struct queue_stats {
@@ -287,6 +346,7 @@ enum api_error {
 	ERR_NOT_FOUND,
 	ERR_CHAPTER_NOT_FOUND,
 	ERR_RECORD_NOT_FOUND,
+	ERR_RECORD_UNKNOWN,
 	ERR_METHOD_NOT_ALLOWED,
 	ERR_INVALID_JSON,
 	ERR_BODY_REQUIRED,
@@ -296,6 +356,7 @@ enum api_error {
 	ERR_PAYLOAD_TOO_LARGE,
 	ERR_UNSUPPORTED_MEDIA_TYPE,
 	ERR_RATE_LIMITED,
+	ERR_ALREADY_FINAL,
 	ERR_UNAVAILABLE,
 	ERR_INTERNAL,
 	ERR__MAX
@@ -339,6 +400,7 @@ struct request {
 	const char	*method;
 	const char	*uri;
 	struct route	 route;
+	struct query	 query;
 	struct auth_user user;
 	struct buf	 body;
 	int		 token_given;	     /* for WWW-Authenticate */
@@ -366,19 +428,38 @@ void json_string(struct json_out *, const char *key, const char *);
 void json_int(struct json_out *, const char *key, long long);
 void json_double(struct json_out *, const char *key, double);
 void json_null(struct json_out *, const char *key);
+/* Open an array or object member ("key": [ or {); key NULL in arrays. */
+void json_array(struct json_out *, const char *key);
+void json_object(struct json_out *, const char *key);
+void json_end_array(struct json_out *);
+void json_end_object(struct json_out *);
 int  json_close(struct json_out *);
 void json_free(struct json_out *);
 
 void reply_error(struct request *, enum api_error);
+void reply_error_detail(struct request *, enum api_error, const char *detail);
 void reply_field_error(struct request *, const char *field, const char *reason);
 void reply_json(struct request *, int status, const char *cache,
     const char *headers, const struct buf *body);
 void reply_not_modified(struct request *, const char *etag);
+void reply_json_etag(struct request *, struct json_out *);
+void reply_db_failure(struct request *, enum db_result);
 
 /* handlers.c: the front line of defence, then one handler per page. */
 void handlers_serve(struct worker *, FCGX_Request *);
 void page_scene_create(struct request *);
-void page_scene_status(struct request *);
 void page_healthz(struct request *);
+
+/* status.c: the status document and the pages that answer one. */
+void status_document(struct request *, const PGresult *, int row,
+    struct json_out *);
+void page_scene_status(struct request *);
+void page_record_status(struct request *);
+
+/* listing.c: a chapter's scenes, a page at a time. */
+void page_scene_list(struct request *);
+
+/* cancel.c: a record canceled by its owner. */
+void page_record_cancel(struct request *);
 
 #endif

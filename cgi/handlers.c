@@ -9,8 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "clock.h"
 #include "log.h"
 #include "extern.h"
@@ -19,37 +17,6 @@
 	"Scene image generation has been queued and " \
 	"will be processed in the background"
 #define INSERT_ATTEMPTS 3
-
-/* Answer a failed database call: 503 when unreachable, else 500. */
-static void
-reply_db_failure(struct request *req, enum db_result rc)
-{
-	reply_error(req, rc == DB_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_INTERNAL);
-}
-
-/* A column as a long; -1 (never valid for us) when NULL or not one. */
-static long
-pg_long(const PGresult *res, int row, int col)
-{
-	const char *s;
-	char	   *end;
-	long	    v;
-
-	if (PQgetisnull(res, row, col))
-		return -1;
-	s = PQgetvalue(res, row, col);
-	v = strtol(s, &end, 10);
-	if (end == s || *end != '\0')
-		return -1;
-	return v;
-}
-
-/* A text column, or NULL when SQL NULL. */
-static const char *
-pg_text(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
 
 /*
  * The 202 for record_id (SPEC.md), with Location: the status URL of its
@@ -94,8 +61,8 @@ static void
 reply_replayed(struct request *req, const PGresult *res)
 {
 	struct queue_stats st;
-	const char	  *chapter = pg_text(res, 0, 2);
-	long		   scene = pg_long(res, 0, 3);
+	const char	  *chapter = db_text(res, 0, 2);
+	long		   scene = db_long(res, 0, 3);
 
 	if (chapter == NULL || scene < 0) {
 		log_err("record %s has no chapter or scene",
@@ -107,7 +74,7 @@ reply_replayed(struct request *req, const PGresult *res)
 		memset(&st, 0, sizeof(st));
 	log_info("Idempotency-Key replay of record %s", PQgetvalue(res, 0, 0));
 	reply_accepted(req, PQgetvalue(res, 0, 0), chapter, scene,
-	    pg_long(res, 0, 1), &st);
+	    db_long(res, 0, 1), &st);
 }
 
 /*
@@ -152,7 +119,7 @@ scene_insert(struct request *req, const struct scene_input *in, const char *key)
 		 * whose answer the broken connection lost. */
 		if (rc == DB_DUPLICATE || PQntuples(res) == 1) {
 			retry_count = rc == DB_DUPLICATE ? 0 :
-							   pg_long(res, 0, 1);
+							   db_long(res, 0, 1);
 			PQclear(res);
 			if (queue_push_job(&req->w->queue, id, req->user.tier,
 				req->user.sub, &st) == -1)
@@ -297,174 +264,6 @@ out:
 	scene_input_free(&in);
 }
 
-/* A strong ETag for body: the first 16 bytes of its SHA-256, quoted. */
-static int
-etag_of(const struct buf *body, char out[35])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char	  md[EVP_MAX_MD_SIZE];
-	unsigned int	  len = 0, i;
-
-	if (EVP_Digest(body->data, body->len, md, &len, EVP_sha256(), NULL) !=
-		1 ||
-	    len < 16)
-		return -1;
-	out[0] = '"';
-	for (i = 0; i < 16; i++) {
-		out[1 + 2 * i] = hex[md[i] >> 4];
-		out[2 + 2 * i] = hex[md[i] & 0xf];
-	}
-	out[33] = '"';
-	out[34] = '\0';
-	return 0;
-}
-
-/*
- * 1 if If-None-Match (a list of entity tags, or "*") matches etag, by
- * the weak comparison RFC 9110 section 13.1.2 asks for.
- */
-static int
-etag_matches(const char *inm, const char *etag)
-{
-	const char *p = inm, *end;
-	size_t	    elen = strlen(etag);
-
-	if (inm == NULL)
-		return 0;
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		if (*p == '*')
-			return 1;
-		if (p[0] == 'W' && p[1] == '/')
-			p += 2;
-		if (*p != '"')
-			return 0;
-		end = strchr(p + 1, '"');
-		if (end == NULL)
-			return 0;
-		if ((size_t)(end + 1 - p) == elen && memcmp(p, etag, elen) == 0)
-			return 1;
-		p = end + 1;
-	}
-	return 0;
-}
-
-/*
- * estimated_time_seconds of a status document (SPEC, Version 2): for a
- * pending record, its place in the fair order as at POST; for one in
- * progress, what is left of the provider's ETA (or of the average
- * generation) since it was submitted, at least 1 s; -1 once final (null).
- */
-static long
-status_estimate(struct request *req, const PGresult *res)
-{
-	const char	  *status = pg_text(res, 0, 1);
-	const char	  *tier = pg_text(res, 0, 10);
-	const char	  *eta = pg_text(res, 0, 11);
-	const char	  *since = pg_text(res, 0, 12);
-	struct queue_stats st;
-	double		   left;
-
-	if (status == NULL)
-		return -1;
-	if (strcmp(status, "pending") == 0) {
-		if (queue_place(&req->w->queue, pg_text(res, 0, 0),
-			tier != NULL ? tier : "free", req->user.sub, &st) == -1)
-			memset(&st, 0, sizeof(st));
-		return estimate_seconds(&st, req->w->cfg->estimate_seconds);
-	}
-	if (strcmp(status, "in_progress") != 0)
-		return -1;
-	if (eta != NULL)
-		left = strtod(eta, NULL);
-	else {
-		memset(&st, 0, sizeof(st));
-		left = (double)estimate_seconds(&st,
-		    req->w->cfg->estimate_seconds);
-		if (queue_read_stats(&req->w->queue, &st) == 0 && st.have_avg)
-			left = st.avg_ms / 1000.0;
-	}
-	if (since != NULL)
-		left -= strtod(since, NULL);
-	if (!(left >= 1))
-		return 1;
-	if (left > 86400)
-		return 86400;
-	return (long)left + ((double)(long)left < left); /* rounded up */
-}
-
-/*
- * GET, HEAD /api/v1/chapters/{chapter_id}/images/scenes/{n}/status
- * 200 with the newest record of that scene the caller owns; 304 when
- * If-None-Match matches its ETag; 404 not_found when there is none;
- * 500 internal_error; 503 unavailable (database down).
- */
-void
-page_scene_status(struct request *req)
-{
-	struct json_out j;
-	PGresult       *res = NULL;
-	const char     *v[3], *gen;
-	char		scene[16], etag[35], h[128];
-	enum db_result	rc;
-	long		eta;
-
-	snprintf(scene, sizeof(scene), "%ld",
-	    req->route.number[PARAM_SCENE_NUMBER]);
-	v[0] = req->route.uuid[PARAM_CHAPTER_ID];
-	v[1] = scene;
-	v[2] = req->user.sub;
-	rc = db_exec(&req->w->db, STMT_SCENE_STATUS, v, 3, &res);
-	if (rc != DB_OK) {
-		reply_db_failure(req, rc);
-		return;
-	}
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		reply_error(req, ERR_RECORD_NOT_FOUND);
-		return;
-	}
-	json_open(&j);
-	json_string(&j, "record_id", pg_text(res, 0, 0));
-	json_string(&j, "status", pg_text(res, 0, 1));
-	json_string(&j, "image_url", pg_text(res, 0, 2));
-	json_int(&j, "scene_number", pg_long(res, 0, 3));
-	json_int(&j, "retry_count",
-	    pg_long(res, 0, 4) < 0 ? 0 : pg_long(res, 0, 4));
-	json_int(&j, "progress",
-	    pg_long(res, 0, 5) < 0 ? 0 : pg_long(res, 0, 5));
-	gen = pg_text(res, 0, 6);
-	if (gen != NULL)
-		json_double(&j, "generation_time_seconds", strtod(gen, NULL));
-	else
-		json_null(&j, "generation_time_seconds");
-	json_string(&j, "error_message", pg_text(res, 0, 7));
-	json_string(&j, "created_at", pg_text(res, 0, 8));
-	json_string(&j, "updated_at", pg_text(res, 0, 9));
-	eta = status_estimate(req, res);
-	if (eta >= 0)
-		json_int(&j, "estimated_time_seconds", eta);
-	else
-		json_null(&j, "estimated_time_seconds");
-	PQclear(res);
-	if (json_close(&j) == -1 || etag_of(&j.b, etag) == -1) {
-		log_err("out of memory writing a status answer");
-		reply_error(req, ERR_INTERNAL);
-		goto out;
-	}
-	if (etag_matches(request_param(req, "HTTP_IF_NONE_MATCH"), etag)) {
-		reply_not_modified(req, etag);
-		goto out;
-	}
-	snprintf(h, sizeof(h), "ETag: %s\r\n", etag);
-	reply_json(req, 200, "no-cache", h, &j.b);
-out:
-	json_free(&j);
-}
-
 /*
  * GET, HEAD /healthz (no authentication)
  * 200 when PostgreSQL answers SELECT 1 and Redis answers PING; 503
@@ -521,14 +320,15 @@ handlers_auth(struct request *req)
 
 /*
  * Serve one FastCGI request: the front line (404, 405, 400 for a bad
- * path parameter, then the access rule of its row: 401), all from the
- * route table, then the row's handler.
+ * path parameter or query string, then the access rule of its row:
+ * 401), all from the route table, then the row's handler.
  */
 void
 handlers_serve(struct worker *w, FCGX_Request *f)
 {
 	struct request		 req;
 	const struct page_route *row;
+	struct field_error	 fe;
 	size_t			 plen;
 
 	request_init(&req, w, f);
@@ -547,6 +347,10 @@ handlers_serve(struct worker *w, FCGX_Request *f)
 		goto done;
 	}
 	row = &page_routes[req.route.page];
+	if (query_parse(req.uri, row->query, &req.query, &fe) == -1) {
+		reply_field_error(&req, fe.field, fe.reason);
+		goto done;
+	}
 	switch (row->access) {
 	case ACCESS_PUBLIC:
 		break;

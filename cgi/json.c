@@ -1,5 +1,6 @@
 /*
- * A small writer for the flat JSON objects the API answers with. Every
+ * A small writer for the JSON objects the API answers with (flat ones,
+ * and a listing's array of them). Every
  * call appends to a capped buffer; the first failure (out of memory or
  * over the cap) sticks and json_close() reports it, so callers check
  * once. Strings must be valid UTF-8 (everything we write either comes
@@ -12,7 +13,7 @@
 
 #include "extern.h"
 
-#define JSON_MAX (64 * 1024)
+#define JSON_MAX (1024 * 1024) /* a listing of LIST_LIMIT_MAX documents fits */
 
 void
 json_open(struct json_out *j)
@@ -61,7 +62,7 @@ fail:
 	j->failed = 1;
 }
 
-/* Append the separator and "key": for the next member. */
+/* Append the separator and "key": (just the separator if key is NULL). */
 static void
 json_key(struct json_out *j, const char *key)
 {
@@ -72,6 +73,8 @@ json_key(struct json_out *j, const char *key)
 		return;
 	}
 	j->first = 0;
+	if (key == NULL)
+		return;
 	json_quote(j, key);
 	if (!j->failed && buf_append(&j->b, ":", 1) == -1)
 		j->failed = 1;
@@ -122,6 +125,49 @@ json_null(struct json_out *j, const char *key)
 	json_key(j, key);
 	if (!j->failed && buf_append(&j->b, "null", 4) == -1)
 		j->failed = 1;
+}
+
+/* Open a member (or, key NULL, an element) that is a container. */
+static void
+json_open_member(struct json_out *j, const char *key, const char *open)
+{
+	json_key(j, key);
+	if (!j->failed && buf_append(&j->b, open, 1) == -1)
+		j->failed = 1;
+	j->first = 1;
+}
+
+/* Close the container opened last; what follows needs a separator. */
+static void
+json_close_member(struct json_out *j, const char *close)
+{
+	if (!j->failed && buf_append(&j->b, close, 1) == -1)
+		j->failed = 1;
+	j->first = 0;
+}
+
+void
+json_array(struct json_out *j, const char *key)
+{
+	json_open_member(j, key, "[");
+}
+
+void
+json_object(struct json_out *j, const char *key)
+{
+	json_open_member(j, key, "{");
+}
+
+void
+json_end_array(struct json_out *j)
+{
+	json_close_member(j, "]");
+}
+
+void
+json_end_object(struct json_out *j)
+{
+	json_close_member(j, "}");
 }
 
 /* Close the object; -1 if anything failed on the way. */

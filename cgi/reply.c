@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 #include "extern.h"
 
@@ -22,6 +24,8 @@ static const struct {
 	    "The chapter does not exist or is not yours." },
 	[ERR_RECORD_NOT_FOUND] = { 404, "not_found",
 	    "No image has been requested for this scene." },
+	[ERR_RECORD_UNKNOWN] = { 404, "not_found",
+	    "The record does not exist or is not yours." },
 	[ERR_METHOD_NOT_ALLOWED] = { 405, "method_not_allowed",
 	    "This method is not allowed on this resource." },
 	[ERR_INVALID_JSON] = { 400, "invalid_json",
@@ -40,6 +44,8 @@ static const struct {
 	    "The request body must be application/json." },
 	[ERR_RATE_LIMITED] = { 429, "rate_limited",
 	    "Too many requests; try again later." },
+	[ERR_ALREADY_FINAL] = { 409, "already_final",
+	    "The record is already final." },
 	[ERR_UNAVAILABLE] = { 503, "unavailable",
 	    "The service is temporarily unavailable; try again shortly." },
 	[ERR_INTERNAL] = { 500, "internal_error",
@@ -65,6 +71,8 @@ reply_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
 	case 413:
 		return "Payload Too Large";
 	case 415:
@@ -134,8 +142,93 @@ reply_not_modified(struct request *req, const char *etag)
 	reply_write(req, 304, "no-cache", h, NULL, 0);
 }
 
+/* A strong ETag for body: the first 16 bytes of its SHA-256, quoted. */
+static int
+etag_of(const struct buf *body, char out[35])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	  md[EVP_MAX_MD_SIZE];
+	unsigned int	  len = 0, i;
+
+	if (EVP_Digest(body->data, body->len, md, &len, EVP_sha256(), NULL) !=
+		1 ||
+	    len < 16)
+		return -1;
+	out[0] = '"';
+	for (i = 0; i < 16; i++) {
+		out[1 + 2 * i] = hex[md[i] >> 4];
+		out[2 + 2 * i] = hex[md[i] & 0xf];
+	}
+	out[33] = '"';
+	out[34] = '\0';
+	return 0;
+}
+
+/*
+ * 1 if If-None-Match (a list of entity tags, or "*") matches etag, by
+ * the weak comparison RFC 9110 section 13.1.2 asks for.
+ */
+static int
+etag_matches(const char *inm, const char *etag)
+{
+	const char *p = inm, *end;
+	size_t	    elen = strlen(etag);
+
+	if (inm == NULL)
+		return 0;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		if (*p == '*')
+			return 1;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if (*p != '"')
+			return 0;
+		end = strchr(p + 1, '"');
+		if (end == NULL)
+			return 0;
+		if ((size_t)(end + 1 - p) == elen && memcmp(p, etag, elen) == 0)
+			return 1;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/*
+ * Close j and answer it: 200 with its ETag, or 304 when the request's
+ * If-None-Match names that ETag (500 if j failed). j stays the
+ * caller's to free.
+ */
+void
+reply_json_etag(struct request *req, struct json_out *j)
+{
+	char etag[35], h[128];
+
+	if (json_close(j) == -1 || etag_of(&j->b, etag) == -1) {
+		log_err("out of memory writing an answer");
+		reply_error(req, ERR_INTERNAL);
+		return;
+	}
+	if (etag_matches(request_param(req, "HTTP_IF_NONE_MATCH"), etag)) {
+		reply_not_modified(req, etag);
+		return;
+	}
+	snprintf(h, sizeof(h), "ETag: %s\r\n", etag);
+	reply_json(req, 200, "no-cache", h, &j->b);
+}
+
+/* Answer a failed database call: 503 when unreachable, else 500. */
+void
+reply_db_failure(struct request *req, enum db_result rc)
+{
+	reply_error(req, rc == DB_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_INTERNAL);
+}
+
 /* Send error e with detail, adding the headers its status needs. */
-static void
+void
 reply_error_detail(struct request *req, enum api_error e, const char *detail)
 {
 	struct json_out j;

@@ -8,7 +8,9 @@
  * route.
  *
  * A new page is a new enum page value and a row here; a new kind of
- * path parameter is an enum param value and a row of param_rules.
+ * path parameter is an enum param value and a row of param_rules. The
+ * query string is not part of a route: query.c reads it for the rows
+ * that take one.
  */
 #include <string.h>
 
@@ -30,6 +32,16 @@ const struct page_route page_routes[PAGE__MAX] = {
 	    M_GET_HEAD, ACCESS_TOKEN, page_scene_status },
 	[PAGE_HEALTHZ] = { "healthz", "/healthz", M_GET_HEAD, ACCESS_PUBLIC,
 	    page_healthz },
+	[PAGE_RECORD_STATUS] = { "record_status", "/api/v1/records/{record_id}",
+	    M_GET_HEAD, ACCESS_TOKEN, page_record_status, QUERY_CHECKED },
+	[PAGE_SCENE_LIST] = { "scene_list",
+	    "/api/v1/chapters/{chapter_id}/images/scenes", M_GET_HEAD,
+	    ACCESS_TOKEN, page_scene_list,
+	    QUERY_CHECKED | QUERY_BIT(QPARAM_STATUS) | QUERY_BIT(QPARAM_LIMIT) |
+		QUERY_BIT(QPARAM_CURSOR) },
+	[PAGE_RECORD_CANCEL] = { "record_cancel",
+	    "/api/v1/records/{record_id}/cancel", M_POST, ACCESS_TOKEN,
+	    page_record_cancel, QUERY_CHECKED },
 };
 
 const struct param_rule param_rules[PARAM__MAX] = {
@@ -39,6 +51,7 @@ const struct param_rule param_rules[PARAM__MAX] = {
 	    SCENE_MAX,
 	    "must be an integer from " NUM_TEXT(SCENE_MIN) " to " NUM_TEXT(
 		SCENE_MAX) },
+	[PARAM_RECORD_ID] = { "record_id", PARAM_UUID, 0, 0, "must be a UUID" },
 };
 
 const char *const method_names[METHOD__MAX] = {
@@ -295,6 +308,10 @@ route_table_check(void)
 		if (row->handler == NULL || row->access >= ACCESS__MAX ||
 		    row->methods == 0 ||
 		    (row->methods & ~(METHOD_BIT(METHOD__MAX) - 1)) != 0)
+			return row->name;
+		if (row->query != 0 &&
+		    (!(row->query & QUERY_CHECKED) ||
+			row->query > (QUERY_CHECKED << 1) - 1))
 			return row->name;
 		if (route_allow(row->methods, allow, sizeof(allow)) == -1)
 			return row->name;

@@ -21,6 +21,7 @@ static const char stats_sql[] =
     " count(*) FILTER (WHERE status = 'in_progress'),"
     " count(*) FILTER (WHERE status = 'completed'),"
     " count(*) FILTER (WHERE status = 'failed'),"
+    " count(*) FILTER (WHERE status = 'canceled'),"
     " count(*),"
     " count(*) FILTER (WHERE retry_count > 0),"
     " EXTRACT(EPOCH FROM now() - min(created_at)"
@@ -39,13 +40,14 @@ enum stats_count {
 	STATS_IN_PROGRESS,
 	STATS_COMPLETED,
 	STATS_FAILED,
+	STATS_CANCELED,
 	STATS_TOTAL,
 	STATS_RETRIED,
 	STATS__MAX
 };
 
 static const char *const stats_count_names[STATS__MAX] = { "pending",
-	"in_progress", "completed", "failed", "total", "retried" };
+	"in_progress", "completed", "failed", "canceled", "total", "retried" };
 
 /* What stats gathers; -1 (or NAN) where a figure is unknown. */
 struct stats {
@@ -92,9 +94,10 @@ stats_from_db(struct ctl_settings *s, struct stats *st)
 	}
 	for (i = 0; i < STATS__MAX; i++)
 		st->count[i] = strtoll(PQgetvalue(res, 0, i), NULL, 10);
-	st->oldest_pending_s = stats_double(res, 6);
-	st->avg_hour_s = stats_double(res, 7);
-	st->completed_hour = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+	st->oldest_pending_s = stats_double(res, STATS__MAX);
+	st->avg_hour_s = stats_double(res, STATS__MAX + 1);
+	st->completed_hour = strtoll(PQgetvalue(res, 0, STATS__MAX + 2), NULL,
+	    10);
 	PQclear(res);
 	PQfinish(conn);
 	return 0;

@@ -6,6 +6,7 @@
  * over later; the claim then finds a final row (or a retry not due) and
  * drops it.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "scenegend.h"
 #include "sql.h"
 #include "stats.h"
+#include "storage.h"
 
 /* Redis answered the last step of a job: the job is done. */
 static void
@@ -79,6 +81,31 @@ finish_ack(struct job *job)
 		return;
 	}
 	finish_release(job, RELEASE_DONE, 0, r);
+}
+
+void
+finish_canceled(struct job *job)
+{
+	struct scenegend *sg = job->sg;
+	int		  removed = 0;
+
+	job_cancel_work(job);
+	if (job_set_state(job, JOB_CANCELED) == -1)
+		return;
+	sg->counters.canceled++;
+	/* A canceled row never gets an image: a stored copy is no one's. */
+	if (sg->writer != NULL) {
+		removed = storage_remove(sg->cfg->image_dir, job->record_id);
+		if (removed == -1)
+			log_err("job %s: canceled, but its image could not be "
+				"removed: unlink: %s",
+			    job->record_id, strerror(errno));
+	}
+	log_info("job %s: canceled by its owner; %s", job->record_id,
+	    removed == 1 ? "its stored image removed" : "nothing stored");
+	/* The slot its entry took is no one's now, claimed or not. */
+	job->holds_slot = 1;
+	finish_ack(job);
 }
 
 static void

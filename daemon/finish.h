@@ -25,5 +25,11 @@ void finish_fail(struct job *, const char *message);
 void finish_hand_back(struct job *);
 /* Ack the job's entry (no row change), then done. */
 void finish_ack(struct job *);
+/*
+ * The owner canceled the job's row: stop its work, remove its image if
+ * it was stored, give its provider slot back and ack its entry. No row
+ * change: the row is final already.
+ */
+void finish_canceled(struct job *);
 
 #endif

@@ -29,40 +29,48 @@
 const struct job_state_info job_states[JOB_STATE__MAX] = {
 	[JOB_CLAIMING] = { "claiming",
 	    T(JOB_SUBMITTING) | T(JOB_WAITING) | T(JOB_FINISHING) |
-		T(JOB_ACKING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
+		T(JOB_ACKING) | T(JOB_HANDING_BACK) | T(JOB_CANCELED) |
+		T(JOB_DONE),
 	    0 },
 	[JOB_SUBMITTING] = { "submitting",
 	    T(JOB_RECORDING) | T(JOB_DOWNLOADING) | T(JOB_DISK_WAIT) |
-		T(JOB_FINISHING) | T(JOB_DONE),
+		T(JOB_FINISHING) | T(JOB_CANCELED) | T(JOB_DONE),
 	    LEASE },
 	[JOB_RECORDING] = { "recording",
 	    T(JOB_WAITING) | T(JOB_DOWNLOADING) | T(JOB_DISK_WAIT) |
-		T(JOB_FINISHING) | T(JOB_HANDING_BACK) | T(JOB_DONE),
+		T(JOB_FINISHING) | T(JOB_HANDING_BACK) | T(JOB_CANCELED) |
+		T(JOB_DONE),
 	    LEASE | PAST },
 	[JOB_WAITING] = { "waiting",
 	    T(JOB_POLLING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-		T(JOB_DONE),
+		T(JOB_CANCELED) | T(JOB_DONE),
 	    LEASE | DRAIN },
 	[JOB_POLLING] = { "polling",
 	    T(JOB_PROGRESSING) | T(JOB_WAITING) | T(JOB_DOWNLOADING) |
 		T(JOB_DISK_WAIT) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-		T(JOB_DONE),
+		T(JOB_CANCELED) | T(JOB_DONE),
 	    LEASE | DRAIN },
 	[JOB_PROGRESSING] = { "progressing",
-	    T(JOB_WAITING) | T(JOB_HANDING_BACK) | T(JOB_DONE), LEASE },
+	    T(JOB_WAITING) | T(JOB_HANDING_BACK) | T(JOB_CANCELED) |
+		T(JOB_DONE),
+	    LEASE },
 	[JOB_DISK_WAIT] = { "waiting for the disk",
 	    T(JOB_DOWNLOADING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-		T(JOB_DONE),
+		T(JOB_CANCELED) | T(JOB_DONE),
 	    LEASE | DRAIN },
 	[JOB_DOWNLOADING] = { "downloading",
 	    T(JOB_STORING) | T(JOB_FINISHING) | T(JOB_HANDING_BACK) |
-		T(JOB_DONE),
+		T(JOB_CANCELED) | T(JOB_DONE),
 	    LEASE | DRAIN },
-	[JOB_STORING] = { "storing", T(JOB_FINISHING) | T(JOB_DONE), LEASE },
-	[JOB_FINISHING] = { "finishing", T(JOB_ACKING) | T(JOB_DONE),
+	[JOB_STORING] = { "storing",
+	    T(JOB_FINISHING) | T(JOB_CANCELED) | T(JOB_DONE), LEASE },
+	[JOB_FINISHING] = { "finishing",
+	    T(JOB_ACKING) | T(JOB_CANCELED) | T(JOB_DONE),
 	    LEASE | PAST | ENDS },
-	[JOB_HANDING_BACK] = { "handing back", T(JOB_ACKING) | T(JOB_DONE),
-	    LEASE | ENDS },
+	[JOB_HANDING_BACK] = { "handing back",
+	    T(JOB_ACKING) | T(JOB_CANCELED) | T(JOB_DONE), LEASE | ENDS },
+	/* The row is final: no lease to renew; its image is removed. */
+	[JOB_CANCELED] = { "canceled", T(JOB_ACKING) | T(JOB_DONE), 0 },
 	[JOB_ACKING] = { "acking", T(JOB_DONE), 0 },
 	[JOB_DONE] = { "done", 0, 0 },
 };
@@ -334,6 +342,45 @@ job_write_later(struct job *job)
 	job_timer(job, wait, job_write_send);
 }
 
+/* The answer to STMT_CANCELED after a write that changed nothing. */
+static void
+job_lost_cb(const PGresult *res, const char *err, void *arg)
+{
+	struct job *job = arg;
+
+	job->busy--;
+	if (job->state == JOB_DONE) {
+		job_reap_soon(job->sg);
+		return;
+	}
+	if (res != NULL && err == NULL && db_rows(res) == 1 &&
+	    job->sg->jobs.canceled != NULL) {
+		job->sg->jobs.canceled(job);
+		return;
+	}
+	job_abandon(job, "the lease was lost: the row is not ours");
+}
+
+/*
+ * A guarded write changed nothing: the row was canceled by its owner,
+ * or another worker has it. Ask which; if the question cannot be sent,
+ * the job is abandoned (a canceled row is dropped by whoever claims its
+ * entry next).
+ */
+static void
+job_write_lost(struct job *job)
+{
+	struct db_reply r = { job_lost_cb, job };
+	const char     *params[1];
+
+	params[0] = job->record_id;
+	if (db_query(job->sg->db, STMT_CANCELED, 1, params, r) == -1) {
+		job_abandon(job, "the lease was lost: the row is not ours");
+		return;
+	}
+	job->busy++;
+}
+
 /* The database answered a guarded write. */
 static void
 job_write_cb(const PGresult *res, const char *err, void *arg)
@@ -361,7 +408,7 @@ job_write_cb(const PGresult *res, const char *err, void *arg)
 	}
 	rows = db_rows(res);
 	if (rows == 0) {
-		job_abandon(job, "the lease was lost: the row is not ours");
+		job_write_lost(job);
 		return;
 	}
 	if (job->lease_lost && !job_has(job, JOB_ENDS_LEASE)) {

@@ -33,6 +33,7 @@ enum job_state {
 	JOB_STORING,	  /* the writer thread puts it on disk */
 	JOB_FINISHING,	  /* final UPDATE (completed, failed, retry) */
 	JOB_HANDING_BACK, /* shutdown: lease given back */
+	JOB_CANCELED,	  /* its owner canceled the row: work dropped */
 	JOB_ACKING,	  /* stream entry being acked or moved */
 	JOB_DONE,	  /* waiting for the reaper */
 	JOB_STATE__MAX
@@ -75,8 +76,10 @@ struct job_set {
 	/* Told after each reaping (the loop refills slots or stops). */
 	void (*reaped)(void *);
 	void *reaped_arg;
+	/* Told when a guarded write found the job's row canceled. */
+	void (*canceled)(struct job *);
 	/* Testing aid: the first change into this state is refused. */
-	int   refuse_once; /* a job_state, or -1 */
+	int refuse_once; /* a job_state, or -1 */
 };
 
 struct job {
@@ -164,6 +167,9 @@ int	    job_lease_valid(const struct job *);
  * database errors are retried while the lease is valid; done() gets the
  * number of rows and the first column of the first row (or NULL). If the
  * lease runs out first the job is abandoned and done() is not called.
+ * A write that changes nothing does not call done() either: when the
+ * row was canceled by its owner the set's canceled() is told, else the
+ * job is abandoned (its lease was lost).
  */
 int	    job_write(struct job *, int stmt, int n, const char *const *params,
 	    void (*done)(struct job *, long, const char *));

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "db.h"
 #include "dispatch.h"
+#include "finish.h"
 #include "job.h"
 #include "keys.h"
 #include "lease.h"
@@ -62,6 +63,19 @@ lease_lost(struct job *job, const char *why)
 	if (job_has(job, JOB_WRITES_PAST_DEADLINE | JOB_ENDS_LEASE))
 		return; /* a write is being retried: its guard decides */
 	job_abandon(job, why);
+}
+
+/*
+ * The owner canceled the job's row: stop it now, unless a write of it
+ * is running (that write changes nothing, and its answer stops it).
+ */
+static void
+lease_canceled(struct job *job)
+{
+	job->lease_lost = 1;
+	if (job->busy > 0)
+		return;
+	finish_canceled(job);
 }
 
 static void
@@ -165,9 +179,9 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 	struct lease	 *l = arg;
 	struct scenegend *sg = l->sg;
 	struct job	 *job, *next;
-	char		 *renewed = NULL;
-	const char	 *v;
-	size_t		  n = 0, lost = 0;
+	char		 *renewed = NULL, *canceled = NULL;
+	const char	 *v, *flag;
+	size_t		  n = 0, ncanceled = 0, lost = 0;
 	int		  i, rows, s;
 
 	l->running = 0;
@@ -178,18 +192,29 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 	rows = db_rows(res);
 	if (rows > 0) {
 		renewed = calloc((size_t)rows, TOKEN_LEN);
-		if (renewed == NULL) {
+		canceled = calloc((size_t)rows, TOKEN_LEN);
+		if (renewed == NULL || canceled == NULL) {
 			log_err("heartbeat: out of memory");
+			free(renewed);
+			free(canceled);
 			goto check_deadlines;
 		}
 	}
 	for (i = 0; i < rows; i++) {
 		v = db_value(res, i, 0);
-		if (v != NULL && strlen(v) == UUID_STR_LEN)
+		flag = db_value(res, i, 1);
+		if (v == NULL || strlen(v) != UUID_STR_LEN)
+			continue;
+		if (flag != NULL && strcmp(flag, "t") == 0)
+			memcpy(canceled + ncanceled++ * TOKEN_LEN, v,
+			    TOKEN_LEN);
+		else
 			memcpy(renewed + n++ * TOKEN_LEN, v, TOKEN_LEN);
 	}
 	if (n > 1)
 		qsort(renewed, n, TOKEN_LEN, lease_cmp);
+	if (ncanceled > 1)
+		qsort(canceled, ncanceled, TOKEN_LEN, lease_cmp);
 	for (s = 0; s < JOB_STATE__MAX; s++) {
 		for (job = TAILQ_FIRST(&sg->jobs.list[s]); job != NULL;
 		     job = next) {
@@ -208,6 +233,10 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 				job->lease_lost = 0;
 				continue;
 			}
+			if (lease_in(canceled, ncanceled, job->lease_token)) {
+				lease_canceled(job);
+				continue;
+			}
 			/* Our own final write may have cleared it. */
 			if (job_has(job, JOB_ENDS_LEASE))
 				continue;
@@ -222,6 +251,7 @@ lease_renewed(const PGresult *res, const char *err, void *arg)
 	lease_touch_entries(l, renewed, n);
 	lease_renew_slots(l, renewed, n);
 	free(renewed);
+	free(canceled);
 	return;
 check_deadlines:
 	lease_check_deadlines(sg);

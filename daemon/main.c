@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "db.h"
+#include "finish.h"
 #include "holder.h"
 #include "http.h"
 #include "job.h"
@@ -99,6 +100,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "scenegend: event_base_new: out of memory\n");
 		goto done;
 	}
+	sg.jobs.canceled = finish_canceled;
 	if (cfg.debug_refuse_state != NULL) {
 		sg.jobs.refuse_once = job_state_by_name(cfg.debug_refuse_state);
 		if (sg.jobs.refuse_once == -1) {

@@ -681,6 +681,11 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 			job_done(job);
 			return;
 		}
+		if (prior != NULL && strcmp(prior, "canceled") == 0) {
+			/* Canceled before it ran: no provider call, ever. */
+			finish_canceled(job);
+			return;
+		}
 		log_info("job %s: not claimable (%s, or leased to another "
 			 "worker); entry dropped",
 		    job->record_id, prior != NULL ? prior : "?");

@@ -50,6 +50,7 @@ struct counters {
 	uint64_t abandoned;   /* lease lost, left to the others */
 	uint64_t handed_back; /* returned to the queue at shutdown */
 	uint64_t dropped;     /* entries whose row was not claimable */
+	uint64_t canceled;    /* stopped: the owner canceled the record */
 	uint64_t malformed;   /* stream entries without a record id */
 };
 

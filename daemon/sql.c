@@ -161,17 +161,34 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 
 	/*
 	 * $1 ids, $2 lease tokens (parallel uuid[] literals), $3 lease
-	 * seconds. Returns the leases renewed.
+	 * seconds. Returns (token, canceled): the leases renewed with
+	 * canceled false, and with canceled true the tokens sent for
+	 * records their owner canceled (lease.c stops those jobs).
 	 */
 	[STMT_HEARTBEAT] = { "sg_heartbeat",
-	    "UPDATE image_generations g SET"
-	    " lease_expires_at = now() + $3::double precision"
-	    "  * interval '1 second'"
-	    " FROM unnest($1::uuid[], $2::uuid[]) AS h(id, token)"
-	    " WHERE g.id = h.id AND g.lease_token = h.token"
-	    " AND " G_STATUS " = 'in_progress'"
-	    " RETURNING g.lease_token",
+	    "WITH h AS (SELECT * FROM unnest($1::uuid[], $2::uuid[])"
+	    "  AS h(id, token)),"
+	    " renewed AS (UPDATE image_generations g SET"
+	    "  lease_expires_at = now() + $3::double precision"
+	    "   * interval '1 second'"
+	    "  FROM h WHERE g.id = h.id AND g.lease_token = h.token"
+	    "  AND " G_STATUS " = 'in_progress'"
+	    "  RETURNING g.lease_token)"
+	    " SELECT lease_token, false FROM renewed"
+	    " UNION ALL SELECT h.token, true FROM h"
+	    " JOIN image_generations g ON g.id = h.id"
+	    " WHERE " G_STATUS " = 'canceled'",
 	    3, 1 },
+
+	/*
+	 * $1 id: one row if its owner canceled the record. Asked when a
+	 * guarded write of a job changed nothing, to tell a cancel from a
+	 * lease lost to another worker.
+	 */
+	[STMT_CANCELED] = { "sg_canceled",
+	    "SELECT 1 FROM image_generations"
+	    " WHERE id = $1::uuid AND " STATUS " = 'canceled'",
+	    1, 1 },
 
 	[STMT_BEGIN] = { "sg_begin", "BEGIN", 0, 0 },
 	[STMT_SWEEP_LOCK] = { "sg_sweep_lock",

@@ -161,9 +161,10 @@ stats_write_metrics(struct stats *s)
 	    "scenegen_jobs_total{outcome=\"abandoned\"} %" PRIu64 "\n"
 	    "scenegen_jobs_total{outcome=\"handed_back\"} %" PRIu64 "\n"
 	    "scenegen_jobs_total{outcome=\"dropped\"} %" PRIu64 "\n"
-	    "scenegen_jobs_total{outcome=\"malformed\"} %" PRIu64 "\n",
+	    "scenegen_jobs_total{outcome=\"malformed\"} %" PRIu64 "\n"
+	    "scenegen_jobs_total{outcome=\"canceled\"} %" PRIu64 "\n",
 	    c->completed, c->failed, c->retried, c->abandoned, c->handed_back,
-	    c->dropped, c->malformed);
+	    c->dropped, c->malformed, c->canceled);
 	buf_printf(&b,
 	    "# HELP scenegen_provider_latency_seconds ModelsLab call times "
 	    "(quantiles over the last %d calls).\n"

@@ -175,6 +175,22 @@ storage_write_batch(const char *dir, struct storage_file *const *files,
 }
 
 int
+storage_remove(const char *dir, const char *record_id)
+{
+	char path[4096];
+	int  n;
+
+	n = snprintf(path, sizeof(path), "%s/%s.png", dir, record_id);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (unlink(path) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;
+}
+
+int
 storage_check(const char *dir, char *err, size_t errlen)
 {
 	struct stat st;

@@ -24,6 +24,11 @@ struct storage_file {
  */
 void storage_write_batch(const char *dir, struct storage_file *const *files,
     size_t n);
+/*
+ * Remove <dir>/<record_id>.png (a canceled record's image). 1 removed,
+ * 0 there was none, -1 (errno set) it could not be removed.
+ */
+int  storage_remove(const char *dir, const char *record_id);
 /* Whether dir exists and we may write there; creates it if missing. */
 int  storage_check(const char *dir, char *err, size_t errlen);
 

@@ -20,9 +20,9 @@ ALL_TARGETS="fuzz_route fuzz_body fuzz_jwt fuzz_provider fuzz_redis_msg
 # The sources of each target besides fuzz/<target>.c, and its libraries.
 srcs() {
 	case $1 in
-	fuzz_route)	echo cgi/route.c lib/uuid.c;;
+	fuzz_route)	echo cgi/route.c cgi/query.c lib/uuid.c;;
 	fuzz_body)	echo cgi/validate.c cgi/syntax.c lib/uuid.c lib/log.c;;
-	fuzz_jwt)	echo cgi/auth.c cgi/syntax.c lib/uuid.c;;
+	fuzz_jwt)	echo cgi/auth.c cgi/syntax.c lib/uuid.c lib/base64url.c;;
 	# daemon/http.c is #included by the harness (static callbacks).
 	fuzz_provider)	echo daemon/provider.c daemon/text.c lib/buf.c;;
 	# daemon/queue.c is #included by the harness (static functions).

@@ -1,6 +1,7 @@
 /*
  * fuzz_route: cgi/route.c route_match(), the first code that sees the
- * raw REQUEST_URI and REQUEST_METHOD of every request.
+ * raw REQUEST_URI and REQUEST_METHOD of every request, and cgi/query.c
+ * query_parse(), which reads its query string for each rule a row has.
  *
  * Input: one selector byte, then the URI. A selector below 0xf0 picks a
  * method from a list; 0xf0 and above take the method from the input too
@@ -35,6 +36,60 @@ void
 page_healthz(struct request *req)
 {
 	(void)req;
+}
+
+void
+page_record_status(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_scene_list(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_record_cancel(struct request *req)
+{
+	(void)req;
+}
+
+/*
+ * query_parse() under every rule of the table: a refusal names a field
+ * and a reason; an acceptance keeps only parameters the rule takes,
+ * with values in their bounds.
+ */
+static void
+check_query(const char *uri)
+{
+	struct field_error fe;
+	struct query	   q;
+	enum page	   p;
+	unsigned int	   rule;
+	size_t		   len;
+
+	for (p = 0; p < PAGE__MAX; p++) {
+		rule = page_routes[p].query;
+		memset(&fe, 0, sizeof(fe));
+		if (query_parse(uri, rule, &q, &fe) == -1) {
+			FUZZ_CHECK(rule != 0);
+			FUZZ_CHECK(fe.field != NULL && fe.reason != NULL);
+			FUZZ_CHECK(strlen(fe.field) <= 32);
+			continue;
+		}
+		FUZZ_CHECK((q.given & ~rule) == 0);
+		FUZZ_CHECK(q.statuses < (1u << RECORD__MAX));
+		FUZZ_CHECK(
+		    !(q.given & QUERY_BIT(QPARAM_STATUS)) || q.statuses != 0);
+		FUZZ_CHECK(q.limit == 0 ||
+		    (q.limit >= 1 && q.limit <= LIST_LIMIT_MAX));
+		len = strlen(q.cursor);
+		FUZZ_CHECK(len < sizeof(q.cursor));
+		FUZZ_CHECK(
+		    ((q.given & QUERY_BIT(QPARAM_CURSOR)) != 0) == (len > 0));
+	}
 }
 
 static const char *const methods[] = {
@@ -242,6 +297,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(r.page == PAGE__MAX);
 		break;
 	}
+
+	check_query(uri);
 
 	/* A missing method or URI is simply not a route. */
 	FUZZ_CHECK(route_match(NULL, uri, &r) == ROUTE_NOT_FOUND);

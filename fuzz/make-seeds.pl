@@ -78,6 +78,16 @@ my %routes = (
 	raw_post => [0xf0, "POST $scene/1"],
 	raw_lower => [0xf0, "post $scene/1"],
 	raw_empty_method => [0xf0, " $scene/1/status"],
+	record => [0, "/api/v1/records/$uuid"],
+	record_head => [1, "/api/v1/records/$UUID"],
+	record_query => [0, "/api/v1/records/$uuid?x=1"],
+	list => [0, "$scene?status=failed,pending&limit=20&cursor=AQACpfwXhYh-6Jw"],
+	list_encoded => [0, "$scene?status=failed%2Ccanceled&limit=%32"],
+	list_repeated => [0, "$scene?limit=1&limit=2"],
+	list_empty_pair => [0, "$scene?limit=5&&status=in_progress"],
+	list_unknown => [0, "$scene?cursor=&Foo.bar=1"],
+	record_cancel => [2, "/api/v1/records/$uuid/cancel"],
+	record_cancel_get => [0, "/api/v1/records/$uuid/cancel?x"],
 );
 seed('fuzz_route', $_, chr($routes{$_}[0]) . $routes{$_}[1])
     for keys %routes;

@@ -111,11 +111,13 @@ is($s->{status}, 200, 'GET status answers 200') or diag $s->{content};
 is($s->{headers}{'content-type'}, 'application/json; charset=utf-8',
     'status Content-Type: application/json; charset=utf-8');
 my $j = $s->{json} // {};
-is_deeply([ sort keys %$j ], [ sort qw(record_id status image_url scene_number
-    retry_count progress generation_time_seconds error_message created_at
-    updated_at estimated_time_seconds) ],
-    'status body has exactly the SPEC fields (estimated_time_seconds: Version 2)')
+is_deeply([ sort keys %$j ], [ sort qw(record_id chapter_id status image_url
+    scene_number retry_count progress generation_time_seconds error_message
+    created_at updated_at estimated_time_seconds) ],
+    'status body has exactly the SPEC fields (chapter_id and '
+    . 'estimated_time_seconds: Version 2)')
     or diag $s->{content};
+is($j->{chapter_id}, $chapter, 'status chapter_id is the chapter');
 is($j->{record_id}, $id, 'status record_id is the POST\'s record_id');
 like($j->{status} // '', qr/\A(?:pending|in_progress|completed|failed)\z/,
     'status is pending, in_progress, completed or failed');

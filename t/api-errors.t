@@ -242,7 +242,8 @@ api_error('Content-Type application/x-www-form-urlencoded',
 
 # --- paths outside the API under /api/ ---------------------------------------
 for my $c (['GET', '/api/'], ['GET', '/api/v1/chapters'],
-    ['GET', "/api/v1/chapters/$chapter/images/scenes"],
+    ['GET', "/api/v1/chapters/$chapter/images"],
+    ['GET', "/api/v1/chapters/$chapter/images/scenes/"],
     ['POST', "/api/v1/chapters/$chapter/images/scenes/1/extra"],
     ['GET', "/api/v1/chapters/$chapter/images/scenes/1/status/"],
     ['POST', "/api/v2/chapters/$chapter/images/scenes/1"]) {

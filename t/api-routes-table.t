@@ -13,12 +13,17 @@ use Scenegen::Test qw(http_req raw_http new_chapter new_uuid scene_path
 
 my ($user, $chapter, $token) = new_chapter();
 my $scene = scene_path($chapter, 1);
+my $record = '/api/v1/records/' . new_uuid();
 
 # The table this test expects: path, Allow, whether a token is needed.
 my @routes = (
 	[ 'scene_create', $scene, 'POST', 1 ],
 	[ 'scene_status', "$scene/status", 'GET, HEAD', 1 ],
 	[ 'healthz', '/healthz', 'GET, HEAD', 0 ],
+	[ 'record_status', $record, 'GET, HEAD', 1 ],
+	[ 'scene_list', "/api/v1/chapters/$chapter/images/scenes", 'GET, HEAD',
+	  1 ],
+	[ 'record_cancel', "$record/cancel", 'POST', 1 ],
 );
 my @methods = qw(GET HEAD POST PUT PATCH DELETE OPTIONS);
 my $json_body = '{"scene_description": "A"}';
@@ -100,10 +105,12 @@ for my $route (@routes) {
 # Unknown paths: a JSON 404 whatever the method, with or without a token.
 my @unknown = ('/', '/nope', '/healthz/', '/HEALTHZ', '/healthz/x', '/api',
     '/api/v1', "/api/v1/chapters/$chapter", "/api/v1/chapters/$chapter/images",
-    "/api/v1/chapters/$chapter/images/scenes",
     "/api/v1/chapters/$chapter/images/scenes/",
+    "/api/v1/chapters/$chapter/images/SCENES",
     "$scene/status/x", "$scene/STATUS", "$scene/statu",
-    "/api/v1/records/" . new_uuid(), '/api/v1/webhooks/secret', '/admin/');
+    '/api/v1/records', '/api/v1/records/', "$record/", "$record/x",
+    "$record/cancel/", "$record/CANCEL",
+    '/api/v1/webhooks/secret', '/admin/');
 for my $path (@unknown) {
 	for my $m (qw(GET POST DELETE)) {
 		my $r = http_req($m, $path, body => $m eq 'POST' ? $json_body : undef,

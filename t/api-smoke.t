@@ -59,9 +59,10 @@ is($row, join("\t", $user, $chapter, 3, $desc, 'watercolor', '1:1',
 # status, ETag, 304
 $r = api_status(token => $token, chapter => $chapter, scene => 3);
 is($r->{status}, 200, 'status 200');
-is_deeply([ sort keys %{ $r->{json} } ], [ sort qw(record_id status
-    image_url scene_number retry_count progress generation_time_seconds
+is_deeply([ sort keys %{ $r->{json} } ], [ sort qw(record_id chapter_id
+    status image_url scene_number retry_count progress generation_time_seconds
     error_message created_at updated_at estimated_time_seconds) ], 'status fields of SPEC.md');
+is($r->{json}{chapter_id}, $chapter, 'status: chapter_id');
 is($r->{json}{record_id}, $b->{record_id}, 'status of our record');
 like($r->{json}{created_at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
     'created_at RFC 3339 UTC');

@@ -23,14 +23,15 @@ my ($rc, $out, $err) = ctl(\%env, '-j', 'stats');
 is($rc, 0, 'empty world: exit 0') or diag $err;
 my $j = json()->decode($out);
 is_deeply($j->{records}, { pending => 0, in_progress => 0, completed => 0,
-    failed => 0, total => 0, retried => 0 }, 'no records: all 0');
+    failed => 0, canceled => 0, total => 0, retried => 0 },
+    'no records: all 0');
 is($j->{oldest_pending_seconds}, undef, 'no oldest pending');
 is_deeply($j->{queue}, { stream_length => 0, waiting => 0, delivered => 0,
     delayed => 0 }, 'no queue');
 is($j->{capacity}, undef, 'no daemon figures: null');
 
 # Rows: 3 pending (oldest 10 minutes), 2 in progress, 4 completed (2 in
-# the last hour, 10 s and 20 s), 1 failed; 3 of them retried.
+# the last hour, 10 s and 20 s), 1 failed, 1 canceled; 3 of them retried.
 my $user = new_uuid();
 my @rows = (
 	[ 'pending', 0, '10 minutes', undef ], [ 'pending', 0, '1 minute', undef ],
@@ -38,6 +39,7 @@ my @rows = (
 	[ 'in_progress', 2, '1 minute', undef ], [ 'completed', 0, '5 minutes', 10 ],
 	[ 'completed', 0, '6 minutes', 20 ], [ 'completed', 0, '2 days', 99 ],
 	[ 'completed', 0, '3 days', 99 ], [ 'failed', 3, '1 minute', undef ],
+	[ 'canceled', 0, '2 minutes', undef ],
 );
 my $sql = '';
 for my $r (@rows) {
@@ -66,11 +68,12 @@ $R->('HSET', '{scenegen}:stats', 'capacity', 5, 'in_flight', 2,
 is($rc, 0, 'stats -j: exit 0') or diag $err;
 $j = json()->decode($out);
 is_deeply($j->{records}, { pending => 3, in_progress => 2, completed => 4,
-    failed => 1, total => 10, retried => 3 }, 'records by status as inserted');
+    failed => 1, canceled => 1, total => 11, retried => 3 },
+    'records by status as inserted');
 my $sqlcounts = psql_on($w->{DATABASE_URL}, "SELECT status, count(*) FROM "
     . "image_generations GROUP BY status ORDER BY status");
-is(join(',', map { "$_=$j->{records}{$_}" } qw(completed failed in_progress
-    pending)), join(',', map { s/\t/=/r } split /\n/, $sqlcounts),
+is(join(',', map { "$_=$j->{records}{$_}" } qw(canceled completed failed
+    in_progress pending)), join(',', map { s/\t/=/r } split /\n/, $sqlcounts),
     'and as SQL counts them');
 ok($j->{oldest_pending_seconds} >= 600 && $j->{oldest_pending_seconds} < 700,
     "oldest pending $j->{oldest_pending_seconds} s: the 10-minute one");
@@ -100,7 +103,8 @@ is($line{pending}, 3, 'text: pending 3');
 is($line{in_progress}, 2, 'text: in_progress 2');
 is($line{completed}, 4, 'text: completed 4');
 is($line{failed}, 1, 'text: failed 1');
-is($line{total}, 10, 'text: total 10');
+is($line{canceled}, 1, 'text: canceled 1');
+is($line{total}, 11, 'text: total 11');
 is($line{retried}, 3, 'text: retried 3');
 like($line{'oldest pending'}, qr/^6\d\d\.\d s$/, 'text: oldest pending');
 like($line{'generation time'}, qr/^15\.0 s average, last hour \(2 completed\)$/,
@@ -116,7 +120,7 @@ is($line{capacity}, 5, 'text: capacity 5');
     'stats');
 is($rc, 1, 'Redis unreachable: exit 1');
 like($err, qr/cannot connect to Redis/, 'says so');
-like($out, qr/^total\s+10$/m, 'the database figures are still there');
+like($out, qr/^total\s+11$/m, 'the database figures are still there');
 
 # The running stack: figures that add up.
 ($rc, $out, $err) = ctl('-j', 'stats');
@@ -124,7 +128,7 @@ is($rc, 0, 'stats on the running stack: exit 0') or diag $err;
 $j = json()->decode($out);
 my $r = $j->{records};
 cmp_ok($r->{total}, '>=', $r->{pending} + $r->{in_progress} + $r->{completed}
-    + $r->{failed}, 'total covers the four states');
+    + $r->{failed} + $r->{canceled}, 'total covers the five states');
 cmp_ok($j->{queue}{waiting} + $j->{queue}{delivered}, '<=',
     $j->{queue}{stream_length}, 'waiting + delivered within the stream');
 

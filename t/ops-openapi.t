@@ -182,6 +182,7 @@ $r = api_post(token => $token, chapter => $chapter, scene => 3,
     body => { scene_description => 'A bridge over a frozen river',
     style => 'watercolor', aspect_ratio => '4:3' });
 conforms('POST', $r, $P, 'post');
+my $record = ($r->{json} // {})->{record_id} // '';
 is($r->{headers}{location}, "/api/v1/chapters/$chapter/images/scenes/3/status",
     'Location is the status URL');
 
@@ -209,6 +210,62 @@ if (daemon_running()) {
 	}
 	conforms("status ($r->{json}{status})", $r, $S, 'get');
 }
+
+# The record by its id, and the chapter's listing.
+my $L = '/api/v1/chapters/{chapter_id}/images/scenes';
+my $R = '/api/v1/records/{record_id}';
+my %auth = (Authorization => "Bearer $token");
+$r = http_req('GET', "/api/v1/records/$record", headers => \%auth);
+conforms('record', $r, $R, 'get');
+is($r->{status}, 200, 'record: 200');
+$r = http_req('GET', "/api/v1/records/$record", headers => { %auth,
+    'If-None-Match' => $r->{headers}{etag} // '"x"' });
+conforms("record If-None-Match ($r->{status})", $r, $R, 'get');
+$r = http_req('GET', '/api/v1/records/' . Scenegen::Test::new_uuid(),
+    headers => \%auth);
+conforms('record of nothing', $r, $R, 'get');
+is($r->{status}, 404, 'unknown record: 404');
+$r = http_req('GET', "/api/v1/records/$record?x=1", headers => \%auth);
+conforms('record with a query', $r, $R, 'get');
+is($r->{status}, 400, 'record with a query: 400');
+for (4, 5) {
+	api_post(token => $token, chapter => $chapter, scene => $_,
+	    body => { scene_description => "scene $_" });
+}
+$r = http_req('GET', "/api/v1/chapters/$chapter/images/scenes?limit=2",
+    headers => \%auth);
+conforms('listing', $r, $L, 'get');
+is(scalar @{ ($r->{json} // {})->{scenes} // [] }, 2, 'listing: a page of 2');
+ok(defined(($r->{json} // {})->{next_cursor}), 'listing: a next_cursor');
+$r = http_req('GET', "/api/v1/chapters/$chapter/images/scenes?limit=2&cursor="
+    . ($r->{json}{next_cursor} // ''), headers => \%auth);
+conforms('listing, last page', $r, $L, 'get');
+$r = http_req('GET', "/api/v1/chapters/$chapter/images/scenes?status=done",
+    headers => \%auth);
+conforms('listing with a bad status', $r, $L, 'get');
+is($r->{status}, 400, 'bad status: 400');
+$r = http_req('GET', '/api/v1/chapters/' . Scenegen::Test::new_uuid()
+    . '/images/scenes', headers => \%auth);
+conforms('listing of an unknown chapter', $r, $L, 'get');
+is($r->{status}, 404, 'unknown chapter: 404');
+$r = http_req('GET', "/api/v1/chapters/$chapter/images/scenes");
+conforms('listing without a token', $r, $L, 'get');
+
+# Cancel: a fresh record (200, or 409 if a daemon finished it first),
+# again (200 or 409), an unknown one (404).
+my $C = '/api/v1/records/{record_id}/cancel';
+$r = api_post(token => $token, chapter => $chapter, scene => 6,
+    body => { scene_description => 'to cancel [standin:eta=5]' });
+my $cid = ($r->{json} // {})->{record_id} // '';
+$r = http_req('POST', "/api/v1/records/$cid/cancel", headers => \%auth);
+conforms("cancel ($r->{status})", $r, $C, 'post');
+like($r->{status}, qr/^(?:200|409)$/, 'cancel: 200 or 409');
+$r = http_req('POST', "/api/v1/records/$cid/cancel", headers => \%auth);
+conforms("cancel again ($r->{status})", $r, $C, 'post');
+$r = http_req('POST', '/api/v1/records/' . Scenegen::Test::new_uuid()
+    . '/cancel', headers => \%auth);
+conforms('cancel of nothing', $r, $C, 'post');
+is($r->{status}, 404, 'cancel of nothing: 404');
 
 # Errors: one per documented kind.
 $r = api_post(chapter => $chapter, body => { scene_description => 'x' });

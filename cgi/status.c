@@ -1,0 +1,159 @@
+/*
+ * The status document of a record (SPEC.md, the status endpoint and
+ * "Fields added to the status document") and the pages that answer one:
+ * a chapter's scene, and a record by its id. The listing (listing.c)
+ * writes the same document for each of its scenes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "extern.h"
+
+/*
+ * estimated_time_seconds of the record in row of res (STATUS_COLUMNS):
+ * for a pending record, its place in the fair order as at POST; for one
+ * in progress, what is left of the provider's ETA (or of the average
+ * generation) since it was submitted, at least 1 s; -1 once final (null).
+ */
+static long
+status_estimate(struct request *req, const PGresult *res, int row)
+{
+	const char	  *status = db_text(res, row, 1);
+	const char	  *tier = db_text(res, row, 10);
+	const char	  *eta = db_text(res, row, 11);
+	const char	  *since = db_text(res, row, 12);
+	struct queue_stats st;
+	double		   left;
+
+	if (status == NULL)
+		return -1;
+	if (strcmp(status, "pending") == 0) {
+		if (queue_place(&req->w->queue, db_text(res, row, 0),
+			tier != NULL ? tier : "free", req->user.sub, &st) == -1)
+			memset(&st, 0, sizeof(st));
+		return estimate_seconds(&st, req->w->cfg->estimate_seconds);
+	}
+	if (strcmp(status, "in_progress") != 0)
+		return -1;
+	if (eta != NULL)
+		left = strtod(eta, NULL);
+	else {
+		memset(&st, 0, sizeof(st));
+		left = (double)estimate_seconds(&st,
+		    req->w->cfg->estimate_seconds);
+		if (queue_read_stats(&req->w->queue, &st) == 0 && st.have_avg)
+			left = st.avg_ms / 1000.0;
+	}
+	if (since != NULL)
+		left -= strtod(since, NULL);
+	if (!(left >= 1))
+		return 1;
+	if (left > 86400)
+		return 86400;
+	return (long)left + ((double)(long)left < left); /* rounded up */
+}
+
+/*
+ * Write the members of the status document of row of res (a result of
+ * STATUS_COLUMNS) into the object open in j (a failure sticks in j).
+ */
+void
+status_document(struct request *req, const PGresult *res, int row,
+    struct json_out *j)
+{
+	const char *gen;
+	long	    eta;
+
+	json_string(j, "record_id", db_text(res, row, 0));
+	json_string(j, "chapter_id", db_text(res, row, 13));
+	json_string(j, "status", db_text(res, row, 1));
+	json_string(j, "image_url", db_text(res, row, 2));
+	json_int(j, "scene_number", db_long(res, row, 3));
+	json_int(j, "retry_count",
+	    db_long(res, row, 4) < 0 ? 0 : db_long(res, row, 4));
+	json_int(j, "progress",
+	    db_long(res, row, 5) < 0 ? 0 : db_long(res, row, 5));
+	gen = db_text(res, row, 6);
+	if (gen != NULL)
+		json_double(j, "generation_time_seconds", strtod(gen, NULL));
+	else
+		json_null(j, "generation_time_seconds");
+	json_string(j, "error_message", db_text(res, row, 7));
+	json_string(j, "created_at", db_text(res, row, 8));
+	json_string(j, "updated_at", db_text(res, row, 9));
+	eta = status_estimate(req, res, row);
+	if (eta >= 0)
+		json_int(j, "estimated_time_seconds", eta);
+	else
+		json_null(j, "estimated_time_seconds");
+}
+
+/*
+ * Run statement s (values v, n of them), expected to find one record,
+ * and answer its status document: 200 with an ETag, 304 when
+ * If-None-Match matches it, missing (404) when there is no row, 500 or
+ * 503 when the database fails.
+ */
+static void
+status_answer(struct request *req, enum stmt s, const char *const *v, int n,
+    enum api_error missing)
+{
+	struct json_out j;
+	PGresult       *res = NULL;
+	enum db_result	rc;
+
+	rc = db_exec(&req->w->db, s, v, n, &res);
+	if (rc != DB_OK) {
+		reply_db_failure(req, rc);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		reply_error(req, missing);
+		return;
+	}
+	json_open(&j);
+	status_document(req, res, 0, &j);
+	PQclear(res);
+	reply_json_etag(req, &j);
+	json_free(&j);
+}
+
+/*
+ * GET, HEAD /api/v1/chapters/{chapter_id}/images/scenes/{n}/status
+ * 200 with the newest record of that scene the caller owns; 304 when
+ * If-None-Match matches its ETag; 404 not_found when there is none;
+ * 500 internal_error; 503 unavailable (database down).
+ */
+void
+page_scene_status(struct request *req)
+{
+	const char *v[3];
+	char	    scene[16];
+
+	snprintf(scene, sizeof(scene), "%ld",
+	    req->route.number[PARAM_SCENE_NUMBER]);
+	v[0] = req->route.uuid[PARAM_CHAPTER_ID];
+	v[1] = scene;
+	v[2] = req->user.sub;
+	status_answer(req, STMT_SCENE_STATUS, v, 3, ERR_RECORD_NOT_FOUND);
+}
+
+/*
+ * GET, HEAD /api/v1/records/{record_id}
+ * 200 with that record's status document if the caller owns it; 304
+ * when If-None-Match matches its ETag; 400 invalid_field (any query
+ * parameter: the front line); 404 not_found (no such record, or not the
+ * caller's: the two look the same); 500 internal_error; 503 unavailable.
+ */
+void
+page_record_status(struct request *req)
+{
+	const char *v[2];
+
+	v[0] = req->route.uuid[PARAM_RECORD_ID];
+	v[1] = req->user.sub;
+	status_answer(req, STMT_RECORD_STATUS, v, 2, ERR_RECORD_UNKNOWN);
+}
