@@ -4,7 +4,8 @@
  * UPDATE; a canceled one is answered again; a completed or failed one
  * is a 409. The daemon learns of it from the row itself (scenegend(8),
  * "Cancel"): it never calls the provider for a canceled row, stops
- * polling one it holds and never stores its image.
+ * polling one it holds and never stores its image. The canceled document
+ * goes to the record's live status channel (events.c) as well.
  */
 #include <stdio.h>
 #include <string.h>
@@ -66,7 +67,12 @@ page_record_cancel(struct request *req)
 	if (json_close(&j) == -1) {
 		log_err("out of memory writing a cancel answer");
 		reply_error(req, ERR_INTERNAL);
-	} else
+	} else {
+		/* Live status: subscribers hear of it now (publish.c). */
+		if (changed && req->w->cfg->events_socket != NULL)
+			(void)publish_document(req->w->cfg->events_socket, v[0],
+			    j.b.data, j.b.len);
 		reply_json(req, 200, "no-store", NULL, &j.b);
+	}
 	json_free(&j);
 }
