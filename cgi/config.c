@@ -117,6 +117,8 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		    &c->socket_group },
 		{ "SCENEGEN_EVENTS_SOCKET", CONFIG_STRING, NULL, 0, 0, 0, 0,
 		    &c->events_socket },
+		{ "SCENEGEN_API_SCOREBOARD", CONFIG_STRING, NULL, 0, 0, 0, 0,
+		    &c->scoreboard },
 		{ "SCENEGEN_API_WORKERS", CONFIG_INT, "0", 0, 256, 0, 0,
 		    &c->workers },
 		{ "SCENEGEN_LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, 0,

@@ -48,6 +48,7 @@ struct api_config {
 	char		*socket_group; /* NULL: group unchanged */
 	char		*log_level;
 	char		*events_socket;	   /* NULL: no live status */
+	char		*scoreboard;	   /* NULL: none */
 	long		 workers;	   /* 0: four per CPU */
 	long		 rate_limit;	   /* POSTs/user/minute; 0 off */
 	long		 estimate_seconds; /* fallback generation time */
@@ -74,9 +75,22 @@ void listener_close(struct listener *);
 /* pool.c: the parent that forks and supervises workers. */
 int pool_run(const struct api_config *, struct listener *);
 
-/* worker.c: one worker process's accept loop; never returns. */
-void worker_run(const struct api_config *, int listen_fd, pid_t parent)
-    __attribute__((noreturn));
+/*
+ * scoreboard.c: each worker's state in a shared file, one byte each
+ * (SCOREBOARD_IDLE or SCOREBOARD_BUSY) and a newline.
+ */
+#define SCOREBOARD_IDLE '.'
+#define SCOREBOARD_BUSY 'B'
+/* Create path for n workers and map it shared; NULL (logged) on failure. */
+char *scoreboard_open(const char *path, size_t n);
+void  scoreboard_close(char *board, size_t n);
+
+/*
+ * worker.c: one worker process's accept loop; never returns. board is
+ * its byte of the scoreboard, or NULL.
+ */
+void worker_run(const struct api_config *, int listen_fd, pid_t parent,
+    char *board) __attribute__((noreturn));
 
 /*
  * The text of a numeric constant, so that a sentence quoting a limit is

@@ -104,6 +104,8 @@ load_conf() {
 	export SCENEGEN_API_SOCKET_GROUP=${SCENEGEN_API_SOCKET_GROUP:-www-data}
 	# Live status: nchan's publisher, local only (nginx binds it).
 	export SCENEGEN_EVENTS_SOCKET=${SCENEGEN_EVENTS_SOCKET-$dir/nginx/events.sock}
+	# Each API worker's state, '.' idle or 'B' busy (scenegen-api(8)).
+	export SCENEGEN_API_SCOREBOARD=${SCENEGEN_API_SCOREBOARD-$dir/api.scoreboard}
 	export SUPABASE_JWT_SECRET_FILE=$dir/secrets/jwt_secret
 	mkdir -p "$dir/secrets" "$SCENEGEN_IMAGE_DIR"
 	chmod 700 "$dir/secrets"
@@ -344,6 +346,8 @@ worker_processes auto;
 user www-data;
 pid $dir/nginx/nginx.pid;
 error_log $dir/nginx/error.log warn;
+# Live status: each SSE subscriber holds a connection (and a descriptor).
+worker_rlimit_nofile 16384;
 events { worker_connections 4096; }
 http {
 	include /etc/nginx/mime.types;
@@ -415,6 +419,7 @@ write_env() {
 		    echo "STANDIN_URL=http://${STACK_LISTEN_ADDR:-127.0.0.1}:$(cat "$dir/standin.port")"
 		echo "SCENEGEN_IMAGE_DIR=$SCENEGEN_IMAGE_DIR"
 		echo "SCENEGEN_EVENTS_SOCKET=$SCENEGEN_EVENTS_SOCKET"
+		echo "SCENEGEN_API_SCOREBOARD=$SCENEGEN_API_SCOREBOARD"
 	} >"$dir/env.tmp"
 	chmod 600 "$dir/env.tmp"
 	mv -f "$dir/env.tmp" "$dir/env"
