@@ -39,16 +39,9 @@ page_record_cancel(struct request *req)
 	}
 	changed = PQntuples(res) > 0;
 	PQclear(res);
-	rc = db_exec(&req->w->db, STMT_RECORD_STATUS, v, 2, &res);
-	if (rc != DB_OK) {
-		reply_db_failure(req, rc);
+	if (status_find(req, STMT_RECORD_STATUS, v, 2, ERR_RECORD_UNKNOWN,
+		&res) == -1)
 		return;
-	}
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		reply_error(req, ERR_RECORD_UNKNOWN);
-		return;
-	}
 	status = db_text(res, 0, 1);
 	if (status == NULL || strcmp(status, "canceled") != 0) {
 		/* Final before we came (or a status of the old system). */

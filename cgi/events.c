@@ -37,19 +37,28 @@ events_live(const char *status)
 
 /*
  * Answer doc (the status document of record id, status status) as the
- * stream: one event and the end for a final record; else the channel
- * filled when empty and the redirect to nchan. 503 when the publisher
- * fails, 500 when memory does.
+ * stream: one event (its id the record's updated_at) and the end for a
+ * final record, or 204 when Last-Event-ID says the client has that very
+ * event (an EventSource reconnects after a stream ends, and stops on a
+ * 204); else the channel filled when empty and the redirect to nchan.
+ * 503 when the publisher fails, 500 when memory does.
  */
 static void
 events_answer(struct request *req, const char *id, const char *status,
     const char *updated, const struct buf *doc)
 {
 	const char	   *sock = req->w->cfg->events_socket;
+	const char	   *last = request_param(req, "HTTP_LAST_EVENT_ID");
 	struct buf	    ev;
 	enum publish_result pr;
 	char		    h[160];
 
+	if (!events_live(status) && last != NULL && updated != NULL &&
+	    strcmp(last, updated) == 0) {
+		/* It has this final event: 204 stops an EventSource. */
+		reply_typed(req, 204, NULL, "no-store", NULL, NULL, 0);
+		return;
+	}
 	if (!events_live(status)) {
 		buf_init(&ev, BODY_MAX + 256);
 		if (buf_printf(&ev, "event: status\nid: %s\ndata: %.*s\n\n",
@@ -83,7 +92,8 @@ events_answer(struct request *req, const char *id, const char *status,
 /*
  * GET /api/v1/records/{record_id}/events
  * 200 text/event-stream (here for a final record, else from nginx after
- * an internal redirect); 400 invalid_field (a bad id, an unknown query
+ * an internal redirect); 204 (final, and Last-Event-ID is its event's
+ * id: the client has it); 400 invalid_field (a bad id, an unknown query
  * parameter); 401 unauthorized (no token and no signature, a bad token,
  * a bad or expired signature: the front line); 404 not_found (no such
  * record, or not the caller's); 406 not_acceptable (Accept does not
@@ -94,9 +104,8 @@ void
 page_record_events(struct request *req)
 {
 	struct json_out j;
-	PGresult       *res = NULL;
+	PGresult       *res;
 	const char     *v[2], *owner;
-	enum db_result	rc;
 
 	if (!events_accepted(req)) {
 		reply_error(req, ERR_NOT_ACCEPTABLE);
@@ -108,18 +117,10 @@ page_record_events(struct request *req)
 	}
 	v[0] = req->route.uuid[PARAM_RECORD_ID];
 	v[1] = req->user.sub;
-	rc = db_exec(&req->w->db,
-	    req->signed_url ? STMT_RECORD_SIGNED : STMT_RECORD_STATUS, v,
-	    req->signed_url ? 1 : 2, &res);
-	if (rc != DB_OK) {
-		reply_db_failure(req, rc);
+	if (status_find(req,
+		req->signed_url ? STMT_RECORD_SIGNED : STMT_RECORD_STATUS, v,
+		req->signed_url ? 1 : 2, ERR_RECORD_UNKNOWN, &res) == -1)
 		return;
-	}
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		reply_error(req, ERR_RECORD_UNKNOWN);
-		return;
-	}
 	if (req->signed_url) {
 		/* The owner's place in the queue, for the estimate. */
 		owner = db_text(res, 0, 14);

@@ -461,6 +461,8 @@ void page_healthz(struct request *);
 /* status.c: the status document and the pages that answer one. */
 void status_document(struct request *, const PGresult *, int row,
     struct json_out *);
+int  status_find(struct request *, enum stmt, const char *const *values,
+     int nvalues, enum api_error missing, PGresult **);
 void page_scene_status(struct request *);
 void page_record_status(struct request *);
 

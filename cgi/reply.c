@@ -66,6 +66,8 @@ reply_reason(int status)
 		return "OK";
 	case 202:
 		return "Accepted";
+	case 204:
+		return "No Content";
 	case 304:
 		return "Not Modified";
 	case 400:

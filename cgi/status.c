@@ -67,6 +67,33 @@ status_document(struct request *req, const PGresult *res, int row,
 }
 
 /*
+ * Run statement s (values v, n of them), expected to find one record:
+ * 0 with its result in *res (the caller's to PQclear), or -1 once the
+ * failure is answered: missing (a 404) when there is no row, 500 or 503
+ * when the database fails.
+ */
+int
+status_find(struct request *req, enum stmt s, const char *const *v, int n,
+    enum api_error missing, PGresult **res)
+{
+	enum db_result rc;
+
+	*res = NULL;
+	rc = db_exec(&req->w->db, s, v, n, res);
+	if (rc != DB_OK) {
+		reply_db_failure(req, rc);
+		return -1;
+	}
+	if (PQntuples(*res) == 0) {
+		PQclear(*res);
+		*res = NULL;
+		reply_error(req, missing);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Run statement s (values v, n of them), expected to find one record,
  * and answer its status document: 200 with an ETag, 304 when
  * If-None-Match matches it, missing (404) when there is no row, 500 or
@@ -77,19 +104,10 @@ status_answer(struct request *req, enum stmt s, const char *const *v, int n,
     enum api_error missing)
 {
 	struct json_out j;
-	PGresult       *res = NULL;
-	enum db_result	rc;
+	PGresult       *res;
 
-	rc = db_exec(&req->w->db, s, v, n, &res);
-	if (rc != DB_OK) {
-		reply_db_failure(req, rc);
+	if (status_find(req, s, v, n, missing, &res) == -1)
 		return;
-	}
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		reply_error(req, missing);
-		return;
-	}
 	json_open(&j);
 	status_document(req, res, 0, &j);
 	PQclear(res);

@@ -5,6 +5,8 @@
 # - by events_url alone (no token): 200 text/event-stream, the first
 #   event at once, the current document, for a pending, an in-progress
 #   and a final record (the final one answered and ended by the API);
+# - a final record again with Last-Event-ID its event's id: 204 (which
+#   stops an EventSource from reconnecting);
 # - by Bearer: the same; another user's record: 404; unknown: 404;
 # - a tampered, expired or other record's signature: 401; no Accept:
 #   406; no token and no signature: 401.
@@ -76,6 +78,15 @@ for my $case ([$pending, 'pending'], [$running, 'in_progress'],
 	is_deeply($e->{json}, $doc, "$status: the same document as the API's");
 	if ($status eq 'completed') {
 		is(sse_event($s, 2), undef, 'final: the stream ends');
+		# An EventSource reconnects with the id it has: 204 stops it.
+		my $again = sse_open($doc->{events_url},
+		    'Last-Event-ID' => $e->{id});
+		is($again->{status}, 204,
+		    'final, Last-Event-ID its event\'s id: 204');
+		$again = sse_open($doc->{events_url},
+		    'Last-Event-ID' => '2000-01-01T00:00:00Z');
+		is($again->{status}, 200, '... an older id: 200, the event again');
+		close $again->{sock};
 	}
 	close $s->{sock};
 }
