@@ -17,7 +17,7 @@ BUILD	?= $(if $(filter 1,$(SAN)),build-asan,build)
 DEB_PACKAGES = build-essential pkg-config libfcgi-dev libhiredis-dev \
 	libcjson-dev libcurl4-openssl-dev libevent-dev libssl-dev libpq-dev \
 	libsystemd-dev zlib1g-dev postgresql-15 postgresql-client-15 \
-	redis-server redis-tools nginx-light curl perl procps util-linux \
+	redis-server redis-tools nginx-light libnginx-mod-nchan curl perl procps util-linux \
 	spawn-fcgi systemd mandoc clang libclang-rt-14-dev valgrind \
 	clang-format clang-tools
 

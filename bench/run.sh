@@ -2,7 +2,7 @@
 # make bench: start the stack the way `make run` does (in a temporary
 # folder), then measure each scenario next to its baseline in the same run:
 # enqueue, status, drain, dispatch (bench/dispatch.sh), in flight, pickup,
-# footprint. Prints one line per scenario (figure, baseline, ratio, target)
+# live status (bench/sse.pl), footprint. Prints one line per scenario (figure, baseline, ratio, target)
 # and writes bench/results/*.json.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ DURATION=${BENCH_DURATION:-10}
 DRAIN_JOBS=${BENCH_DRAIN_JOBS:-20000}
 INFLIGHT_JOBS=${BENCH_INFLIGHT_JOBS:-10000}
 INFLIGHT_ETA=${BENCH_INFLIGHT_ETA:-30}
+SSE_SUBSCRIBERS=${BENCH_SSE_SUBSCRIBERS:-1000}
 CONNS=64
 
 work=$(mktemp -d /tmp/scenegen-bench.XXXXXX)
@@ -273,6 +274,7 @@ r=$(ratio "$rps" "$pg_tps")
 ok=$(verdict "$r >= 0.8 && $p99 <= 10 && $ok200 == $reqs")
 report status "$rps req/s (200: $ok200/$reqs) p50 ${p50}ms p99 ${p99}ms" \
     "pgbench SELECT $pg_tps tps" "$r" ">=0.8, p99<=10ms" "$ok"
+status_rps=$rps
 log "status: $(ratio "$rps" "$bare_rps") of bare nginx's rate"
 fl=$(floor "$null_rps" "$pg_tps")
 ok=$(verdict "$rps >= 0.9 * $fl && $p99 <= 3 * $null_p99_ms")
@@ -346,6 +348,17 @@ p=$(head -n1 "$work/pairs"); pc=${p%% *}; pt=${p#* }
 read -r pk50 pk99 pkn < <("$here/bench/pickup.pl" "$BASE_URL" "$pc" "$pt" "$DATABASE_URL" 200)
 ok=$(verdict "$pkn == 200 && $pk50 <= 2 && $pk99 <= 10")
 report pickup "202 received -> claimed p50 ${pk50}ms p99 ${pk99}ms ($pkn jobs)" "-" "-" "p50<=2ms, p99<=10ms" "$ok"
+
+# ---------------------------------------------------------------- live status
+log "live status: $SSE_SUBSCRIBERS subscribers of one record"
+read -r sl50 sl99 sa50 sa99 sch sn < <("$here/bench/sse.pl" "$BASE_URL" "$pc" "$pt" "$DATABASE_URL" "$SSE_SUBSCRIBERS" 4)
+# The same subscribers polling the status once a second instead: that many
+# requests a second, a share of the status rate measured above, and a
+# change seen 500 ms late on average (1 s at worst).
+share=$(perl -e 'printf "%.1f", $ARGV[1] > 0 ? 100 * $ARGV[0] / $ARGV[1] : 0' "$SSE_SUBSCRIBERS" "${status_rps:-0}")
+ok=$(verdict "$sn == $SSE_SUBSCRIBERS && $sch >= 2 && $sl99 <= 1000")
+report sse "change -> last of $sn subscribers p50 ${sl50}ms p99 ${sl99}ms (each delivery p50 ${sa50}ms p99 ${sa99}ms; $sch changes)" \
+    "polling 1/s: $SSE_SUBSCRIBERS req/s = ${share}% of status capacity, 500ms mean delay" "-" "last p99<=1000ms" "$ok"
 
 # ---------------------------------------------------------------- footprint
 log "footprint: at rest"

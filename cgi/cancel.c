@@ -4,7 +4,8 @@
  * UPDATE; a canceled one is answered again; a completed or failed one
  * is a 409. The daemon learns of it from the row itself (scenegend(8),
  * "Cancel"): it never calls the provider for a canceled row, stops
- * polling one it holds and never stores its image.
+ * polling one it holds and never stores its image. The canceled document
+ * goes to the record's live status channel (events.c) as well.
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,16 +39,9 @@ page_record_cancel(struct request *req)
 	}
 	changed = PQntuples(res) > 0;
 	PQclear(res);
-	rc = db_exec(&req->w->db, STMT_RECORD_STATUS, v, 2, &res);
-	if (rc != DB_OK) {
-		reply_db_failure(req, rc);
+	if (status_find(req, STMT_RECORD_STATUS, v, 2, ERR_RECORD_UNKNOWN,
+		&res) == -1)
 		return;
-	}
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		reply_error(req, ERR_RECORD_UNKNOWN);
-		return;
-	}
 	status = db_text(res, 0, 1);
 	if (status == NULL || strcmp(status, "canceled") != 0) {
 		/* Final before we came (or a status of the old system). */
@@ -66,7 +60,12 @@ page_record_cancel(struct request *req)
 	if (json_close(&j) == -1) {
 		log_err("out of memory writing a cancel answer");
 		reply_error(req, ERR_INTERNAL);
-	} else
+	} else {
+		/* Live status: subscribers hear of it now (publish.c). */
+		if (changed && req->w->cfg->events_socket != NULL)
+			(void)publish_document(req->w->cfg->events_socket, v[0],
+			    j.b.data, j.b.len);
 		reply_json(req, 200, "no-store", NULL, &j.b);
+	}
 	json_free(&j);
 }

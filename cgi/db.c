@@ -12,38 +12,7 @@
 #include "log.h"
 #include "pgerr.h"
 #include "extern.h"
-
-/*
- * The columns of a status document (status.c reads them by number), of
- * the row source t ("" or "alias."): 0 id, 1 status, 2 image_url,
- * 3 scene_number, 4 retry_count, 5 progress, 6 generation time, 7
- * error_message, 8 created_at, 9 updated_at (RFC 3339 UTC), 10 tier,
- * 11 the provider's ETA, 12 seconds since the provider (or the attempt)
- * started, 13 chapter_id.
- */
-#define STATUS_COLUMNS_OF(t) \
-	t "id, " t "status, " t "image_url, " t "scene_number, " t \
-	  "retry_count, " t "progress, COALESCE(" t \
-	  "generation_time_seconds, " \
-	  "CASE WHEN jsonb_typeof(" t "metadata->'generation_time') = " \
-	  "'number' THEN (" t "metadata->>'generation_time')::float8 END), " t \
-	  "error_message, to_char(" t "created_at AT TIME ZONE 'UTC', " \
-	  "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(" t \
-	  "updated_at AT TIME ZONE 'UTC', " \
-	  "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " t "tier, " t \
-	  "provider_eta_seconds, " \
-	  "EXTRACT(EPOCH FROM clock_timestamp() - COALESCE(" t \
-	  "provider_submitted_at, " t "last_attempted_at)), " t "chapter_id"
-
-#define STATUS_COLUMNS	 STATUS_COLUMNS_OF("")
-#define STATUS_COLUMNS_N STATUS_COLUMNS_OF("n.")
-
-/* The columns STATUS_COLUMNS_OF() reads, for a subquery to pass on. */
-#define STATUS_SOURCE \
-	"id, status, image_url, scene_number, retry_count, progress, " \
-	"generation_time_seconds, metadata, error_message, created_at, " \
-	"updated_at, tier, provider_eta_seconds, provider_submitted_at, " \
-	"last_attempted_at, chapter_id"
+#include "status_doc.h"
 
 static const struct {
 	const char *name;
@@ -139,6 +108,14 @@ static const struct {
 	    "WHERE id = $1::uuid AND user_id = $2::uuid "
 	    "AND status IN ('pending', 'in_progress') RETURNING id",
 	    2 },
+	/*
+	 * A record by id alone, with its owner (column 14): for a signed
+	 * events_url, whose signature names the record but not the user.
+	 */
+	[STMT_RECORD_SIGNED] = { "record_signed",
+	    "SELECT " STATUS_COLUMNS ", user_id FROM image_generations "
+	    "WHERE id = $1::uuid",
+	    1 },
 	[STMT_PING] = { "ping", "SELECT 1", 0 },
 };
 

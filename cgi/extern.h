@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "buf.h"
+#include "json_out.h"
 #include "redis_url.h"
 #include "uuid.h"
 
@@ -46,6 +47,8 @@ struct api_config {
 	char		*socket_mode_text;
 	char		*socket_group; /* NULL: group unchanged */
 	char		*log_level;
+	char		*events_socket;	   /* NULL: no live status */
+	char		*scoreboard;	   /* NULL: none */
 	long		 workers;	   /* 0: four per CPU */
 	long		 rate_limit;	   /* POSTs/user/minute; 0 off */
 	long		 estimate_seconds; /* fallback generation time */
@@ -72,9 +75,22 @@ void listener_close(struct listener *);
 /* pool.c: the parent that forks and supervises workers. */
 int pool_run(const struct api_config *, struct listener *);
 
-/* worker.c: one worker process's accept loop; never returns. */
-void worker_run(const struct api_config *, int listen_fd, pid_t parent)
-    __attribute__((noreturn));
+/*
+ * scoreboard.c: each worker's state in a shared file, one byte each
+ * (SCOREBOARD_IDLE or SCOREBOARD_BUSY) and a newline.
+ */
+#define SCOREBOARD_IDLE '.'
+#define SCOREBOARD_BUSY 'B'
+/* Create path for n workers and map it shared; NULL (logged) on failure. */
+char *scoreboard_open(const char *path, size_t n);
+void  scoreboard_close(char *board, size_t n);
+
+/*
+ * worker.c: one worker process's accept loop; never returns. board is
+ * its byte of the scoreboard, or NULL.
+ */
+void worker_run(const struct api_config *, int listen_fd, pid_t parent,
+    char *board) __attribute__((noreturn));
 
 /*
  * The text of a numeric constant, so that a sentence quoting a limit is
@@ -100,6 +116,7 @@ enum page {
 	PAGE_RECORD_STATUS, /* GET, HEAD /api/v1/records/{id} */
 	PAGE_SCENE_LIST,    /* GET, HEAD .../chapters/{id}/images/scenes */
 	PAGE_RECORD_CANCEL, /* POST /api/v1/records/{id}/cancel */
+	PAGE_RECORD_EVENTS, /* GET /api/v1/records/{id}/events */
 	PAGE__MAX
 };
 
@@ -122,6 +139,7 @@ extern const char *const method_names[METHOD__MAX];
 enum access {
 	ACCESS_PUBLIC, /* anyone: no token looked at */
 	ACCESS_TOKEN,  /* a valid bearer token (auth.c) */
+	ACCESS_SIGNED, /* a bearer token, or else a signed events_url */
 	ACCESS__MAX
 };
 
@@ -216,9 +234,11 @@ enum record_status {
 extern const char *const record_status_names[RECORD__MAX];
 
 enum qparam {
-	QPARAM_STATUS, /* ?status=a,b: record status words */
-	QPARAM_LIMIT,  /* ?limit=1..LIST_LIMIT_MAX */
-	QPARAM_CURSOR, /* ?cursor=: base64url, checked by its page */
+	QPARAM_STATUS,	  /* ?status=a,b: record status words */
+	QPARAM_LIMIT,	  /* ?limit=1..LIST_LIMIT_MAX */
+	QPARAM_CURSOR,	  /* ?cursor=: base64url, checked by its page */
+	QPARAM_EXPIRES,	  /* ?expires=: Unix seconds (events_url) */
+	QPARAM_SIGNATURE, /* ?signature=: base64url (events_url) */
 	QPARAM__MAX
 };
 
@@ -232,6 +252,8 @@ struct query {
 	unsigned int statuses; /* 1u << enum record_status */
 	long	     limit;
 	char	     cursor[QUERY_VALUE_MAX + 1];
+	char	     expires[20];
+	char	     signature[64];
 	char	     bad[33]; /* an unknown parameter's name, for the 400 */
 };
 
@@ -248,6 +270,7 @@ enum stmt {
 	STMT_RECORD_STATUS,
 	STMT_SCENE_LIST,
 	STMT_RECORD_CANCEL,
+	STMT_RECORD_SIGNED,
 	STMT_PING,
 	STMT__MAX
 };
@@ -357,6 +380,8 @@ enum api_error {
 	ERR_UNSUPPORTED_MEDIA_TYPE,
 	ERR_RATE_LIMITED,
 	ERR_ALREADY_FINAL,
+	ERR_NOT_ACCEPTABLE,
+	ERR_EVENTS_OFF,
 	ERR_UNAVAILABLE,
 	ERR_INTERNAL,
 	ERR__MAX
@@ -402,6 +427,7 @@ struct request {
 	struct route	 route;
 	struct query	 query;
 	struct auth_user user;
+	int		 signed_url; /* ACCESS_SIGNED by events_url */
 	struct buf	 body;
 	int		 token_given;	     /* for WWW-Authenticate */
 	long		 retry_after;	     /* 0: no Retry-After */
@@ -416,31 +442,13 @@ int	    request_param_count(const struct request *, const char *);
 int	    request_read_body(struct request *, enum api_error *);
 void	    request_free(struct request *);
 
-/* json.c: a small JSON writer on a capped buffer; errors are sticky. */
-struct json_out {
-	struct buf b;
-	int	   failed;
-	int	   first;
-};
-
-void json_open(struct json_out *);
-void json_string(struct json_out *, const char *key, const char *);
-void json_int(struct json_out *, const char *key, long long);
-void json_double(struct json_out *, const char *key, double);
-void json_null(struct json_out *, const char *key);
-/* Open an array or object member ("key": [ or {); key NULL in arrays. */
-void json_array(struct json_out *, const char *key);
-void json_object(struct json_out *, const char *key);
-void json_end_array(struct json_out *);
-void json_end_object(struct json_out *);
-int  json_close(struct json_out *);
-void json_free(struct json_out *);
-
 void reply_error(struct request *, enum api_error);
 void reply_error_detail(struct request *, enum api_error, const char *detail);
 void reply_field_error(struct request *, const char *field, const char *reason);
 void reply_json(struct request *, int status, const char *cache,
     const char *headers, const struct buf *body);
+void reply_typed(struct request *, int status, const char *type,
+    const char *cache, const char *headers, const char *body, size_t len);
 void reply_not_modified(struct request *, const char *etag);
 void reply_json_etag(struct request *, struct json_out *);
 void reply_db_failure(struct request *, enum db_result);
@@ -453,6 +461,8 @@ void page_healthz(struct request *);
 /* status.c: the status document and the pages that answer one. */
 void status_document(struct request *, const PGresult *, int row,
     struct json_out *);
+int  status_find(struct request *, enum stmt, const char *const *values,
+     int nvalues, enum api_error missing, PGresult **);
 void page_scene_status(struct request *);
 void page_record_status(struct request *);
 
@@ -461,5 +471,23 @@ void page_scene_list(struct request *);
 
 /* cancel.c: a record canceled by its owner. */
 void page_record_cancel(struct request *);
+
+/* events.c: a record's live status (Server-Sent Events through nchan). */
+void page_record_events(struct request *);
+
+/*
+ * publish.c: a status document put on the record's nchan channel through
+ * the publisher's local socket; a short blocking HTTP/1.0 client.
+ */
+#define PUBLISH_TIMEOUT_MS 1000
+enum publish_result {
+	PUBLISH_OK,	/* stored (2xx), or the channel has a message */
+	PUBLISH_EMPTY,	/* publish_peek(): the channel has no message */
+	PUBLISH_FAILED, /* socket, timeout or an unexpected answer */
+	PUBLISH__MAX
+};
+enum publish_result publish_peek(const char *socket_path, const char *id);
+enum publish_result publish_document(const char *socket_path, const char *id,
+    const char *doc, size_t len);
 
 #endif

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "events_url.h"
 #include "log.h"
 #include "extern.h"
 
@@ -319,6 +320,34 @@ handlers_auth(struct request *req)
 }
 
 /*
+ * ACCESS_SIGNED: a bearer token when Authorization is sent, else the
+ * signature of an events_url for the record of the path. 0 after
+ * answering 401 (or 500).
+ */
+static int
+handlers_auth_signed(struct request *req)
+{
+	const unsigned int both = QUERY_BIT(QPARAM_EXPIRES) |
+	    QUERY_BIT(QPARAM_SIGNATURE);
+
+	if (request_param(req, "HTTP_AUTHORIZATION") != NULL ||
+	    (req->query.given & both) == 0)
+		return handlers_auth(req);
+	if ((req->query.given & both) != both ||
+	    events_url_verify(req->w->cfg->jwt_secret,
+		req->route.uuid[PARAM_RECORD_ID], req->query.expires,
+		req->query.signature, time(NULL)) == -1) {
+		log_info("unauthorized %s request: bad or expired signature",
+		    page_routes[req->route.page].name);
+		req->token_given = 1;
+		reply_error(req, ERR_UNAUTHORIZED);
+		return 0;
+	}
+	req->signed_url = 1;
+	return 1;
+}
+
+/*
  * Serve one FastCGI request: the front line (404, 405, 400 for a bad
  * path parameter or query string, then the access rule of its row:
  * 401), all from the route table, then the row's handler.
@@ -356,6 +385,10 @@ handlers_serve(struct worker *w, FCGX_Request *f)
 		break;
 	case ACCESS_TOKEN:
 		if (!handlers_auth(&req))
+			goto done;
+		break;
+	case ACCESS_SIGNED:
+		if (!handlers_auth_signed(&req))
 			goto done;
 		break;
 	default:

@@ -26,7 +26,8 @@
 #define DRAIN_MS	 20000 /* SIGKILL workers still alive after */
 
 struct slot {
-	pid_t	pid; /* 0: not running */
+	pid_t	pid;   /* 0: not running */
+	char   *board; /* its scoreboard byte, NULL: none */
 	int64_t started_ms;
 	int64_t restart_at_ms; /* when to start it again */
 	int64_t delay_ms;      /* next delay after a young death */
@@ -53,7 +54,7 @@ pool_spawn(const struct api_config *cfg, int fd, struct slot *s,
 	}
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
-		worker_run(cfg, fd, parent);
+		worker_run(cfg, fd, parent, s->board);
 	}
 	s->pid = pid;
 	s->started_ms = clock_mono_ms();
@@ -77,6 +78,8 @@ pool_reaped(struct slot *s, int status, int stopping)
 		    (long)s->pid, WTERMSIG(status), strsignal(WTERMSIG(status)),
 		    (long long)lived);
 	s->pid = 0;
+	if (s->board != NULL)
+		*s->board = SCOREBOARD_IDLE; /* it may have died busy */
 	if (lived < YOUNG_MS) {
 		s->delay_ms = s->delay_ms == 0 ? RESTART_MIN_MS :
 						 s->delay_ms * 2;
@@ -169,6 +172,7 @@ int
 pool_run(const struct api_config *cfg, struct listener *l)
 {
 	struct slot	 slots[POOL_MAX_WORKERS];
+	char		*board = NULL;
 	struct sigaction sa;
 	sigset_t	 set, oldmask;
 	size_t		 n, i;
@@ -189,6 +193,13 @@ pool_run(const struct api_config *cfg, struct listener *l)
 	if (n > POOL_MAX_WORKERS)
 		n = POOL_MAX_WORKERS;
 	memset(slots, 0, sizeof(slots));
+	if (cfg->scoreboard != NULL) {
+		board = scoreboard_open(cfg->scoreboard, n);
+		if (board == NULL)
+			return -1;
+		for (i = 0; i < n; i++)
+			slots[i].board = board + i;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = pool_sig_noop;
@@ -206,6 +217,7 @@ pool_run(const struct api_config *cfg, struct listener *l)
 	for (i = 0; i < n; i++)
 		if (pool_spawn(cfg, l->fd, &slots[i], &oldmask) == -1) {
 			pool_drain(slots, n, &set);
+			scoreboard_close(board, n);
 			return -1;
 		}
 	log_notice("started %zu workers", n);
@@ -237,6 +249,7 @@ pool_run(const struct api_config *cfg, struct listener *l)
 		pool_reap(slots, n, 0);
 	}
 	pool_drain(slots, n, &set);
+	scoreboard_close(board, n);
 	log_notice("stopped");
 	return 0;
 }

@@ -25,6 +25,8 @@ const char *const record_status_names[RECORD__MAX] = {
 static int query_status(const char *, size_t, struct query *);
 static int query_limit(const char *, size_t, struct query *);
 static int query_cursor(const char *, size_t, struct query *);
+static int query_expires(const char *, size_t, struct query *);
+static int query_signature(const char *, size_t, struct query *);
 
 /* The parameters any page may take: name, value check, the 400 reason. */
 static const struct {
@@ -38,6 +40,10 @@ static const struct {
 	[QPARAM_LIMIT] = { "limit", query_limit,
 	    "must be an integer from 1 to " NUM_TEXT(LIST_LIMIT_MAX) },
 	[QPARAM_CURSOR] = { "cursor", query_cursor, CURSOR_REASON },
+	[QPARAM_EXPIRES] = { "expires", query_expires,
+	    "must be the expires of an events_url" },
+	[QPARAM_SIGNATURE] = { "signature", query_signature,
+	    "must be the signature of an events_url" },
 };
 
 /* Each word of the comma-separated list v (len bytes) is a status. */
@@ -83,24 +89,51 @@ query_limit(const char *v, size_t len, struct query *q)
 	return 0;
 }
 
-/* base64url characters only; what they say is the page's to judge. */
+/*
+ * Copy v (len bytes) into out (cap bytes) if it is 1..cap - 1 characters
+ * of base64url (digits only when digits is set); -1 otherwise.
+ */
 static int
-query_cursor(const char *v, size_t len, struct query *q)
+query_token(const char *v, size_t len, char *out, size_t cap, int digits)
 {
 	size_t i;
 
-	if (len == 0 || len >= sizeof(q->cursor))
+	if (len == 0 || len >= cap)
 		return -1;
 	for (i = 0; i < len; i++) {
 		char c = v[i];
 
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			(c >= '0' && c <= '9') || c == '-' || c == '_'))
+		if (c >= '0' && c <= '9')
+			continue;
+		if (digits ||
+		    !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			c == '-' || c == '_'))
 			return -1;
 	}
-	memcpy(q->cursor, v, len);
-	q->cursor[len] = '\0';
+	memcpy(out, v, len);
+	out[len] = '\0';
 	return 0;
+}
+
+/* base64url characters only; what they say is the page's to judge. */
+static int
+query_cursor(const char *v, size_t len, struct query *q)
+{
+	return query_token(v, len, q->cursor, sizeof(q->cursor), 0);
+}
+
+/* Decimal digits; whether the time is past is the page's to judge. */
+static int
+query_expires(const char *v, size_t len, struct query *q)
+{
+	return query_token(v, len, q->expires, sizeof(q->expires), 1);
+}
+
+/* base64url characters; whether they sign anything is the page's. */
+static int
+query_signature(const char *v, size_t len, struct query *q)
+{
+	return query_token(v, len, q->signature, sizeof(q->signature), 0);
 }
 
 /* The value of one hex digit, or -1. */

@@ -46,6 +46,11 @@ static const struct {
 	    "Too many requests; try again later." },
 	[ERR_ALREADY_FINAL] = { 409, "already_final",
 	    "The record is already final." },
+	[ERR_NOT_ACCEPTABLE] = { 406, "not_acceptable",
+	    "This resource is a text/event-stream; send Accept: "
+	    "text/event-stream." },
+	[ERR_EVENTS_OFF] = { 503, "unavailable",
+	    "Live status is not configured." },
 	[ERR_UNAVAILABLE] = { 503, "unavailable",
 	    "The service is temporarily unavailable; try again shortly." },
 	[ERR_INTERNAL] = { 500, "internal_error",
@@ -61,6 +66,8 @@ reply_reason(int status)
 		return "OK";
 	case 202:
 		return "Accepted";
+	case 204:
+		return "No Content";
 	case 304:
 		return "Not Modified";
 	case 400:
@@ -71,6 +78,8 @@ reply_reason(int status)
 		return "Not Found";
 	case 405:
 		return "Method Not Allowed";
+	case 406:
+		return "Not Acceptable";
 	case 409:
 		return "Conflict";
 	case 413:
@@ -86,10 +95,13 @@ reply_reason(int status)
 	}
 }
 
-/* Write the CGI header block and the body (not for HEAD). */
+/*
+ * Write the CGI header block and the body (not for HEAD) of type (NULL:
+ * JSON).
+ */
 static void
-reply_write(struct request *req, int status, const char *cache,
-    const char *headers, const char *body, size_t len)
+reply_write_type(struct request *req, int status, const char *type,
+    const char *cache, const char *headers, const char *body, size_t len)
 {
 	struct buf h;
 
@@ -97,9 +109,8 @@ reply_write(struct request *req, int status, const char *cache,
 	if (buf_printf(&h, "Status: %d %s\r\n", status, reply_reason(status)) ==
 		-1 ||
 	    (body != NULL &&
-		buf_printf(&h,
-		    "Content-Type: application/json;"
-		    " charset=utf-8\r\nContent-Length: %zu\r\n",
+		buf_printf(&h, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+		    type != NULL ? type : "application/json; charset=utf-8",
 		    len) == -1) ||
 	    buf_printf(&h,
 		"Cache-Control: %s\r\n"
@@ -118,6 +129,25 @@ reply_write(struct request *req, int status, const char *cache,
 		FCGX_PutStr(body, (int)len, req->fcgx->out);
 	buf_free(&h);
 	req->status = status;
+}
+
+/* reply_write_type() of a JSON body. */
+static void
+reply_write(struct request *req, int status, const char *cache,
+    const char *headers, const char *body, size_t len)
+{
+	reply_write_type(req, status, NULL, cache, headers, body, len);
+}
+
+/*
+ * Send body (len bytes; NULL: none) of media type type with status; as
+ * reply_json() otherwise. For the answers that are not JSON.
+ */
+void
+reply_typed(struct request *req, int status, const char *type,
+    const char *cache, const char *headers, const char *body, size_t len)
+{
+	reply_write_type(req, status, type, cache, headers, body, len);
 }
 
 /*

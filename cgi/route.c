@@ -42,6 +42,11 @@ const struct page_route page_routes[PAGE__MAX] = {
 	[PAGE_RECORD_CANCEL] = { "record_cancel",
 	    "/api/v1/records/{record_id}/cancel", M_POST, ACCESS_TOKEN,
 	    page_record_cancel, QUERY_CHECKED },
+	[PAGE_RECORD_EVENTS] = { "record_events",
+	    "/api/v1/records/{record_id}/events", METHOD_BIT(METHOD_GET),
+	    ACCESS_SIGNED, page_record_events,
+	    QUERY_CHECKED | QUERY_BIT(QPARAM_EXPIRES) |
+		QUERY_BIT(QPARAM_SIGNATURE) },
 };
 
 const struct param_rule param_rules[PARAM__MAX] = {

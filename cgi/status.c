@@ -5,11 +5,12 @@
  * writes the same document for each of its scenes.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "extern.h"
+#include "status_doc.h"
 
 /*
  * estimated_time_seconds of the record in row of res (STATUS_COLUMNS):
@@ -20,39 +21,32 @@
 static long
 status_estimate(struct request *req, const PGresult *res, int row)
 {
-	const char	  *status = db_text(res, row, 1);
-	const char	  *tier = db_text(res, row, 10);
-	const char	  *eta = db_text(res, row, 11);
-	const char	  *since = db_text(res, row, 12);
+	const char	  *status = db_text(res, row, STATUS_COL_STATUS);
+	const char	  *tier = db_text(res, row, STATUS_COL_TIER);
 	struct queue_stats st;
-	double		   left;
+	double		   avg;
 
 	if (status == NULL)
 		return -1;
 	if (strcmp(status, "pending") == 0) {
-		if (queue_place(&req->w->queue, db_text(res, row, 0),
+		if (queue_place(&req->w->queue,
+			db_text(res, row, STATUS_COL_ID),
 			tier != NULL ? tier : "free", req->user.sub, &st) == -1)
 			memset(&st, 0, sizeof(st));
 		return estimate_seconds(&st, req->w->cfg->estimate_seconds);
 	}
 	if (strcmp(status, "in_progress") != 0)
 		return -1;
-	if (eta != NULL)
-		left = strtod(eta, NULL);
-	else {
+	avg = (double)req->w->cfg->estimate_seconds;
+	if (db_text(res, row, STATUS_COL_ETA) == NULL) {
 		memset(&st, 0, sizeof(st));
-		left = (double)estimate_seconds(&st,
+		avg = (double)estimate_seconds(&st,
 		    req->w->cfg->estimate_seconds);
 		if (queue_read_stats(&req->w->queue, &st) == 0 && st.have_avg)
-			left = st.avg_ms / 1000.0;
+			avg = st.avg_ms / 1000.0;
 	}
-	if (since != NULL)
-		left -= strtod(since, NULL);
-	if (!(left >= 1))
-		return 1;
-	if (left > 86400)
-		return 86400;
-	return (long)left + ((double)(long)left < left); /* rounded up */
+	return status_doc_left(db_text(res, row, STATUS_COL_ETA),
+	    db_text(res, row, STATUS_COL_SINCE), avg);
 }
 
 /*
@@ -63,31 +57,40 @@ void
 status_document(struct request *req, const PGresult *res, int row,
     struct json_out *j)
 {
-	const char *gen;
-	long	    eta;
+	const char *col[STATUS_COL__MAX];
+	int	    c;
 
-	json_string(j, "record_id", db_text(res, row, 0));
-	json_string(j, "chapter_id", db_text(res, row, 13));
-	json_string(j, "status", db_text(res, row, 1));
-	json_string(j, "image_url", db_text(res, row, 2));
-	json_int(j, "scene_number", db_long(res, row, 3));
-	json_int(j, "retry_count",
-	    db_long(res, row, 4) < 0 ? 0 : db_long(res, row, 4));
-	json_int(j, "progress",
-	    db_long(res, row, 5) < 0 ? 0 : db_long(res, row, 5));
-	gen = db_text(res, row, 6);
-	if (gen != NULL)
-		json_double(j, "generation_time_seconds", strtod(gen, NULL));
-	else
-		json_null(j, "generation_time_seconds");
-	json_string(j, "error_message", db_text(res, row, 7));
-	json_string(j, "created_at", db_text(res, row, 8));
-	json_string(j, "updated_at", db_text(res, row, 9));
-	eta = status_estimate(req, res, row);
-	if (eta >= 0)
-		json_int(j, "estimated_time_seconds", eta);
-	else
-		json_null(j, "estimated_time_seconds");
+	for (c = 0; c < STATUS_COL__MAX; c++)
+		col[c] = db_text(res, row, c);
+	status_doc_write(j, col, status_estimate(req, res, row),
+	    req->w->cfg->jwt_secret, time(NULL));
+}
+
+/*
+ * Run statement s (values v, n of them), expected to find one record:
+ * 0 with its result in *res (the caller's to PQclear), or -1 once the
+ * failure is answered: missing (a 404) when there is no row, 500 or 503
+ * when the database fails.
+ */
+int
+status_find(struct request *req, enum stmt s, const char *const *v, int n,
+    enum api_error missing, PGresult **res)
+{
+	enum db_result rc;
+
+	*res = NULL;
+	rc = db_exec(&req->w->db, s, v, n, res);
+	if (rc != DB_OK) {
+		reply_db_failure(req, rc);
+		return -1;
+	}
+	if (PQntuples(*res) == 0) {
+		PQclear(*res);
+		*res = NULL;
+		reply_error(req, missing);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -101,19 +104,10 @@ status_answer(struct request *req, enum stmt s, const char *const *v, int n,
     enum api_error missing)
 {
 	struct json_out j;
-	PGresult       *res = NULL;
-	enum db_result	rc;
+	PGresult       *res;
 
-	rc = db_exec(&req->w->db, s, v, n, &res);
-	if (rc != DB_OK) {
-		reply_db_failure(req, rc);
+	if (status_find(req, s, v, n, missing, &res) == -1)
 		return;
-	}
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		reply_error(req, missing);
-		return;
-	}
 	json_open(&j);
 	status_document(req, res, 0, &j);
 	PQclear(res);

@@ -53,7 +53,7 @@ worker_signals(sigset_t *waitmask)
 }
 
 void
-worker_run(const struct api_config *cfg, int fd, pid_t parent)
+worker_run(const struct api_config *cfg, int fd, pid_t parent, char *board)
 {
 	struct worker w;
 	FCGX_Request  req;
@@ -114,8 +114,12 @@ worker_run(const struct api_config *cfg, int fd, pid_t parent)
 			usleep(100000);
 			continue;
 		}
+		if (board != NULL)
+			*board = SCOREBOARD_BUSY;
 		handlers_serve(&w, &req);
 		FCGX_Finish_r(&req);
+		if (board != NULL)
+			*board = SCOREBOARD_IDLE;
 	}
 	log_debug("worker %ld stopping", (long)getpid());
 	db_close(&w.db);

@@ -136,6 +136,10 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    0, &s->debug_refuse_state),
 		ROW("SCENEGEN_TIER_WEIGHTS", CONFIG_STRING,
 		    "premium:4,pro:2,free:1", 0, 0, 0, 0, &s->tier_weights),
+		ROW("SCENEGEN_EVENTS_SOCKET", CONFIG_STRING, NULL, 0, 0, 0, 0,
+		    &s->events_socket),
+		ROW("SUPABASE_JWT_SECRET", CONFIG_STRING, NULL, 0, 0, 0, 1,
+		    &s->jwt_secret),
 	};
 	char host[HOST_NAME_MAX + 1];
 	int  n;
@@ -162,6 +166,13 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    "separated by commas (tier: letters, digits, _ or -; "
 		    "weight: a number from 0.01 to 1000), e.g. "
 		    "premium:4,pro:2,free:1");
+		return -1;
+	}
+	if (s->events_socket != NULL &&
+	    (s->jwt_secret == NULL || s->jwt_secret[0] == '\0')) {
+		snprintf(err, errlen,
+		    "SUPABASE_JWT_SECRET is required with "
+		    "SCENEGEN_EVENTS_SOCKET (it signs events_url)");
 		return -1;
 	}
 	settings_trim_slash(s->base_url);
@@ -211,6 +222,8 @@ settings_free(struct settings *s)
 	free(s->env_file);
 	free(s->debug_refuse_state);
 	free(s->tier_weights);
+	free(s->events_socket);
+	secret_free(s->jwt_secret);
 	memset(s, 0, sizeof(*s));
 }
 

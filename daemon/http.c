@@ -42,6 +42,7 @@ struct http_req {
 	double		      timeout;
 	double		      connect_timeout;
 	int		      follow;
+	char		     *unix_socket; /* NULL: the URL's host */
 	int		      fresh;
 };
 
@@ -77,6 +78,7 @@ http_req_free(struct http_req *r)
 	buf_free(&r->body);
 	free(r->errbuf);
 	free(r->url);
+	free(r->unix_socket);
 	secret_free(r->post_body);
 	free(r);
 }
@@ -302,6 +304,10 @@ http_launch(struct http *h, struct http_req *r)
 	if (r->fresh &&
 	    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK)
 		return -1;
+	if (r->unix_socket != NULL &&
+	    curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, r->unix_socket) !=
+		CURLE_OK)
+		return -1;
 	if (r->follow &&
 	    (curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
 		curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L) != CURLE_OK ||
@@ -313,7 +319,8 @@ http_launch(struct http *h, struct http_req *r)
 	/* curl has its own copies now. */
 	secret_free(r->post_body);
 	free(r->url);
-	r->post_body = r->url = NULL;
+	free(r->unix_socket);
+	r->post_body = r->url = r->unix_socket = NULL;
 	TAILQ_INSERT_TAIL(&h->reqs, r, entry);
 	h->nrunning++;
 	return 0;
@@ -439,6 +446,11 @@ http_start(struct http *h, const struct http_opts *o, struct http_done done)
 	r->follow = o->follow;
 	r->fresh = o->fresh;
 	buf_init(&r->body, o->max_body);
+	if (o->unix_socket != NULL) {
+		r->unix_socket = strdup(o->unix_socket);
+		if (r->unix_socket == NULL)
+			goto fail;
+	}
 	r->url = strdup(o->url);
 	if (r->url == NULL)
 		goto fail;

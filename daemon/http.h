@@ -50,6 +50,8 @@ struct http_opts {
 	 * any answer; on a fresh connection it does not.
 	 */
 	int		   fresh;
+	/* A local socket to connect to instead of the URL's host; NULL. */
+	const char	  *unix_socket;
 };
 
 struct http	*http_new(struct event_base *);

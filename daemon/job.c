@@ -411,6 +411,8 @@ job_write_cb(const PGresult *res, const char *err, void *arg)
 		job_write_lost(job);
 		return;
 	}
+	if (job->sg->jobs.changed != NULL)
+		job->sg->jobs.changed(job);
 	if (job->lease_lost && !job_has(job, JOB_ENDS_LEASE)) {
 		job_abandon(job, "the lease was not renewed");
 		return;

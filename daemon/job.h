@@ -78,6 +78,8 @@ struct job_set {
 	void *reaped_arg;
 	/* Told when a guarded write found the job's row canceled. */
 	void (*canceled)(struct job *);
+	/* Told when the job's row changed (a claim, a write): live status. */
+	void (*changed)(struct job *);
 	/* Testing aid: the first change into this state is refused. */
 	int refuse_once; /* a job_state, or -1 */
 };

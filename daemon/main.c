@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "db.h"
+#include "events.h"
 #include "finish.h"
 #include "holder.h"
 #include "http.h"
@@ -52,6 +53,7 @@ teardown(struct scenegend *sg)
 	db_pool_free(sg->db);
 	db_pool_free(sg->db_sweep);
 	http_free(sg->http);
+	events_free(sg->events);
 	sweeper_free(sg->sweeper);
 	lease_free(sg->lease);
 	stats_free(sg->stats);
@@ -59,6 +61,13 @@ teardown(struct scenegend *sg)
 	writer_free(sg->writer);
 	if (sg->base != NULL)
 		event_base_free(sg->base);
+}
+
+/* jobs.changed: the job's row changed; live status publishes it. */
+static void
+main_job_changed(struct job *job)
+{
+	events_changed(job->sg->events, job->record_id);
 }
 
 int
@@ -101,6 +110,7 @@ main(int argc, char *argv[])
 		goto done;
 	}
 	sg.jobs.canceled = finish_canceled;
+	sg.jobs.changed = main_job_changed;
 	if (cfg.debug_refuse_state != NULL) {
 		sg.jobs.refuse_once = job_state_by_name(cfg.debug_refuse_state);
 		if (sg.jobs.refuse_once == -1) {
@@ -129,8 +139,9 @@ main(int argc, char *argv[])
 	sg.stats = stats_new(&sg);
 	sg.lease = lease_new(&sg);
 	sg.sweeper = sweeper_new(&sg);
+	sg.events = events_new(&sg);
 	if (loop_new(&sg) == NULL || sg.http == NULL || sg.stats == NULL ||
-	    sg.lease == NULL || sg.sweeper == NULL) {
+	    sg.lease == NULL || sg.sweeper == NULL || sg.events == NULL) {
 		fprintf(stderr, "scenegend: out of memory\n");
 		goto done;
 	}
@@ -151,9 +162,10 @@ main(int argc, char *argv[])
 	}
 	db_pool_on_up(sg.db, loop_db_up, &sg);
 	log_info("starting: provider %s, model %s, at most %ld jobs at once, "
-		 "images %s",
+		 "images %s, live status %s",
 	    cfg.base_url, cfg.model_id, cfg.max_queued,
-	    cfg.keep_provider_url ? "left at the provider" : cfg.image_dir);
+	    cfg.keep_provider_url ? "left at the provider" : cfg.image_dir,
+	    cfg.events_socket != NULL ? cfg.events_socket : "off");
 	notify_status("starting: waiting for PostgreSQL and Redis");
 	if (event_base_dispatch(sg.base) == -1)
 		log_err("event_base_dispatch failed");

@@ -15,6 +15,9 @@
  *   run.c      a job from its stream entry to an outcome
  *   finish.c   the outcome: the final write, then the ack
  *   stats.c    STATUS=, the metrics file, the figures for the API
+ *   events.c   live status: a changed row's status document to nchan's
+ *              publisher, in order per record (told by job.c and run.c
+ *              through jobs.changed)
  *   job.c      the job object, its lists, its state table, its writes
  *   queue.c, db.c, http.c, writer.c, provider.c, storage.c, backoff.c,
  *   holder.c:
@@ -41,6 +44,7 @@ struct sweeper;
 struct lease;
 struct loop;
 struct writer;
+struct events;
 
 /* Totals since start, exported in STATUS= and the metrics file. */
 struct counters {
@@ -66,6 +70,7 @@ struct scenegend {
 	struct lease	  *lease;
 	struct loop	  *loop;
 	struct writer	  *writer; /* NULL: images stay remote */
+	struct events	  *events; /* live status; publishes nothing unset */
 	struct job_set	   jobs;
 	struct counters	   counters;
 	size_t		   active_peak; /* most jobs since the last trim */

@@ -36,6 +36,8 @@ struct settings {
 	long   image_max_bytes;
 	char  *debug_refuse_state; /* testing aid; NULL: none */
 	char  *tier_weights;	   /* "premium:4,pro:2,free:1" */
+	char  *events_socket;	   /* nchan's publisher; NULL: no live status */
+	char  *jwt_secret; /* secret: signs events_url; NULL unless live */
 };
 
 /*

@@ -3,6 +3,7 @@
  * pasted into the text. Times come back as Unix milliseconds.
  */
 #include "sql.h"
+#include "status_doc.h"
 
 #define EPOCH_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
 
@@ -188,6 +189,15 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	[STMT_CANCELED] = { "sg_canceled",
 	    "SELECT 1 FROM image_generations"
 	    " WHERE id = $1::uuid AND " STATUS " = 'canceled'",
+	    1, 1 },
+
+	/*
+	 * A record's status document for live status (events.c): the
+	 * columns the API's documents are written from (lib/status_doc.h).
+	 */
+	[STMT_DOCUMENT] = { "sg_document",
+	    "SELECT " STATUS_COLUMNS " FROM image_generations"
+	    " WHERE id = $1::uuid",
 	    1, 1 },
 
 	[STMT_BEGIN] = { "sg_begin", "BEGIN", 0, 0 },

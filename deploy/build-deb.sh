@@ -64,7 +64,7 @@ Section: web
 Priority: optional
 Installed-Size: $size
 Depends: $depends
-Recommends: nginx | nginx-light | nginx-core
+Recommends: nginx | nginx-light | nginx-core, libnginx-mod-nchan
 Suggests: postgresql (>= 15), redis-server (>= 7), postgresql-client, redis-tools,
  prometheus-node-exporter
 Description: asynchronous scene image generation for book chapters

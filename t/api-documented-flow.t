@@ -113,8 +113,8 @@ is($s->{headers}{'content-type'}, 'application/json; charset=utf-8',
 my $j = $s->{json} // {};
 is_deeply([ sort keys %$j ], [ sort qw(record_id chapter_id status image_url
     scene_number retry_count progress generation_time_seconds error_message
-    created_at updated_at estimated_time_seconds) ],
-    'status body has exactly the SPEC fields (chapter_id and '
+    created_at updated_at estimated_time_seconds events_url) ],
+    'status body has exactly the SPEC fields (chapter_id, events_url and '
     . 'estimated_time_seconds: Version 2)')
     or diag $s->{content};
 is($j->{chapter_id}, $chapter, 'status chapter_id is the chapter');

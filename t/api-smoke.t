@@ -61,7 +61,7 @@ $r = api_status(token => $token, chapter => $chapter, scene => 3);
 is($r->{status}, 200, 'status 200');
 is_deeply([ sort keys %{ $r->{json} } ], [ sort qw(record_id chapter_id
     status image_url scene_number retry_count progress generation_time_seconds
-    error_message created_at updated_at estimated_time_seconds) ], 'status fields of SPEC.md');
+    error_message created_at updated_at estimated_time_seconds events_url) ], 'status fields of SPEC.md');
 is($r->{json}{chapter_id}, $chapter, 'status: chapter_id');
 is($r->{json}{record_id}, $b->{record_id}, 'status of our record');
 like($r->{json}{created_at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,

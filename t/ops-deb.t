@@ -75,6 +75,7 @@ is_deeply([ sort map { chomp; $_ } <$fh> ], [ sort qw(
     /etc/nginx/sites-available/scenegen
     /etc/nginx/snippets/scenegen-api.conf
     /etc/nginx/snippets/scenegen-errors.conf
+    /etc/nginx/snippets/scenegen-events-publisher.conf
     /etc/scenegen/scenegen.env) ], 'every file under /etc is a conffile');
 open $fh, '<', "$ctl/postinst" or die $!;
 my $postinst = join '', <$fh>;
@@ -101,7 +102,8 @@ my @sql = sort grep { /\.sql$/ } readdir $dh;
 my @want_files = (
 	(map { "/usr/sbin/$_" } qw(scenegen-api scenegend scenegenctl)),
 	(map { "/lib/systemd/system/$_" } qw(scenegen-api.service
-	    scenegen-api.socket scenegend.service)),
+	    scenegen-api.socket scenegend.service
+	    nginx.service.d/scenegen-events.conf)),
 	'/usr/lib/sysusers.d/scenegen.conf', '/usr/lib/tmpfiles.d/scenegen.conf',
 	(map { "/usr/share/scenegen/sql/$_" } @sql),
 	'/usr/share/scenegen/openapi.json', '/usr/share/scenegen/scenegen.env',
@@ -110,6 +112,7 @@ my @want_files = (
 	    scenegenctl)),
 	'/etc/nginx/snippets/scenegen-api.conf',
 	'/etc/nginx/snippets/scenegen-errors.conf',
+	'/etc/nginx/snippets/scenegen-events-publisher.conf',
 	'/etc/nginx/sites-available/scenegen', '/etc/scenegen/scenegen.env',
 	'/etc/scenegen/credentials',
 );

@@ -40,6 +40,7 @@ sub expected {
 		"$prefix/sbin/scenegenctl 0755",
 		(map { "$unitdir/$_ 0644" } qw(scenegen-api.service
 		    scenegen-api.socket scenegend.service)),
+		"$unitdir/nginx.service.d/scenegen-events.conf 0644",
 		"$prefix/lib/sysusers.d/scenegen.conf 0644",
 		"$prefix/lib/tmpfiles.d/scenegen.conf 0644",
 		(map { "$prefix/share/scenegen/sql/$_ 0644" } @sql),
@@ -50,6 +51,7 @@ sub expected {
 		    scenegend scenegenctl)),
 		'/etc/nginx/snippets/scenegen-api.conf 0644',
 		'/etc/nginx/snippets/scenegen-errors.conf 0644',
+		'/etc/nginx/snippets/scenegen-events-publisher.conf 0644',
 		'/etc/nginx/sites-available/scenegen 0644',
 		'/etc/scenegen/scenegen.env 0640',
 	);

@@ -20,7 +20,8 @@ my $root = install_tree("$tmp/root", '/usr');
 my $site = "$root/etc/nginx/sites-available/scenegen";
 ok(-f $site, 'site installed as sites-available/scenegen');
 ok(-f "$root/etc/nginx/snippets/$_", "snippet $_ installed")
-    for qw(scenegen-api.conf scenegen-errors.conf);
+    for qw(scenegen-api.conf scenegen-errors.conf
+	scenegen-events-publisher.conf);
 
 # A main nginx.conf of our own whose conf folder holds what Debian's has
 # (fastcgi_params, mime.types); the site's absolute snippet paths are
@@ -41,6 +42,9 @@ sub site_copy {
 	local $_;
 	while (<$in>) {
 		s{/etc/nginx/snippets/}{$root/etc/nginx/snippets/}g;
+		# nginx -t binds unix sockets: the publisher's folder is made
+		# by tmpfiles.d on a real host.
+		s{unix:/run/scenegen-events/}{unix:$tmp/};
 		next if $edit && !$edit->();
 		print $out $_;
 	}
@@ -53,6 +57,8 @@ sub nginx_conf {
 	my ($name, %o) = @_;
 	open my $fh, '>', "$conf/nginx.conf" or die $!;
 	print $fh "user $o{user};\n" if $o{user};
+	# As Debian's nginx.conf: the modules of libnginx-mod-* (nchan).
+	print $fh "include /etc/nginx/modules-enabled/*.conf;\n";
 	print $fh <<CONF;
 pid $tmp/nginx.pid;
 error_log $tmp/error.log;

@@ -23,7 +23,7 @@ our @EXPORT_OK = qw(stack_env http_req api_post api_status make_token
     standin_req standin_creates standin_creates_all insert_jobs
     wait_all_final id_list row_states daemons_sanitizer_clean
     part_down part_up api_same_ok daemon_test_setup post_user_batches
-    busiest_daemon final_sampler);
+    busiest_daemon final_sampler sse_open sse_event);
 
 my $json = JSON::PP->new->canonical->allow_nonref;
 sub json { $json }
@@ -548,6 +548,11 @@ sub daemon_start {
 		SCENEGEN_POLL_MIN_SECONDS => 0.2,
 		SCENEGEN_POLL_MAX_SECONDS => 2,
 		SCENEGEN_CONSUMER => $name,
+		# Live status, as the stack's own daemon has it.
+		($e->{SCENEGEN_EVENTS_SOCKET}
+		    ? (SCENEGEN_EVENTS_SOCKET => $e->{SCENEGEN_EVENTS_SOCKET},
+			SUPABASE_JWT_SECRET => $e->{SUPABASE_JWT_SECRET})
+		    : ()),
 		%o,
 	);
 	my $bin = build_dir() . '/scenegend';
@@ -772,6 +777,83 @@ sub wait_all_final {
 		sql1("SELECT count(*) FROM image_generations WHERE id IN ($in)"
 		    . " AND status IN ('completed', 'failed')") == @$ids
 	}, $timeout // 30);
+}
+
+# Open a Server-Sent Events stream through nginx: GET $path with
+# %headers (Accept: text/event-stream unless given). Returns
+# { status, headers, sock, buf } once the header block is in; for a status
+# other than 200 also the whole answer (content, json). HTTP/1.0, so
+# nothing is chunked and an answer ends at close.
+sub sse_open {
+	my ($path, %h) = @_;
+	require IO::Socket::INET;
+	require IO::Select;
+	$h{Accept} //= 'text/event-stream';
+	delete $h{Accept} if $h{Accept} eq '';
+	my ($host, $port) = stack_env()->{BASE_URL} =~ m{^https?://([^/:]+):(\d+)};
+	my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
+	    Timeout => 10) or die "connect $host:$port: $!\n";
+	binmode $s;
+	print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n"
+	    . join('', map { "$_: $h{$_}\r\n" } sort keys %h) . "\r\n";
+	my $sel = IO::Select->new($s);
+	my $buf = '';
+	my $end = time + 10;
+	while ($buf !~ /\r\n\r\n/ && time < $end) {
+		last unless $sel->can_read(1);
+		my $n = sysread($s, $buf, 65536, length $buf);
+		last unless $n;
+	}
+	my ($head, $rest) = split /\r\n\r\n/, $buf, 2;
+	my %r = (status => 599, headers => {}, sock => $s, buf => $rest // '');
+	my @lines = split /\r\n/, $head // '';
+	my $first = shift @lines // '';
+	$r{status} = $1 if $first =~ m{^HTTP/\d\.\d (\d{3})};
+	for (@lines) {
+		my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+		$r{headers}{lc $k} = $v;
+	}
+	if ($r{status} != 200) {
+		# An error: HTTP/1.0, so the answer ends at close.
+		while ($sel->can_read(5)) {
+			my $n = sysread($s, $r{buf}, 65536, length $r{buf});
+			last unless $n;
+		}
+		$r{content} = $r{buf};
+		$r{json} = eval { $json->decode($r{content}) };
+	}
+	return \%r;
+}
+
+# The next event of stream $r (from sse_open) within $timeout seconds
+# (default 5): { event, id, data, json, at } (at: Time::HiRes time it
+# came), or undef (nothing came, or the stream ended). ":" comments are
+# skipped.
+sub sse_event {
+	my ($r, $timeout) = @_;
+	require IO::Select;
+	require Time::HiRes;
+	my $end = Time::HiRes::time() + ($timeout // 5);
+	my $sel = IO::Select->new($r->{sock});
+	for (;;) {
+		if ($r->{buf} =~ s/^(.*?)\n\n//s) {
+			my $block = $1;
+			my %e;
+			for (split /\n/, $block) {
+				$e{$1} = (defined $e{$1} ? "$e{$1}\n" : '') . $2
+				    if /^([a-z]+): ?(.*)$/;
+			}
+			next unless defined $e{data};
+			$e{json} = eval { $json->decode($e{data}) };
+			$e{at} = Time::HiRes::time();
+			return \%e;
+		}
+		my $left = $end - Time::HiRes::time();
+		return undef if $left <= 0;
+		return undef unless $sel->can_read($left);
+		my $n = sysread($r->{sock}, $r->{buf}, 65536, length $r->{buf});
+		return undef unless $n;
+	}
 }
 
 1;

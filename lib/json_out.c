@@ -1,6 +1,7 @@
 /*
  * A small writer for the JSON objects the API answers with (flat ones,
- * and a listing's array of them). Every
+ * and a listing's array of them) and the status documents scenegend
+ * publishes (json_out.h). Every
  * call appends to a capped buffer; the first failure (out of memory or
  * over the cap) sticks and json_close() reports it, so callers check
  * once. Strings must be valid UTF-8 (everything we write either comes
@@ -11,9 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "extern.h"
-
-#define JSON_MAX (1024 * 1024) /* a listing of LIST_LIMIT_MAX documents fits */
+#include "json_out.h"
 
 void
 json_open(struct json_out *j)
