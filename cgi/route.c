@@ -42,6 +42,8 @@ const struct page_route page_routes[PAGE__MAX] = {
 	[PAGE_RECORD_CANCEL] = { "record_cancel",
 	    "/api/v1/records/{record_id}/cancel", M_POST, ACCESS_TOKEN,
 	    page_record_cancel, QUERY_CHECKED },
+	[PAGE_WEBHOOK_SECRET] = { "webhook_secret", "/api/v1/webhooks/secret",
+	    M_GET_HEAD, ACCESS_TOKEN, page_webhook_secret, QUERY_CHECKED },
 };
 
 const struct param_rule param_rules[PARAM__MAX] = {

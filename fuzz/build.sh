@@ -21,7 +21,8 @@ ALL_TARGETS="fuzz_route fuzz_body fuzz_jwt fuzz_provider fuzz_redis_msg
 srcs() {
 	case $1 in
 	fuzz_route)	echo cgi/route.c cgi/query.c lib/uuid.c;;
-	fuzz_body)	echo cgi/validate.c cgi/syntax.c lib/uuid.c lib/log.c;;
+	fuzz_body)	echo cgi/validate.c cgi/syntax.c lib/uuid.c lib/log.c \
+			    lib/netaddr.c;;
 	fuzz_jwt)	echo cgi/auth.c cgi/syntax.c lib/uuid.c lib/base64url.c;;
 	# daemon/http.c is #included by the harness (static callbacks).
 	fuzz_provider)	echo daemon/provider.c daemon/text.c lib/buf.c;;
