@@ -16,11 +16,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/event.h>
 
 #include "http.h"
+#include "netaddr.h"
 #include "secret.h"
 
 #define HTTP_MAX_RUNNING 256 /* transfers at once */
@@ -43,6 +45,7 @@ struct http_req {
 	double		      connect_timeout;
 	int		      follow;
 	int		      fresh;
+	int		      public_only;
 };
 
 TAILQ_HEAD(http_req_list, http_req);
@@ -262,6 +265,19 @@ http_check_done(struct http *h)
 	}
 }
 
+/*
+ * CURLOPT_OPENSOCKETFUNCTION of a public_only transfer: a socket only for
+ * a public address, so a host that resolves (or re-resolves) to a
+ * private one is never connected to.
+ */
+static curl_socket_t
+http_open_public(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	if (purpose != CURLSOCKTYPE_IPCXN || !netaddr_public(&a->addr))
+		return CURL_SOCKET_BAD;
+	return socket(a->family, a->socktype, a->protocol);
+}
+
 /* Give r its curl handle and start it; -1 when out of memory. */
 static int
 http_launch(struct http *h, struct http_req *r)
@@ -301,6 +317,11 @@ http_launch(struct http *h, struct http_req *r)
 		return -1;
 	if (r->fresh &&
 	    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK)
+		return -1;
+	if (r->public_only &&
+	    (curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
+		 http_open_public) != CURLE_OK ||
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "*") != CURLE_OK))
 		return -1;
 	if (r->follow &&
 	    (curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
@@ -438,6 +459,7 @@ http_start(struct http *h, const struct http_opts *o, struct http_done done)
 	r->connect_timeout = o->connect_timeout;
 	r->follow = o->follow;
 	r->fresh = o->fresh;
+	r->public_only = o->public_only;
 	buf_init(&r->body, o->max_body);
 	r->url = strdup(o->url);
 	if (r->url == NULL)

@@ -50,6 +50,12 @@ struct http_opts {
 	 * any answer; on a fresh connection it does not.
 	 */
 	int		   fresh;
+	/*
+	 * Connect only to public addresses (lib/netaddr.h): each address
+	 * curl resolved is checked as it opens the socket, so the checked
+	 * address is the one connected to; no proxy is used.
+	 */
+	int		   public_only;
 };
 
 struct http	*http_new(struct event_base *);

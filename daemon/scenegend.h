@@ -14,6 +14,8 @@
  *   lease.c    the heartbeat: leases renewed, lost ones stopped
  *   run.c      a job from its stream entry to an outcome
  *   finish.c   the outcome: the final write, then the ack
+ *   webhook.c  the webhook outbox: claim what is due, send it signed,
+ *              record the attempt (on its own timer and pool)
  *   stats.c    STATUS=, the metrics file, the figures for the API
  *   job.c      the job object, its lists, its state table, its writes
  *   queue.c, db.c, http.c, writer.c, provider.c, storage.c, backoff.c,
@@ -41,6 +43,7 @@ struct sweeper;
 struct lease;
 struct loop;
 struct writer;
+struct webhook;
 
 /* Totals since start, exported in STATUS= and the metrics file. */
 struct counters {
@@ -52,13 +55,19 @@ struct counters {
 	uint64_t dropped;     /* entries whose row was not claimable */
 	uint64_t canceled;    /* stopped: the owner canceled the record */
 	uint64_t malformed;   /* stream entries without a record id */
+	/* Webhook attempts by outcome (webhook.c). */
+	uint64_t wh_delivered; /* a 2xx */
+	uint64_t wh_retried;   /* failed, tried again later */
+	uint64_t wh_failed;    /* failed the last allowed attempt */
+	uint64_t wh_gone;      /* 410: never again */
 };
 
 struct scenegend {
 	struct settings	  *cfg;
 	struct event_base *base;
-	struct db_pool	  *db;	     /* jobs, heartbeat */
-	struct db_pool	  *db_sweep; /* the sweeper's transaction */
+	struct db_pool	  *db;	       /* jobs, heartbeat */
+	struct db_pool	  *db_sweep;   /* the sweeper's transaction */
+	struct db_pool	  *db_webhook; /* webhook claims and outcomes */
 	struct queue	  *queue;
 	struct http	  *http;
 	struct stats	  *stats;
@@ -66,6 +75,7 @@ struct scenegend {
 	struct lease	  *lease;
 	struct loop	  *loop;
 	struct writer	  *writer; /* NULL: images stay remote */
+	struct webhook	  *webhook;
 	struct job_set	   jobs;
 	struct counters	   counters;
 	size_t		   active_peak; /* most jobs since the last trim */

@@ -34,8 +34,11 @@ struct settings {
 	char  *env_file;     /* NULL: SIGHUP re-reads nothing */
 	long   db_connections;
 	long   image_max_bytes;
-	char  *debug_refuse_state; /* testing aid; NULL: none */
-	char  *tier_weights;	   /* "premium:4,pro:2,free:1" */
+	char  *debug_refuse_state;    /* testing aid; NULL: none */
+	char  *tier_weights;	      /* "premium:4,pro:2,free:1" */
+	char  *jwt_secret;	      /* secret; NULL: no webhook is sent */
+	int    webhook_allow_private; /* non-public hosts, http */
+	double webhook_backoff_scale; /* times the retry schedule */
 };
 
 /*

@@ -25,7 +25,8 @@ srcs() {
 			    lib/netaddr.c;;
 	fuzz_jwt)	echo cgi/auth.c cgi/syntax.c lib/uuid.c lib/base64url.c;;
 	# daemon/http.c is #included by the harness (static callbacks).
-	fuzz_provider)	echo daemon/provider.c daemon/text.c lib/buf.c;;
+	fuzz_provider)	echo daemon/provider.c daemon/text.c lib/buf.c \
+			    lib/netaddr.c;;
 	# daemon/queue.c is #included by the harness (static functions).
 	fuzz_redis_msg)	echo lib/log.c lib/clock.c lib/uuid.c lib/redis_url.c \
 			    lib/redis_script.c;;
