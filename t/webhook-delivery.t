@@ -22,7 +22,7 @@ use JSON::PP;
 use MIME::Base64 qw(decode_base64);
 use Time::HiRes qw(sleep time);
 use Scenegen::Test qw(stack_env http_req api_post sql1 daemon_test_setup
-    daemon_start daemon_stop wait_until stack_part daemons_sanitizer_clean);
+    daemon_start daemon_stop wait_until daemons_sanitizer_clean);
 use Scenegen::Receiver;
 
 my ($user, $chapter, $token) = daemon_test_setup();
@@ -32,13 +32,7 @@ chmod 0755, $dir;
 my %auth = (Authorization => "Bearer $token");
 
 # The stack's API again, allowing the receiver's loopback address.
-$ENV{SCENEGEN_WEBHOOK_ALLOW_PRIVATE} = 1;
-stack_part('stop', 'api');
-stack_part('start', 'api');
-END {
-	delete $ENV{SCENEGEN_WEBHOOK_ALLOW_PRIVATE};
-	eval { stack_part('stop', 'api'); stack_part('start', 'api') };
-}
+Scenegen::Receiver::api_allow_private();
 
 my $recv = Scenegen::Receiver::start(dir => $dir);
 END { Scenegen::Receiver::stop($recv) if $recv }

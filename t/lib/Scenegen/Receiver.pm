@@ -97,9 +97,32 @@ sub requests {
 	return \@q;
 }
 
+# Restart the stack's API with SCENEGEN_WEBHOOK_ALLOW_PRIVATE=1, so that
+# it takes the receiver's loopback URLs; at exit it is restarted as it was.
+my $api_changed;
+my $api_pid = $$;
+sub api_allow_private {
+	require Scenegen::Test;
+	$ENV{SCENEGEN_WEBHOOK_ALLOW_PRIVATE} = 1;
+	Scenegen::Test::stack_part('stop', 'api');
+	Scenegen::Test::stack_part('start', 'api');
+	$api_changed = 1;
+}
+END {
+	if ($api_changed && $$ == $api_pid) {
+		local $?;
+		delete $ENV{SCENEGEN_WEBHOOK_ALLOW_PRIVATE};
+		eval {
+			Scenegen::Test::stack_part('stop', 'api');
+			Scenegen::Test::stack_part('start', 'api');
+		};
+	}
+}
+
 sub stop {
 	my ($r) = @_;
 	return unless $r->{pid};
+	local $?;	# called from END: keep the test's exit status
 	kill 'TERM', $r->{pid};
 	waitpid $r->{pid}, 0;
 	delete $r->{pid};
