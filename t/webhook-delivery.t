@@ -12,7 +12,9 @@
 #   the attempts run out: 8 in all, then the delivery is failed;
 # - a 410 stops at once: one attempt, status gone;
 # - in_progress is delivered before completed when both are asked for;
-# - the metrics file counts the attempts by outcome.
+# - the metrics file counts the attempts by outcome;
+# - scenegenctl webhooks lists the failed and gone deliveries, and
+#   scenegenctl redeliver sends a failed one again, with its webhook-id.
 use strict;
 use warnings;
 use Test::More;
@@ -24,6 +26,7 @@ use Time::HiRes qw(sleep time);
 use Scenegen::Test qw(stack_env http_req api_post sql1 daemon_test_setup
     daemon_start daemon_stop wait_until daemons_sanitizer_clean);
 use Scenegen::Receiver;
+use Scenegen::Ops qw(ctl);
 
 my ($user, $chapter, $token) = daemon_test_setup();
 my $e = stack_env();
@@ -165,6 +168,27 @@ like($m, qr/scenegen_webhook_attempts_total\{outcome="delivered"\} [4-9]/,
 like($m, qr/scenegen_webhook_attempts_total\{outcome="retried"\} (8|9|\d\d)/,
     'retried');
 like($m, qr/scenegen_webhook_attempts_total\{outcome="gone"\} 1\b/, 'gone');
+
+# scenegenctl.
+my ($rc, $out, $err) = ctl('webhooks');
+is($rc, 0, 'scenegenctl webhooks exits 0') or diag $err;
+my $red_id = sql1(q{SELECT id FROM webhook_deliveries WHERE record_id = :'id'},
+    id => $redir);
+like($out, qr/^\Q$red_id\E\s+failed\s+completed\s+\Q$redir\E\s+8\s+301\s/m,
+    'it lists the failed delivery') or diag $out;
+like($out, qr/\sgone\s+completed\s+\Q$gone\E\s/m, 'and the gone one');
+unlike($out, qr/\Q$ok\E/, 'not a delivered one');
+($rc, $out, $err) = ctl('redeliver', $red_id);
+is($rc, 0, 'scenegenctl redeliver exits 0') or diag $err;
+like($out, qr/redelivering \Q$red_id\E/, 'says so');
+ok(wait_until(sub { @{ reqs_for('/redirect/1') } > 8 }, 10),
+    'the daemon sends it again');
+my @again = @{ reqs_for('/redirect/1') };
+is($again[8]{id}, $red[0]{id}, 'with the same webhook-id');
+($rc, $out, $err) = ctl('redeliver', $red_id + 1000000);
+is($rc, 1, 'redeliver of no such delivery exits 1');
+($rc, $out, $err) = ctl('redeliver', '--all-failed');
+is($rc, 0, 'redeliver --all-failed exits 0') or diag $err;
 
 daemon_stop($d);
 daemons_sanitizer_clean();
