@@ -15,7 +15,7 @@ my @san = $build =~ /asan/ ? ('-fsanitize=address,undefined',
     '-fno-sanitize-recover=undefined') : ();
 my @cmd = ($ENV{CC} // 'cc', qw(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
     -Wshadow -Wstrict-prototypes -Wmissing-prototypes), @san,
-    "-I$root/lib", '-o', "$dir/netaddr-unit", "$root/t/c/netaddr-unit.c",
+    "-I$root/lib", "-I$root/t/c", '-o', "$dir/netaddr-unit", "$root/t/c/netaddr-unit.c",
     "$root/lib/netaddr.c", "$root/lib/whsecret.c", '-lcrypto');
 if (system(@cmd) != 0) {
 	print "1..1\nnot ok 1 - build t/c/netaddr-unit.c: @cmd\n";
