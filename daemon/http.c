@@ -323,6 +323,9 @@ http_launch(struct http *h, struct http_req *r)
 		 http_open_public) != CURLE_OK ||
 		curl_easy_setopt(e, CURLOPT_NOPROXY, "*") != CURLE_OK))
 		return -1;
+	if (!r->follow &&
+	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK)
+		return -1;
 	if (r->follow &&
 	    (curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
 		curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L) != CURLE_OK ||

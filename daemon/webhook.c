@@ -18,13 +18,14 @@
 #include "webhook.h"
 #include "whsecret.h"
 
-#define WH_POLL_SECONDS	 0.5  /* how often due deliveries are looked for */
-#define WH_BATCH	 16   /* deliveries claimed at once */
-#define WH_IN_FLIGHT_MAX 64   /* deliveries being sent at once */
-#define WH_TIMEOUT	 15.0 /* seconds an attempt may take (SPEC.md) */
-#define WH_LEASE	 60.0 /* seconds a claimed attempt is ours */
-#define WH_MAX_ATTEMPTS	 8    /* attempts in all */
-#define WH_ANSWER_MAX	 4096 /* bytes of a receiver's answer kept */
+#define WH_POLL_SECONDS	   0.5	   /* how often due deliveries are looked for */
+#define WH_BATCH	   16	   /* deliveries claimed at once */
+#define WH_IN_FLIGHT_MAX   64	   /* deliveries being sent at once */
+#define WH_TIMEOUT	   15.0	   /* seconds an attempt may take (SPEC.md) */
+#define WH_LEASE	   60.0	   /* seconds a claimed attempt is ours */
+#define WH_MAX_ATTEMPTS	   8	   /* attempts in all */
+#define WH_ANSWER_MAX	   4096	   /* bytes of a receiver's answer kept */
+#define WH_RETRY_AFTER_MAX 36000.0 /* a receiver's Retry-After, at most */
 
 /* Standard Webhooks' retry schedule: seconds after attempt n (1-based). */
 static const double wh_schedule[WH_MAX_ATTEMPTS - 1] = { 5, 300, 1800, 7200,
@@ -74,7 +75,8 @@ wh_recorded(const PGresult *res, const char *err, void *arg)
 /*
  * Record an attempt that did not succeed: gone (410), or retried after
  * the schedule's wait for attempt n with +-10% jitter, times
- * SCENEGEN_WEBHOOK_BACKOFF_SCALE, or Retry-After if longer; the last
+ * SCENEGEN_WEBHOOK_BACKOFF_SCALE, or Retry-After if longer (up to 10 h:
+ * the schedule's longest wait); the last
  * allowed attempt (allowed: WH_MAX_ATTEMPTS, 0 to end it now) fails.
  */
 static void
@@ -107,7 +109,8 @@ wh_record_failure(struct wh_attempt *a, long status, const char *why,
 	wait *= sg->cfg->webhook_backoff_scale *
 	    (0.9 + 0.2 * ((double)random() / (double)RAND_MAX));
 	if (retry_after > wait)
-		wait = retry_after;
+		wait = retry_after < WH_RETRY_AFTER_MAX ? retry_after :
+							  WH_RETRY_AFTER_MAX;
 	snprintf(delay, sizeof(delay), "%.3f", wait);
 	snprintf(max, sizeof(max), "%d", allowed);
 	v[4] = delay;
