@@ -131,6 +131,8 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		    &c->rate_limits_text },
 		{ "SCENEGEN_MAX_WAITING_PER_USER", CONFIG_INT, "0", 0,
 		    100000000, 0, 0, &c->max_waiting },
+		{ "SCENEGEN_WEBHOOK_ALLOW_PRIVATE", CONFIG_BOOL, "0", 0, 1, 0,
+		    0, &c->webhook_allow_private },
 	};
 
 	memset(c, 0, sizeof(*c));

@@ -22,16 +22,18 @@ static const struct {
 	/*
 	 * Ownership check and insert in one round trip: no row comes
 	 * back when the chapter is not the caller's, or when the
-	 * caller already used the Idempotency-Key ($10).
+	 * caller already used the Idempotency-Key ($10). $11 and $12 are
+	 * the webhook's URL and events (NULL: none, the default events).
 	 */
 	[STMT_SCENE_INSERT] = { "scene_insert",
 	    "INSERT INTO image_generations (id, user_id, chapter_id, "
 	    "scene_number, script_id, image_type, status, progress, "
 	    "retry_count, prompt, style, aspect_ratio, tier, "
-	    "idempotency_key, metadata) "
+	    "idempotency_key, webhook_url, webhook_events, metadata) "
 	    "SELECT $1::uuid, $2::uuid, c.id, $4::integer, $5::uuid, "
 	    "'scene', 'pending', 0, 0, $6::text, $7::text, $8::text, "
-	    "$9::text, $10::text, jsonb_build_object("
+	    "$9::text, $10::text, $11::text, COALESCE($12::text[], "
+	    "ARRAY['completed', 'failed', 'canceled']), jsonb_build_object("
 	    "'scene_number', $4::integer, 'script_id', $5::uuid, "
 	    "'chapter_id', c.id, 'service', 'modelslab_v7', "
 	    "'task_id', $1::uuid) "
@@ -39,7 +41,7 @@ static const struct {
 	    "ON CONFLICT (user_id, idempotency_key) "
 	    "WHERE idempotency_key IS NOT NULL DO NOTHING "
 	    "RETURNING id, retry_count",
-	    10 },
+	    12 },
 	/* The caller's record with an Idempotency-Key, and if < 24 h old. */
 	[STMT_IDEM_LOOKUP] = { "idem_lookup",
 	    "SELECT id, retry_count, chapter_id, scene_number, "

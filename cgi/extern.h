@@ -55,7 +55,8 @@ struct api_config {
 	char		*rate_limits_text; /* SCENEGEN_RATE_LIMITS; NULL: off */
 	struct tier_rate rates[TIER_RATES_MAX];
 	int		 nrates;
-	long		 max_waiting; /* per user; 0: off */
+	long		 max_waiting;		/* per user; 0: off */
+	int		 webhook_allow_private; /* private hosts and http */
 	mode_t		 socket_mode;
 	int		 log_priority;
 };
@@ -110,13 +111,14 @@ void worker_run(const struct api_config *, int listen_fd, pid_t parent,
 #define ALLOW_MAX    64 /* bytes of an Allow: value */
 
 enum page {
-	PAGE_SCENE_CREATE,  /* POST .../scenes/{n} */
-	PAGE_SCENE_STATUS,  /* GET, HEAD .../scenes/{n}/status */
-	PAGE_HEALTHZ,	    /* GET, HEAD /healthz */
-	PAGE_RECORD_STATUS, /* GET, HEAD /api/v1/records/{id} */
-	PAGE_SCENE_LIST,    /* GET, HEAD .../chapters/{id}/images/scenes */
-	PAGE_RECORD_CANCEL, /* POST /api/v1/records/{id}/cancel */
-	PAGE_RECORD_EVENTS, /* GET /api/v1/records/{id}/events */
+	PAGE_SCENE_CREATE,   /* POST .../scenes/{n} */
+	PAGE_SCENE_STATUS,   /* GET, HEAD .../scenes/{n}/status */
+	PAGE_HEALTHZ,	     /* GET, HEAD /healthz */
+	PAGE_RECORD_STATUS,  /* GET, HEAD /api/v1/records/{id} */
+	PAGE_SCENE_LIST,     /* GET, HEAD .../chapters/{id}/images/scenes */
+	PAGE_RECORD_CANCEL,  /* POST /api/v1/records/{id}/cancel */
+	PAGE_RECORD_EVENTS,  /* GET /api/v1/records/{id}/events */
+	PAGE_WEBHOOK_SECRET, /* GET, HEAD /api/v1/webhooks/secret */
 	PAGE__MAX
 };
 
@@ -399,6 +401,8 @@ struct scene_input {
 	char *style;	   /* owned */
 	char  aspect_ratio[8];
 	char  script_id[UUID_STR_LEN + 1]; /* "" when none */
+	char *webhook_url;		   /* owned; NULL when none */
+	char  webhook_events[64]; /* a text[] literal; "" the default */
 };
 
 struct field_error {
@@ -489,5 +493,9 @@ enum publish_result {
 enum publish_result publish_peek(const char *socket_path, const char *id);
 enum publish_result publish_document(const char *socket_path, const char *id,
     const char *doc, size_t len);
+
+/* webhook.c: where a webhook may go, and the caller's signing secret. */
+int  webhook_check_url(struct request *, const struct scene_input *);
+void page_webhook_secret(struct request *);
 
 #endif

@@ -87,7 +87,7 @@ scene_insert(struct request *req, const struct scene_input *in, const char *key)
 {
 	struct queue_stats st;
 	PGresult	  *res = NULL;
-	const char	  *v[10], *keyv[3];
+	const char	  *v[12], *keyv[3];
 	char		   id[UUID_STR_LEN + 1], scene[16], old[64];
 	enum db_result	   rc;
 	long		   retry_count;
@@ -111,7 +111,10 @@ scene_insert(struct request *req, const struct scene_input *in, const char *key)
 		v[7] = in->aspect_ratio;
 		v[8] = req->user.tier;
 		v[9] = key;
-		rc = db_exec(&req->w->db, STMT_SCENE_INSERT, v, 10, &res);
+		v[10] = in->webhook_url;
+		v[11] = in->webhook_events[0] != '\0' ? in->webhook_events :
+							NULL;
+		rc = db_exec(&req->w->db, STMT_SCENE_INSERT, v, 12, &res);
 		if (rc != DB_OK && rc != DB_DUPLICATE) {
 			reply_db_failure(req, rc);
 			return;
@@ -249,6 +252,8 @@ page_scene_create(struct request *req)
 			reply_error(req, e);
 		goto out;
 	}
+	if (webhook_check_url(req, &in) == -1)
+		goto out;
 	if (admission_replay(req, key) == 1 || admission_check(req) == -1)
 		goto out;
 	if (req->w->cfg->rate_limit > 0 &&

@@ -47,6 +47,8 @@ const struct page_route page_routes[PAGE__MAX] = {
 	    ACCESS_SIGNED, page_record_events,
 	    QUERY_CHECKED | QUERY_BIT(QPARAM_EXPIRES) |
 		QUERY_BIT(QPARAM_SIGNATURE) },
+	[PAGE_WEBHOOK_SECRET] = { "webhook_secret", "/api/v1/webhooks/secret",
+	    M_GET_HEAD, ACCESS_TOKEN, page_webhook_secret, QUERY_CHECKED },
 };
 
 const struct param_rule param_rules[PARAM__MAX] = {

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "extern.h"
 
 /* Plain decimal literals: the error sentences quote them. */
@@ -154,6 +155,87 @@ field_fail(struct field_error *fe, enum api_error *e, const char *field,
 	return -1;
 }
 
+/* The webhook events a record may ask for (SPEC.md). */
+static const char *const webhook_events[] = {
+	"in_progress",
+	"completed",
+	"failed",
+	"canceled",
+};
+
+/*
+ * webhook_events of o into in: an array of distinct event names, kept
+ * as a text[] literal ("" when absent: the column's default). -1 with
+ * *e and *fe set.
+ */
+static int
+validate_webhook_events(const cJSON *o, struct scene_input *in,
+    enum api_error *e, struct field_error *fe)
+{
+	static const char reason[] = "must be a list of distinct events "
+				     "among in_progress, completed, failed "
+				     "and canceled";
+	const cJSON	 *m, *ev;
+	unsigned int	  seen = 0;
+	size_t		  i, used = 1;
+
+	in->webhook_events[0] = '\0';
+	m = cJSON_GetObjectItemCaseSensitive(o, "webhook_events");
+	if (m == NULL || cJSON_IsNull(m))
+		return 0;
+	if (!cJSON_IsArray(m))
+		return field_fail(fe, e, "webhook_events", reason);
+	in->webhook_events[0] = '{';
+	cJSON_ArrayForEach (ev, m) {
+		for (i = 0;
+		     i < sizeof(webhook_events) / sizeof(webhook_events[0]);
+		     i++)
+			if (cJSON_IsString(ev) &&
+			    strcmp(ev->valuestring, webhook_events[i]) == 0)
+				break;
+		if (i == sizeof(webhook_events) / sizeof(webhook_events[0]) ||
+		    (seen & (1u << i)))
+			return field_fail(fe, e, "webhook_events", reason);
+		seen |= 1u << i;
+		if (used > 1)
+			in->webhook_events[used++] = ',';
+		memcpy(in->webhook_events + used, webhook_events[i],
+		    strlen(webhook_events[i]));
+		used += strlen(webhook_events[i]);
+	}
+	in->webhook_events[used++] = '}';
+	in->webhook_events[used] = '\0';
+	return 0;
+}
+
+/*
+ * webhook_url and webhook_events of o into in. The URL is only parsed
+ * here; where its host leads is checked by the handler (it resolves
+ * names). -1 with *e and *fe set, or *e = ERR_INTERNAL.
+ */
+static int
+validate_webhook(const cJSON *o, struct scene_input *in, enum api_error *e,
+    struct field_error *fe)
+{
+	struct netaddr_url u;
+	const cJSON	  *m;
+
+	m = cJSON_GetObjectItemCaseSensitive(o, "webhook_url");
+	if (m != NULL && !cJSON_IsNull(m)) {
+		if (!cJSON_IsString(m) ||
+		    netaddr_url_parse(m->valuestring, &u) == -1)
+			return field_fail(fe, e, "webhook_url",
+			    "must be an absolute https URL of at most " NUM_TEXT(
+				WEBHOOK_URL_MAX) " bytes");
+		in->webhook_url = strdup(m->valuestring);
+		if (in->webhook_url == NULL) {
+			*e = ERR_INTERNAL;
+			return -1;
+		}
+	}
+	return validate_webhook_events(o, in, e, fe);
+}
+
 /* The members; -1 with *e and *fe set, or *e = ERR_INTERNAL. */
 static int
 validate_members(const cJSON *o, struct scene_input *in, enum api_error *e,
@@ -219,7 +301,7 @@ validate_members(const cJSON *o, struct scene_input *in, enum api_error *e,
 			in->script_id[i] = (char)tolower(
 			    (unsigned char)m->valuestring[i]);
 	}
-	return 0;
+	return validate_webhook(o, in, e, fe);
 nomem:
 	*e = ERR_INTERNAL;
 	return -1;
@@ -272,6 +354,8 @@ scene_input_free(struct scene_input *in)
 {
 	free(in->description);
 	free(in->style);
+	free(in->webhook_url);
 	in->description = NULL;
 	in->style = NULL;
+	in->webhook_url = NULL;
 }

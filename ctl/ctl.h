@@ -78,6 +78,8 @@ int ctl_migrate(struct ctl_settings *, int argc, char **argv);
 int ctl_check(struct ctl_settings *, int argc, char **argv);
 int ctl_stats(struct ctl_settings *, int argc, char **argv);
 int ctl_show(struct ctl_settings *, int argc, char **argv);
+int ctl_webhooks(struct ctl_settings *, int argc, char **argv);
+int ctl_redeliver(struct ctl_settings *, int argc, char **argv);
 int ctl_retry(struct ctl_settings *, int argc, char **argv);
 int ctl_token(struct ctl_settings *, int argc, char **argv);
 

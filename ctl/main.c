@@ -21,6 +21,8 @@ static const struct {
 	{ "show", ctl_show },
 	{ "retry", ctl_retry },
 	{ "token", ctl_token },
+	{ "webhooks", ctl_webhooks },
+	{ "redeliver", ctl_redeliver },
 };
 
 static void
@@ -35,7 +37,10 @@ usage(FILE *out)
 	    "       scenegenctl [-hj] [-f file] retry --failed "
 	    "[--since duration]\n"
 	    "       scenegenctl [-hj] [-f file] token [--ttl seconds] "
-	    "[--tier tier] user_id\n");
+	    "[--tier tier] user_id\n"
+	    "       scenegenctl [-hj] [-f file] webhooks\n"
+	    "       scenegenctl [-hj] [-f file] redeliver delivery_id\n"
+	    "       scenegenctl [-hj] [-f file] redeliver --all-failed\n");
 }
 
 void

@@ -102,6 +102,12 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    &s->max_retries),
 		ROW("SCENEGEN_BACKOFF_SCALE", CONFIG_DOUBLE, "1", 0.001, 100, 0,
 		    0, &s->backoff_scale),
+		ROW("SUPABASE_JWT_SECRET", CONFIG_STRING, NULL, 0, 0, 0, 1,
+		    &s->jwt_secret),
+		ROW("SCENEGEN_WEBHOOK_ALLOW_PRIVATE", CONFIG_BOOL, "0", 0, 0, 0,
+		    0, &s->webhook_allow_private),
+		ROW("SCENEGEN_WEBHOOK_BACKOFF_SCALE", CONFIG_DOUBLE, "1",
+		    0.00001, 100, 0, 0, &s->webhook_backoff_scale),
 		ROW("SCENEGEN_LEASE_SECONDS", CONFIG_INT, "60", 3, 86400, 0, 0,
 		    &s->lease_seconds),
 		ROW("SCENEGEN_SWEEP_SECONDS", CONFIG_INT, "10", 1, 86400, 0, 0,
@@ -138,8 +144,6 @@ settings_load(struct settings *s, char *err, size_t errlen)
 		    "premium:4,pro:2,free:1", 0, 0, 0, 0, &s->tier_weights),
 		ROW("SCENEGEN_EVENTS_SOCKET", CONFIG_STRING, NULL, 0, 0, 0, 0,
 		    &s->events_socket),
-		ROW("SUPABASE_JWT_SECRET", CONFIG_STRING, NULL, 0, 0, 0, 1,
-		    &s->jwt_secret),
 	};
 	char host[HOST_NAME_MAX + 1];
 	int  n;

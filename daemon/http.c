@@ -16,11 +16,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/event.h>
 
 #include "http.h"
+#include "netaddr.h"
 #include "secret.h"
 
 #define HTTP_MAX_RUNNING 256 /* transfers at once */
@@ -44,6 +46,7 @@ struct http_req {
 	int		      follow;
 	char		     *unix_socket; /* NULL: the URL's host */
 	int		      fresh;
+	int		      public_only;
 };
 
 TAILQ_HEAD(http_req_list, http_req);
@@ -264,6 +267,19 @@ http_check_done(struct http *h)
 	}
 }
 
+/*
+ * CURLOPT_OPENSOCKETFUNCTION of a public_only transfer: a socket only for
+ * a public address, so a host that resolves (or re-resolves) to a
+ * private one is never connected to.
+ */
+static curl_socket_t
+http_open_public(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	if (purpose != CURLSOCKTYPE_IPCXN || !netaddr_public(&a->addr))
+		return CURL_SOCKET_BAD;
+	return socket(a->family, a->socktype, a->protocol);
+}
+
 /* Give r its curl handle and start it; -1 when out of memory. */
 static int
 http_launch(struct http *h, struct http_req *r)
@@ -307,6 +323,14 @@ http_launch(struct http *h, struct http_req *r)
 	if (r->unix_socket != NULL &&
 	    curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, r->unix_socket) !=
 		CURLE_OK)
+		return -1;
+	if (r->public_only &&
+	    (curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
+		 http_open_public) != CURLE_OK ||
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "*") != CURLE_OK))
+		return -1;
+	if (!r->follow &&
+	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK)
 		return -1;
 	if (r->follow &&
 	    (curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
@@ -445,6 +469,7 @@ http_start(struct http *h, const struct http_opts *o, struct http_done done)
 	r->connect_timeout = o->connect_timeout;
 	r->follow = o->follow;
 	r->fresh = o->fresh;
+	r->public_only = o->public_only;
 	buf_init(&r->body, o->max_body);
 	if (o->unix_socket != NULL) {
 		r->unix_socket = strdup(o->unix_socket);

@@ -52,6 +52,12 @@ struct http_opts {
 	int		   fresh;
 	/* A local socket to connect to instead of the URL's host; NULL. */
 	const char	  *unix_socket;
+	/*
+	 * Connect only to public addresses (lib/netaddr.h): each address
+	 * curl resolved is checked as it opens the socket, so the checked
+	 * address is the one connected to; no proxy is used.
+	 */
+	int		   public_only;
 };
 
 struct http	*http_new(struct event_base *);

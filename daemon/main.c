@@ -32,6 +32,7 @@
 #include "storage.h"
 #include "writer.h"
 #include "sweeper.h"
+#include "webhook.h"
 
 #define QUERY_TIMEOUT 30.0 /* seconds a statement may take */
 #define DB_BATCH_MAX  256  /* statements per transaction (db.h) */
@@ -52,8 +53,10 @@ teardown(struct scenegend *sg)
 	queue_free(sg->queue);
 	db_pool_free(sg->db);
 	db_pool_free(sg->db_sweep);
+	db_pool_free(sg->db_webhook);
 	http_free(sg->http);
 	events_free(sg->events);
+	webhook_free(sg->webhook);
 	sweeper_free(sg->sweeper);
 	lease_free(sg->lease);
 	stats_free(sg->stats);
@@ -156,7 +159,12 @@ main(int argc, char *argv[])
 	sg.db_sweep = db_pool_new(sg.base, cfg.database_url,
 	    "postgresql (sweeper)", 1, 1, sql_statements, STMT__MAX,
 	    QUERY_TIMEOUT, cfg.connect_timeout);
-	if (sg.db == NULL || sg.db_sweep == NULL) {
+	sg.db_webhook = db_pool_new(sg.base, cfg.database_url,
+	    "postgresql (webhooks)", 1, 1, sql_statements, STMT__MAX,
+	    QUERY_TIMEOUT, cfg.connect_timeout);
+	sg.webhook = webhook_new(&sg);
+	if (sg.db == NULL || sg.db_sweep == NULL || sg.db_webhook == NULL ||
+	    sg.webhook == NULL) {
 		fprintf(stderr, "scenegend: out of memory\n");
 		goto done;
 	}

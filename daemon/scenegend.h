@@ -14,6 +14,8 @@
  *   lease.c    the heartbeat: leases renewed, lost ones stopped
  *   run.c      a job from its stream entry to an outcome
  *   finish.c   the outcome: the final write, then the ack
+ *   webhook.c  the webhook outbox: claim what is due, send it signed,
+ *              record the attempt (on its own timer and pool)
  *   stats.c    STATUS=, the metrics file, the figures for the API
  *   events.c   live status: a changed row's status document to nchan's
  *              publisher, in order per record (told by job.c and run.c
@@ -45,6 +47,7 @@ struct lease;
 struct loop;
 struct writer;
 struct events;
+struct webhook;
 
 /* Totals since start, exported in STATUS= and the metrics file. */
 struct counters {
@@ -56,13 +59,19 @@ struct counters {
 	uint64_t dropped;     /* entries whose row was not claimable */
 	uint64_t canceled;    /* stopped: the owner canceled the record */
 	uint64_t malformed;   /* stream entries without a record id */
+	/* Webhook attempts by outcome (webhook.c). */
+	uint64_t wh_delivered; /* a 2xx */
+	uint64_t wh_retried;   /* failed, tried again later */
+	uint64_t wh_failed;    /* failed the last allowed attempt */
+	uint64_t wh_gone;      /* 410: never again */
 };
 
 struct scenegend {
 	struct settings	  *cfg;
 	struct event_base *base;
-	struct db_pool	  *db;	     /* jobs, heartbeat */
-	struct db_pool	  *db_sweep; /* the sweeper's transaction */
+	struct db_pool	  *db;	       /* jobs, heartbeat */
+	struct db_pool	  *db_sweep;   /* the sweeper's transaction */
+	struct db_pool	  *db_webhook; /* webhook claims and outcomes */
 	struct queue	  *queue;
 	struct http	  *http;
 	struct stats	  *stats;
@@ -71,6 +80,7 @@ struct scenegend {
 	struct loop	  *loop;
 	struct writer	  *writer; /* NULL: images stay remote */
 	struct events	  *events; /* live status; publishes nothing unset */
+	struct webhook	  *webhook;
 	struct job_set	   jobs;
 	struct counters	   counters;
 	size_t		   active_peak; /* most jobs since the last trim */

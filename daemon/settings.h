@@ -37,7 +37,9 @@ struct settings {
 	char  *debug_refuse_state; /* testing aid; NULL: none */
 	char  *tier_weights;	   /* "premium:4,pro:2,free:1" */
 	char  *events_socket;	   /* nchan's publisher; NULL: no live status */
-	char  *jwt_secret; /* secret: signs events_url; NULL unless live */
+	char  *jwt_secret; /* secret: events_url and webhook keys; NULL: none */
+	int    webhook_allow_private; /* non-public hosts, http */
+	double webhook_backoff_scale; /* times the retry schedule */
 };
 
 /*

@@ -242,4 +242,61 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    1, 1 },
 	[STMT_COMMIT] = { "sg_commit", "COMMIT", 0, 0 },
 	[STMT_ROLLBACK] = { "sg_rollback", "ROLLBACK", 0, 0 },
+
+	/*
+	 * Webhooks: claim at most $1 due deliveries, each the oldest
+	 * pending one of its record (events go out in order), counting the
+	 * attempt and moving next_attempt_at $2 seconds on (a lease: a
+	 * daemon that dies while sending is retried by anyone after that).
+	 * SKIP LOCKED and the guard on next_attempt_at keep two daemons
+	 * from claiming the same attempt.
+	 */
+	[STMT_WH_CLAIM] = { "sg_wh_claim",
+	    "WITH due AS ("
+	    " SELECT d.id FROM webhook_deliveries d"
+	    " WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
+	    "  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e"
+	    "   WHERE e.record_id = d.record_id AND e.status = 'pending'"
+	    "   AND e.id < d.id)"
+	    " ORDER BY d.next_attempt_at, d.id LIMIT $1::integer"
+	    " FOR UPDATE OF d SKIP LOCKED"
+	    ") UPDATE webhook_deliveries w SET attempts = w.attempts + 1,"
+	    "  next_attempt_at = now() + $2::double precision"
+	    "   * interval '1 second'"
+	    " FROM due, image_generations g"
+	    " WHERE w.id = due.id AND g.id = w.record_id"
+	    "  AND w.status = 'pending' AND w.next_attempt_at <= now()"
+	    " RETURNING w.id, w.webhook_id, w.attempts, w.payload::text,"
+	    "  g.webhook_url, g.user_id",
+	    2, 1 },
+	/* $1 delivery, $2 the attempt that was claimed, $3 HTTP status. */
+	[STMT_WH_DELIVERED] = { "sg_wh_delivered",
+	    "UPDATE webhook_deliveries SET status = 'delivered',"
+	    " delivered_at = now(), last_status_code = $3::integer,"
+	    " last_error = NULL"
+	    " WHERE id = $1::bigint AND attempts = $2::integer"
+	    " AND status = 'pending' RETURNING id",
+	    3, 1 },
+	/*
+	 * $1 delivery, $2 its attempt, $3 HTTP status (NULL: none), $4
+	 * what went wrong, $5 seconds to the next attempt, $6 attempts
+	 * allowed: 'failed' once they are used up. Returns the status.
+	 */
+	[STMT_WH_RETRY] = { "sg_wh_retry",
+	    "UPDATE webhook_deliveries SET last_status_code = $3::integer,"
+	    " last_error = $4,"
+	    " status = CASE WHEN attempts >= $6::integer THEN 'failed'"
+	    "  ELSE 'pending' END,"
+	    " next_attempt_at = now() + $5::double precision"
+	    "  * interval '1 second'"
+	    " WHERE id = $1::bigint AND attempts = $2::integer"
+	    " AND status = 'pending' RETURNING status",
+	    6, 1 },
+	/* $1 delivery, $2 its attempt, $3 HTTP status, $4 why: never again. */
+	[STMT_WH_GONE] = { "sg_wh_gone",
+	    "UPDATE webhook_deliveries SET status = 'gone',"
+	    " last_status_code = $3::integer, last_error = $4"
+	    " WHERE id = $1::bigint AND attempts = $2::integer"
+	    " AND status = 'pending' RETURNING id",
+	    4, 1 },
 };

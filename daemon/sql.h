@@ -27,6 +27,10 @@ enum stmt_id {
 	STMT_SWEEP_SCAN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
+	STMT_WH_CLAIM,
+	STMT_WH_DELIVERED,
+	STMT_WH_RETRY,
+	STMT_WH_GONE,
 	STMT__MAX
 };
 
@@ -48,6 +52,17 @@ enum claim_col {
 	CLAIM_OWNER_TIER, /* the record's tier and user, claimed or not */
 	CLAIM_OWNER_USER,
 	CLAIM__MAX
+};
+
+/* Columns of the STMT_WH_CLAIM result. */
+enum wh_claim_col {
+	WH_ID,
+	WH_MSG_ID, /* webhook-id */
+	WH_ATTEMPTS,
+	WH_BODY,
+	WH_URL,
+	WH_USER,
+	WH__MAX
 };
 
 extern const struct db_stmt_def sql_statements[STMT__MAX];

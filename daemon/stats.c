@@ -166,6 +166,16 @@ stats_write_metrics(struct stats *s)
 	    c->completed, c->failed, c->retried, c->abandoned, c->handed_back,
 	    c->dropped, c->malformed, c->canceled);
 	buf_printf(&b,
+	    "# HELP scenegen_webhook_attempts_total Webhook attempts made by "
+	    "this daemon, by outcome.\n"
+	    "# TYPE scenegen_webhook_attempts_total counter\n"
+	    "scenegen_webhook_attempts_total{outcome=\"delivered\"} %" PRIu64
+	    "\n"
+	    "scenegen_webhook_attempts_total{outcome=\"retried\"} %" PRIu64 "\n"
+	    "scenegen_webhook_attempts_total{outcome=\"failed\"} %" PRIu64 "\n"
+	    "scenegen_webhook_attempts_total{outcome=\"gone\"} %" PRIu64 "\n",
+	    c->wh_delivered, c->wh_retried, c->wh_failed, c->wh_gone);
+	buf_printf(&b,
 	    "# HELP scenegen_provider_latency_seconds ModelsLab call times "
 	    "(quantiles over the last %d calls).\n"
 	    "# TYPE scenegen_provider_latency_seconds summary\n",

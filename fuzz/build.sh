@@ -21,10 +21,12 @@ ALL_TARGETS="fuzz_route fuzz_body fuzz_jwt fuzz_provider fuzz_redis_msg
 srcs() {
 	case $1 in
 	fuzz_route)	echo cgi/route.c cgi/query.c lib/uuid.c;;
-	fuzz_body)	echo cgi/validate.c cgi/syntax.c lib/uuid.c lib/log.c;;
+	fuzz_body)	echo cgi/validate.c cgi/syntax.c lib/uuid.c lib/log.c \
+			    lib/netaddr.c;;
 	fuzz_jwt)	echo cgi/auth.c cgi/syntax.c lib/uuid.c lib/base64url.c;;
 	# daemon/http.c is #included by the harness (static callbacks).
-	fuzz_provider)	echo daemon/provider.c daemon/text.c lib/buf.c;;
+	fuzz_provider)	echo daemon/provider.c daemon/text.c lib/buf.c \
+			    lib/netaddr.c;;
 	# daemon/queue.c is #included by the harness (static functions).
 	fuzz_redis_msg)	echo lib/log.c lib/clock.c lib/uuid.c lib/redis_url.c \
 			    lib/redis_script.c;;

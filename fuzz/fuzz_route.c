@@ -62,6 +62,12 @@ page_record_events(struct request *req)
 	(void)req;
 }
 
+void
+page_webhook_secret(struct request *req)
+{
+	(void)req;
+}
+
 /*
  * query_parse() under every rule of the table: a refusal names a field
  * and a reason; an acceptance keeps only parameters the rule takes,

@@ -24,6 +24,7 @@ my @routes = (
 	[ 'scene_list', "/api/v1/chapters/$chapter/images/scenes", 'GET, HEAD',
 	  1 ],
 	[ 'record_cancel', "$record/cancel", 'POST', 1 ],
+	[ 'webhook_secret', '/api/v1/webhooks/secret', 'GET, HEAD', 1 ],
 );
 my @methods = qw(GET HEAD POST PUT PATCH DELETE OPTIONS);
 my $json_body = '{"scene_description": "A"}';
@@ -110,7 +111,8 @@ my @unknown = ('/', '/nope', '/healthz/', '/HEALTHZ', '/healthz/x', '/api',
     "$scene/status/x", "$scene/STATUS", "$scene/statu",
     '/api/v1/records', '/api/v1/records/', "$record/", "$record/x",
     "$record/cancel/", "$record/CANCEL",
-    '/api/v1/webhooks/secret', '/admin/');
+    '/api/v1/webhooks', '/api/v1/webhooks/', '/api/v1/webhooks/secret/',
+    '/api/v1/webhooks/SECRET', '/admin/');
 for my $path (@unknown) {
 	for my $m (qw(GET POST DELETE)) {
 		my $r = http_req($m, $path, body => $m eq 'POST' ? $json_body : undef,

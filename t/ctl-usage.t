@@ -25,7 +25,7 @@ sub bare {
 my ($rc, $out, $err) = bare({}, '-h');
 is($rc, 0, '-h exits 0');
 like($out, qr/^usage: scenegenctl \[-hj\] \[-f file\] migrate/, '-h prints the usage');
-is(scalar(() = $out =~ /scenegenctl /g), 7, 'seven usage lines');
+is(scalar(() = $out =~ /scenegenctl /g), 10, 'ten usage lines');
 
 ($rc, $out, $err) = bare({}, '-f', '/dev/null');
 is($rc, 2, 'no command: exit 2');
@@ -38,7 +38,8 @@ like($err, qr/unknown command frobnicate\nusage:/, 'names it, then the usage');
 for my $case ([ 'show' ], [ 'show', 'not-a-uuid' ], [ 'retry' ],
     [ 'retry', '--since', '1h' ], [ 'retry', '--failed', '--since', 'soon' ],
     [ 'token' ], [ 'token', 'x' ], [ 'check', '-w', '0' ], [ 'stats', 'x' ],
-    [ 'migrate', 'a', 'b' ]) {
+    [ 'migrate', 'a', 'b' ], [ 'webhooks', 'x' ], [ 'redeliver' ],
+    [ 'redeliver', 'x' ], [ 'redeliver', '0' ], [ 'redeliver', '1', '2' ]) {
 	($rc, $out, $err) = bare({ DATABASE_URL => 'postgresql:///none' },
 	    '-f', '/dev/null', @$case);
 	is($rc, 2, "@$case: usage error, exit 2") or diag $err;

@@ -16,7 +16,7 @@ my @san = $build =~ /asan/ ? ('-fsanitize=address,undefined',
     '-fno-sanitize-recover=undefined') : ();
 my @cmd = ($ENV{CC} // 'cc', qw(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
     -Wshadow -Wstrict-prototypes -Wmissing-prototypes), @san,
-    "-I$root/lib", '-o', "$dir/pgerr-unit", "$root/t/c/pgerr-unit.c",
+    "-I$root/lib", "-I$root/t/c", '-o', "$dir/pgerr-unit", "$root/t/c/pgerr-unit.c",
     "$root/lib/pgerr.c");
 if (system(@cmd) != 0) {
 	print "1..1\nnot ok 1 - build t/c/pgerr-unit.c: @cmd\n";

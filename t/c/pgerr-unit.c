@@ -7,19 +7,7 @@
 #include <string.h>
 
 #include "pgerr.h"
-
-static int	test_n;
-static int	test_failed;
-
-/* One TAP line: "ok N - name" or "not ok N - name". */
-static void
-test_ok(int ok, const char *name)
-{
-	test_n++;
-	if (!ok)
-		test_failed = 1;
-	printf("%sok %d - %s\n", ok ? "" : "not ", test_n, name);
-}
+#include "tap.h"
 
 static const struct {
 	const char	*state;
