@@ -186,6 +186,16 @@ netaddr_url_parse(const char *url, struct netaddr_url *u)
 	return 0;
 }
 
+/* The monotonic clock in ms. */
+static long long
+netaddr_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /*
  * Resolve host within timeout_ms: NETADDR_OK if every address is public,
  * NETADDR_PRIVATE if one is not, NETADDR_UNRESOLVED if none came.
@@ -197,6 +207,7 @@ netaddr_resolve(const char *host, int timeout_ms)
 	struct gaicb	   cb, *list[1];
 	struct timespec	   ts;
 	enum netaddr_check rc = NETADDR_OK;
+	long long	   deadline, left;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -207,9 +218,20 @@ netaddr_resolve(const char *host, int timeout_ms)
 	list[0] = &cb;
 	if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0)
 		return NETADDR_UNRESOLVED;
-	ts.tv_sec = timeout_ms / 1000;
-	ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-	(void)gai_suspend((const struct gaicb *const *)list, 1, &ts);
+	/*
+	 * gai_suspend() may come back before the lookup is done (a
+	 * signal, or a wake-up that finds it still running): wait again
+	 * for what is left of the time.
+	 */
+	deadline = netaddr_now_ms() + timeout_ms;
+	while (gai_error(&cb) == EAI_INPROGRESS) {
+		left = deadline - netaddr_now_ms();
+		if (left <= 0)
+			break;
+		ts.tv_sec = (time_t)(left / 1000);
+		ts.tv_nsec = (long)(left % 1000) * 1000000L;
+		(void)gai_suspend((const struct gaicb *const *)list, 1, &ts);
+	}
 	if (gai_error(&cb) == EAI_INPROGRESS) {
 		/* Too slow: give it up; a cancel that fails waits for it. */
 		if (gai_cancel(&cb) != EAI_CANCELED)
