@@ -21,12 +21,18 @@ struct db_pool;
 
 #define DB_MAX_PARAMS 8
 
-/* One statement the pool may run: prepared unless prepare is 0. */
+/*
+ * One statement the pool may run: prepared unless prepare is 0. doc_col,
+ * for the caller (db.c does not read it): the first of the row's
+ * STATUS_COLUMNS (lib/status_doc.h) in the result of a write that changes
+ * what a status document shows; 0 for every other statement.
+ */
 struct db_stmt_def {
 	const char *name;
 	const char *sql;
 	int	    nparams;
 	int	    prepare;
+	int	    doc_col;
 };
 
 /*

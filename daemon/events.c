@@ -1,16 +1,18 @@
 /*
- * events.c: live status, the daemon's side (events.h). A change of a
- * record's row is published as the record's status document, read back
- * from the row by STMT_DOCUMENT (the columns the API writes its documents
- * from, lib/status_doc.h) and POSTed to nchan's publisher location on the
- * local socket through the curl multi loop (http.c).
+ * events.c: live status, the daemon's side (events.h). A write that
+ * changes what a record's status document shows returns the row's
+ * STATUS_COLUMNS (sql.c, doc_col); the document is written from them
+ * (lib/status_doc.h, the API's own builder) and POSTed to nchan's
+ * publisher location on the local socket through the curl multi loop
+ * (http.c). No statement is run to publish.
  *
- * Per record at most one read-and-publish is in flight: a change that
- * comes meanwhile only marks the record, and when the one in flight ends
- * the row is read again, so the newest state is always published last
- * and an older document never overtakes a newer one. A document equal to
- * the last one published for the record is not sent again. A record's
- * entry lives while something is in flight for it.
+ * Per record at most one publish is in flight: a document that comes
+ * meanwhile waits as the record's next, replacing an older one waiting,
+ * so the newest state is always published last and an older document
+ * never overtakes a newer one (a job's writes are one at a time, so
+ * documents come in the row's order). A document equal to the one nchan
+ * took last for the record is not sent again. A record's entry lives
+ * while something is in flight for it.
  *
  * A failure (PostgreSQL, the socket, nginx) is logged, at most one line
  * per EVENTS_WARN_MS with a count of the others, and never touches the
@@ -45,10 +47,9 @@ struct events_rec {
 	TAILQ_ENTRY(events_rec) entry;
 	struct events	       *ev;
 	char			id[UUID_STR_LEN + 1];
-	int			again;	 /* changed while busy: read again */
+	char		       *next;	 /* to publish once sending ends */
 	char		       *sending; /* the document being published */
 	char		       *last;	 /* the last one nchan took */
-	struct http_req	       *req;	 /* the publish, NULL while reading */
 };
 
 TAILQ_HEAD(events_list, events_rec);
@@ -61,7 +62,7 @@ struct events {
 	unsigned long	   quiet;     /* failures not logged since */
 };
 
-static void events_read(struct events_rec *);
+static int events_post(struct events_rec *);
 
 /* Log a failure, rate-limited. */
 static void
@@ -95,22 +96,31 @@ events_rec_free(struct events_rec *rec)
 {
 	TAILQ_REMOVE(events_bucket(rec->ev, rec->id), rec, entry);
 	rec->ev->n--;
+	free(rec->next);
 	free(rec->sending);
 	free(rec->last);
 	free(rec);
 }
 
-/* What rec had in flight has ended: read again, or let rec go. */
+/* The publish in flight has ended: send the next document, or let go. */
 static void
 events_settle(struct events_rec *rec)
 {
-	rec->req = NULL;
 	free(rec->sending);
 	rec->sending = NULL;
-	if (rec->again) {
-		rec->again = 0;
-		events_read(rec);
-		return;
+	while (rec->next != NULL) {
+		rec->sending = rec->next;
+		rec->next = NULL;
+		if (rec->last != NULL && strcmp(rec->last, rec->sending) == 0) {
+			free(rec->sending); /* nchan has this one already */
+			rec->sending = NULL;
+			continue;
+		}
+		if (events_post(rec) == 0)
+			return;
+		events_warn(rec->ev, rec->id, "out of memory");
+		free(rec->sending);
+		rec->sending = NULL;
 	}
 	events_rec_free(rec);
 }
@@ -155,17 +165,17 @@ events_post(struct events_rec *rec)
 	o.connect_timeout = EVENTS_TIMEOUT;
 	o.max_body = 4096;
 	o.unix_socket = rec->ev->sg->cfg->events_socket;
-	rec->req = http_start(rec->ev->sg->http, &o, d);
-	return rec->req != NULL ? 0 : -1;
+	return http_start(rec->ev->sg->http, &o, d) != NULL ? 0 : -1;
 }
 
 /*
- * The document of the row in res into a new string (NULL: out of
- * memory). The estimate is the daemon's own: what is left of the
- * provider's ETA, or EVENTS_FALLBACK_S; null once final.
+ * The document of the row in res (its STATUS_COLUMNS from column first
+ * on) into a new string (NULL: out of memory). The estimate is the
+ * daemon's own: what is left of the provider's ETA, or EVENTS_FALLBACK_S;
+ * null once final.
  */
 static char *
-events_document(struct events *ev, const PGresult *res)
+events_document(struct events *ev, const PGresult *res, int first)
 {
 	const char     *col[STATUS_COL__MAX], *st;
 	struct json_out j;
@@ -174,7 +184,7 @@ events_document(struct events *ev, const PGresult *res)
 	int		c;
 
 	for (c = 0; c < STATUS_COL__MAX; c++)
-		col[c] = db_value(res, 0, c);
+		col[c] = db_value(res, 0, first + c);
 	st = col[STATUS_COL_STATUS];
 	if (st != NULL && strcmp(st, "in_progress") == 0)
 		eta = status_doc_left(col[STATUS_COL_ETA],
@@ -187,51 +197,6 @@ events_document(struct events *ev, const PGresult *res)
 		doc = strndup(j.b.data, j.b.len);
 	json_free(&j);
 	return doc;
-}
-
-/* db.c: the row of rec, read back. */
-static void
-events_row(const PGresult *res, const char *err, void *arg)
-{
-	struct events_rec *rec = arg;
-
-	if (res == NULL || err != NULL) {
-		events_warn(rec->ev, rec->id, err != NULL ? err : "database");
-		events_settle(rec);
-		return;
-	}
-	if (db_rows(res) != 1) {
-		events_settle(rec); /* the row is gone: nothing to say */
-		return;
-	}
-	rec->sending = events_document(rec->ev, res);
-	if (rec->sending == NULL) {
-		events_warn(rec->ev, rec->id, "out of memory");
-		events_settle(rec);
-		return;
-	}
-	if (rec->last != NULL && strcmp(rec->last, rec->sending) == 0) {
-		events_settle(rec); /* nchan has this one already */
-		return;
-	}
-	if (events_post(rec) == -1) {
-		events_warn(rec->ev, rec->id, "out of memory");
-		events_settle(rec);
-	}
-}
-
-/* Read rec's row (STMT_DOCUMENT); its answer goes on to the publish. */
-static void
-events_read(struct events_rec *rec)
-{
-	struct db_reply r = { events_row, rec };
-	const char     *params[1];
-
-	params[0] = rec->id;
-	if (db_query(rec->ev->sg->db, STMT_DOCUMENT, 1, params, r) == -1) {
-		events_warn(rec->ev, rec->id, "no database connection");
-		events_rec_free(rec);
-	}
 }
 
 struct events *
@@ -265,34 +230,46 @@ events_free(struct events *ev)
 }
 
 void
-events_changed(struct events *ev, const char *record_id)
+events_changed(struct events *ev, const char *record_id, const PGresult *res,
+    int col)
 {
 	struct events_list *b;
 	struct events_rec  *rec;
+	char		   *doc;
 
 	if (ev == NULL || ev->sg->cfg->events_socket == NULL ||
-	    !uuid_is_valid_n(record_id, strlen(record_id)))
+	    !uuid_is_valid_n(record_id, strlen(record_id)) ||
+	    PQnfields(res) < col + STATUS_COL__MAX || db_rows(res) != 1)
 		return;
+	doc = events_document(ev, res, col);
+	if (doc == NULL) {
+		events_warn(ev, record_id, "out of memory");
+		return;
+	}
 	b = events_bucket(ev, record_id);
 	TAILQ_FOREACH (rec, b, entry)
 		if (strcmp(rec->id, record_id) == 0)
 			break;
 	if (rec != NULL) {
-		rec->again = 1; /* read again once the one in flight ends */
+		free(rec->next); /* a newer document replaces it */
+		rec->next = doc;
 		return;
 	}
 	if (ev->n >= EVENTS_MAX) {
 		events_warn(ev, record_id, "too many records in flight");
+		free(doc);
 		return;
 	}
 	rec = calloc(1, sizeof(*rec));
 	if (rec == NULL) {
 		events_warn(ev, record_id, "out of memory");
+		free(doc);
 		return;
 	}
 	rec->ev = ev;
 	memcpy(rec->id, record_id, UUID_STR_LEN + 1);
 	TAILQ_INSERT_TAIL(b, rec, entry);
 	ev->n++;
-	events_read(rec);
+	rec->next = doc;
+	events_settle(rec);
 }

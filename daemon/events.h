@@ -7,6 +7,8 @@
 #ifndef SCENEGEND_EVENTS_H
 #define SCENEGEND_EVENTS_H
 
+#include <libpq-fe.h>
+
 struct scenegend;
 struct events;
 
@@ -15,9 +17,12 @@ struct events *events_new(struct scenegend *);
 /* Drop what is in flight, without callbacks (after db and http). */
 void	       events_free(struct events *);
 /*
- * The row of record_id changed: read it and publish its document, after
- * the one in flight for that record if any. Failures are only logged.
+ * What record_id's status document shows changed: res holds its row's
+ * STATUS_COLUMNS (lib/status_doc.h) from column col on. Publish the
+ * document, after the one in flight for that record if any. Failures are
+ * only logged.
  */
-void	       events_changed(struct events *, const char *record_id);
+void events_changed(struct events *, const char *record_id, const PGresult *res,
+    int col);
 
 #endif

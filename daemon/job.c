@@ -411,8 +411,10 @@ job_write_cb(const PGresult *res, const char *err, void *arg)
 		job_write_lost(job);
 		return;
 	}
-	if (job->sg->jobs.changed != NULL)
-		job->sg->jobs.changed(job);
+	if (job->sg->jobs.changed != NULL &&
+	    sql_statements[job->wstmt].doc_col > 0)
+		job->sg->jobs.changed(job, res,
+		    sql_statements[job->wstmt].doc_col);
 	if (job->lease_lost && !job_has(job, JOB_ENDS_LEASE)) {
 		job_abandon(job, "the lease was not renewed");
 		return;

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <libpq-fe.h>
+
 #include "uuid.h"
 
 struct scenegend;
@@ -78,8 +80,11 @@ struct job_set {
 	void *reaped_arg;
 	/* Told when a guarded write found the job's row canceled. */
 	void (*canceled)(struct job *);
-	/* Told when the job's row changed (a claim, a write): live status. */
-	void (*changed)(struct job *);
+	/*
+	 * Told when a claim or write changed what the job's status document
+	 * shows: the row's STATUS_COLUMNS are in res from column col on.
+	 */
+	void (*changed)(struct job *, const PGresult *res, int col);
 	/* Testing aid: the first change into this state is refused. */
 	int refuse_once; /* a job_state, or -1 */
 };

@@ -66,11 +66,11 @@ teardown(struct scenegend *sg)
 		event_base_free(sg->base);
 }
 
-/* jobs.changed: the job's row changed; live status publishes it. */
+/* jobs.changed: the job's document changed; live status publishes it. */
 static void
-main_job_changed(struct job *job)
+main_job_changed(struct job *job, const PGresult *res, int col)
 {
-	events_changed(job->sg->events, job->record_id);
+	events_changed(job->sg->events, job->record_id, res, col);
 }
 
 int

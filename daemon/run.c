@@ -702,7 +702,7 @@ run_claimed(const PGresult *res, const char *err, void *arg)
 	}
 	job->holds_slot = 1;
 	if (sg->jobs.changed != NULL)
-		sg->jobs.changed(job); /* now in_progress */
+		sg->jobs.changed(job, res, CLAIM__MAX); /* now in_progress */
 	if (run_take_row(job, res) == -1) {
 		job_abandon(job, "out of memory");
 		return;

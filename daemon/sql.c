@@ -50,22 +50,19 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "   (lease_token IS NULL OR lease_expires_at < now() -"
 	    "    $4::double precision * interval '1 second')))"
 	    "  AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
-	    " RETURNING id, prompt, style, aspect_ratio, tier, attempts,"
+	    " RETURNING prompt, style, aspect_ratio, tier, attempts,"
 	    "  retry_count, provider_request_id,"
 	    "  " EPOCH_MS(
-		"provider_submitted_at") " AS submitted_ms,"
-					 "  provider_eta_seconds, progress"
+		"provider_submitted_at") ","
+					 "  provider_eta_seconds, progress, id, " STATUS_COLUMNS
 					 ") "
 					 "SELECT cur.status,"
 					 " CASE WHEN cur.status IN ('pending', 'in_progress')"
 					 "  AND cur.lease_free AND cur.next_attempt_at > now()"
 					 "  THEN " EPOCH_MS(
 					     "cur.next_attempt_at") " END,"
-								    " c.prompt, c.style, c.aspect_ratio, c.tier, c.attempts,"
-								    " c.retry_count, c.provider_request_id, c.submitted_ms,"
-								    " c.provider_eta_seconds, c.progress, c.id, cur.tier, cur.user_id "
-								    "FROM cur LEFT JOIN claimed c ON true",
-	    5, 1 },
+								    " cur.tier, cur.user_id, c.* FROM cur LEFT JOIN claimed c ON true",
+	    5, 1, CLAIM__MAX },
 
 	/* $1 id, $2 lease, $3 provider request id, $4 eta seconds. */
 	[STMT_RECORD] = { "sg_record",
@@ -76,8 +73,8 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    " progress = GREATEST(progress, 10)"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
 	    " AND " STATUS " = 'in_progress'"
-	    " RETURNING " EPOCH_MS("provider_submitted_at"),
-	    4, 1 },
+	    " RETURNING " EPOCH_MS("provider_submitted_at") ", " STATUS_COLUMNS,
+	    4, 1, 1 },
 
 	/* $1 id, $2 lease, $3 progress, $4 eta seconds or NULL. */
 	[STMT_PROGRESS] = { "sg_progress",
@@ -87,8 +84,8 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  provider_eta_seconds)"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
 	    " AND " STATUS " = 'in_progress'"
-	    " RETURNING progress",
-	    4, 1 },
+	    " RETURNING progress, " STATUS_COLUMNS,
+	    4, 1, 1 },
 
 	/*
 	 * $1 id, $2 lease, $3 image URL, $4 generation seconds, $5 model,
@@ -113,8 +110,8 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  'provider_request_id', COALESCE($6, provider_request_id))"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
 	    " AND " STATUS " = 'in_progress'"
-	    " RETURNING 1",
-	    6, 1 },
+	    " RETURNING 1, " STATUS_COLUMNS,
+	    6, 1, 1 },
 
 	/* $1 id, $2 lease, $3 error message. */
 	[STMT_FAIL] = { "sg_fail",
@@ -124,8 +121,8 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    " next_attempt_at = NULL"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
 	    " AND " STATUS " = 'in_progress'"
-	    " RETURNING 1",
-	    3, 1 },
+	    " RETURNING 1, " STATUS_COLUMNS,
+	    3, 1, 1 },
 
 	/*
 	 * $1 id, $2 lease, $3 wait seconds, $4 error message, $5 whether
@@ -147,8 +144,8 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "  ELSE provider_eta_seconds END"
 	    " WHERE id = $1::uuid AND lease_token = $2::uuid"
 	    " AND " STATUS " = 'in_progress'"
-	    " RETURNING " EPOCH_MS("next_attempt_at"),
-	    5, 1 },
+	    " RETURNING " EPOCH_MS("next_attempt_at") ", " STATUS_COLUMNS,
+	    5, 1, 1 },
 
 	/* $1 id, $2 lease: a job handed back at shutdown did not fail. */
 	[STMT_HANDBACK] = { "sg_handback",
@@ -189,15 +186,6 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	[STMT_CANCELED] = { "sg_canceled",
 	    "SELECT 1 FROM image_generations"
 	    " WHERE id = $1::uuid AND " STATUS " = 'canceled'",
-	    1, 1 },
-
-	/*
-	 * A record's status document for live status (events.c): the
-	 * columns the API's documents are written from (lib/status_doc.h).
-	 */
-	[STMT_DOCUMENT] = { "sg_document",
-	    "SELECT " STATUS_COLUMNS " FROM image_generations"
-	    " WHERE id = $1::uuid",
 	    1, 1 },
 
 	[STMT_BEGIN] = { "sg_begin", "BEGIN", 0, 0 },

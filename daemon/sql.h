@@ -19,7 +19,6 @@ enum stmt_id {
 	STMT_HANDBACK,
 	STMT_HEARTBEAT,
 	STMT_CANCELED,
-	STMT_DOCUMENT,
 	STMT_HOLDERS,
 	STMT_RELEASE_HOLDER,
 	STMT_BEGIN,
@@ -38,6 +37,8 @@ enum stmt_id {
 enum claim_col {
 	CLAIM_PRIOR_STATUS, /* status before the claim */
 	CLAIM_NOT_DUE_MS,   /* retry not due yet: its due time */
+	CLAIM_OWNER_TIER,   /* the record's tier and user, claimed or not */
+	CLAIM_OWNER_USER,
 	CLAIM_PROMPT,
 	CLAIM_STYLE,
 	CLAIM_ASPECT_RATIO,
@@ -48,10 +49,8 @@ enum claim_col {
 	CLAIM_SUBMITTED_MS,
 	CLAIM_ETA,
 	CLAIM_PROGRESS,
-	CLAIM_ID,	  /* NULL: not claimed */
-	CLAIM_OWNER_TIER, /* the record's tier and user, claimed or not */
-	CLAIM_OWNER_USER,
-	CLAIM__MAX
+	CLAIM_ID,  /* NULL: not claimed */
+	CLAIM__MAX /* then the claimed row's STATUS_COLUMNS */
 };
 
 /* Columns of the STMT_WH_CLAIM result. */
