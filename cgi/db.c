@@ -118,6 +118,18 @@ static const struct {
 	    "SELECT " STATUS_COLUMNS ", user_id FROM image_generations "
 	    "WHERE id = $1::uuid",
 	    1 },
+	/*
+	 * A record by id, its row locked against writes until the
+	 * transaction ends: live status fills an empty channel with it
+	 * (events.c), and no later change can be published before it.
+	 */
+	[STMT_RECORD_LOCKED] = { "record_locked",
+	    "SELECT " STATUS_COLUMNS ", user_id FROM image_generations "
+	    "WHERE id = $1::uuid FOR SHARE",
+	    1 },
+	[STMT_BEGIN] = { "begin", "BEGIN", 0 },
+	[STMT_COMMIT] = { "commit", "COMMIT", 0 },
+	[STMT_ROLLBACK] = { "rollback", "ROLLBACK", 0 },
 	[STMT_PING] = { "ping", "SELECT 1", 0 },
 };
 
@@ -220,6 +232,14 @@ db_connect(struct db *db)
 fail:
 	db_close(db);
 	return -1;
+}
+
+/* 1 while the connection is inside a transaction block. */
+int
+db_in_transaction(const struct db *db)
+{
+	return db->conn != NULL &&
+	    PQtransactionStatus(db->conn) == PQTRANS_INTRANS;
 }
 
 /*

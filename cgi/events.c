@@ -4,7 +4,11 @@
  * (the nchan module), so no worker is held while a client listens: the
  * page checks the caller and the record, makes sure the record's channel
  * holds its current document (the first event a subscriber gets), and
- * answers with an internal redirect to the subscriber location. A final
+ * answers with an internal redirect to the subscriber location. An empty
+ * channel is filled with the row read FOR SHARE and published before
+ * the lock ends: a write of scenegend's waits for it, so the daemon's
+ * next document (published after its write) always lands after ours and
+ * the channel's newest document is never older than the row. A final
  * record is answered here, one event and the end, since its channel may
  * have expired.
  */
@@ -33,6 +37,46 @@ events_live(const char *status)
 	return status != NULL &&
 	    (strcmp(status, "pending") == 0 ||
 		strcmp(status, "in_progress") == 0);
+}
+
+/*
+ * Fill record id's empty channel with its current document, read and
+ * published under a row lock (above). PUBLISH_OK or PUBLISH_FAILED.
+ */
+static enum publish_result
+events_fill(struct request *req, const char *id)
+{
+	struct db	   *db = &req->w->db;
+	const char	   *v[1] = { id };
+	struct json_out	    j;
+	PGresult	   *res = NULL;
+	enum publish_result pr = PUBLISH_FAILED;
+
+	json_open(&j);
+	if (db_exec(db, STMT_BEGIN, NULL, 0, &res) != DB_OK)
+		goto done;
+	PQclear(res);
+	res = NULL;
+	/* A reconnect in between would read without the lock: refuse. */
+	if (db_exec(db, STMT_RECORD_LOCKED, v, 1, &res) != DB_OK ||
+	    PQntuples(res) != 1 || !db_in_transaction(db))
+		goto done;
+	status_document(req, res, 0, &j);
+	if (json_close(&j) == -1) {
+		log_err("out of memory writing a status event");
+		goto done;
+	}
+	pr = publish_document(req->w->cfg->events_socket, id, j.b.data,
+	    j.b.len);
+done:
+	PQclear(res);
+	json_free(&j);
+	if (db_in_transaction(db)) {
+		res = NULL;
+		(void)db_exec(db, STMT_COMMIT, NULL, 0, &res); /* logs */
+		PQclear(res);
+	}
+	return pr;
 }
 
 /*
@@ -75,7 +119,7 @@ events_answer(struct request *req, const char *id, const char *status,
 	}
 	pr = publish_peek(sock, id);
 	if (pr == PUBLISH_EMPTY)
-		pr = publish_document(sock, id, doc->data, doc->len);
+		pr = events_fill(req, id);
 	if (pr != PUBLISH_OK) {
 		log_err("record %s: the events publisher at %s failed", id,
 		    sock);

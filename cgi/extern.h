@@ -273,6 +273,10 @@ enum stmt {
 	STMT_SCENE_LIST,
 	STMT_RECORD_CANCEL,
 	STMT_RECORD_SIGNED,
+	STMT_RECORD_LOCKED,
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
 	STMT_PING,
 	STMT__MAX
 };
@@ -294,6 +298,7 @@ void	       db_init(struct db *, const char *url);
 enum db_result db_exec(struct db *, enum stmt, const char *const *values,
     int nvalues, PGresult **);
 void	       db_close(struct db *);
+int	       db_in_transaction(const struct db *);
 long	       db_long(const PGresult *, int row, int col);
 const char    *db_text(const PGresult *, int row, int col);
 

@@ -355,6 +355,9 @@ job_lost_cb(const PGresult *res, const char *err, void *arg)
 	}
 	if (res != NULL && err == NULL && db_rows(res) == 1 &&
 	    job->sg->jobs.canceled != NULL) {
+		if (job->sg->jobs.changed != NULL)
+			job->sg->jobs.changed(job, res,
+			    sql_statements[STMT_CANCELED].doc_col);
 		job->sg->jobs.canceled(job);
 		return;
 	}

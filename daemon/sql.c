@@ -181,12 +181,14 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	/*
 	 * $1 id: one row if its owner canceled the record. Asked when a
 	 * guarded write of a job changed nothing, to tell a cancel from a
-	 * lease lost to another worker.
+	 * lease lost to another worker. The canceled row is published
+	 * (events.c) after what the job published before, so a document of
+	 * ours still in flight at the cancel never ends up the newest.
 	 */
 	[STMT_CANCELED] = { "sg_canceled",
-	    "SELECT 1 FROM image_generations"
+	    "SELECT 1, " STATUS_COLUMNS " FROM image_generations"
 	    " WHERE id = $1::uuid AND " STATUS " = 'canceled'",
-	    1, 1 },
+	    1, 1, 1 },
 
 	[STMT_BEGIN] = { "sg_begin", "BEGIN", 0, 0 },
 	[STMT_SWEEP_LOCK] = { "sg_sweep_lock",

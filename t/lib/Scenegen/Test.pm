@@ -800,7 +800,7 @@ sub sse_open {
 	my $buf = '';
 	my $end = time + 10;
 	while ($buf !~ /\r\n\r\n/ && time < $end) {
-		last unless $sel->can_read(1);
+		last unless $sel->can_read($end - time);
 		my $n = sysread($s, $buf, 65536, length $buf);
 		last unless $n;
 	}
