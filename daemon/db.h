@@ -24,9 +24,10 @@ struct db_pool;
 /*
  * One statement the pool may run: prepared unless prepare is 0. doc_col,
  * for the caller (db.c does not read it): the first of the row's
- * STATUS_COLUMNS (lib/status_doc.h) in the result of a statement whose
- * row live status publishes (a write that changes what a status document
- * shows, the canceled row); 0 for every other statement.
+ * STATUS_COLUMNS (lib/status_doc.h) in the result of a statement that
+ * returns a status document's columns (a write that changes what the
+ * document shows, the canceled row, a webhook's snapshot); 0 for every
+ * other statement.
  */
 struct db_stmt_def {
 	const char *name;

@@ -177,20 +177,15 @@ events_post(struct events_rec *rec)
 static char *
 events_document(struct events *ev, const PGresult *res, int first)
 {
-	const char     *col[STATUS_COL__MAX], *st;
+	const char     *col[STATUS_COL__MAX];
 	struct json_out j;
 	char	       *doc = NULL;
-	long		eta = -1;
+	long		eta;
 	int		c;
 
 	for (c = 0; c < STATUS_COL__MAX; c++)
 		col[c] = db_value(res, 0, first + c);
-	st = col[STATUS_COL_STATUS];
-	if (st != NULL && strcmp(st, "in_progress") == 0)
-		eta = status_doc_left(col[STATUS_COL_ETA],
-		    col[STATUS_COL_SINCE], EVENTS_FALLBACK_S);
-	else if (st != NULL && strcmp(st, "pending") == 0)
-		eta = status_doc_left(NULL, NULL, EVENTS_FALLBACK_S);
+	eta = status_doc_pushed_eta(col, EVENTS_FALLBACK_S);
 	json_open(&j);
 	status_doc_write(&j, col, eta, ev->sg->cfg->jwt_secret, time(NULL));
 	if (json_close(&j) == 0)

@@ -239,7 +239,10 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	 * attempt and moving next_attempt_at $2 seconds on (a lease: a
 	 * daemon that dies while sending is retried by anyone after that).
 	 * SKIP LOCKED and the guard on next_attempt_at keep two daemons
-	 * from claiming the same attempt.
+	 * from claiming the same attempt. Each comes with its event's type
+	 * and time and the record's STATUS_COLUMNS as the row was at the
+	 * event (the trigger's snapshot), time since the start counted to
+	 * the event, so every attempt writes the same body (webhook.c).
 	 */
 	[STMT_WH_CLAIM] = { "sg_wh_claim",
 	    "WITH due AS ("
@@ -250,15 +253,23 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	    "   AND e.id < d.id)"
 	    " ORDER BY d.next_attempt_at, d.id LIMIT $1::integer"
 	    " FOR UPDATE OF d SKIP LOCKED"
-	    ") UPDATE webhook_deliveries w SET attempts = w.attempts + 1,"
+	    "), claimed AS (UPDATE webhook_deliveries w SET"
+	    "  attempts = w.attempts + 1,"
 	    "  next_attempt_at = now() + $2::double precision"
 	    "   * interval '1 second'"
 	    " FROM due, image_generations g"
 	    " WHERE w.id = due.id AND g.id = w.record_id"
 	    "  AND w.status = 'pending' AND w.next_attempt_at <= now()"
-	    " RETURNING w.id, w.webhook_id, w.attempts, w.payload::text,"
-	    "  g.webhook_url, g.user_id",
-	    2, 1 },
+	    " RETURNING w.id, w.webhook_id, w.attempts, w.payload,"
+	    "  g.webhook_url, g.user_id"
+	    ") SELECT c.id, c.webhook_id, c.attempts, c.payload::text,"
+	    " c.webhook_url, c.user_id, c.payload->>'type',"
+	    " c.payload->>'timestamp', extract(epoch FROM"
+	    "  (c.payload->>'timestamp')::timestamptz)::bigint, " STATUS_COLUMNS_AT(
+		"r.",
+		"(c.payload->>'timestamp')::timestamptz") " FROM claimed c LEFT JOIN LATERAL jsonb_populate_record("
+							  "  NULL::image_generations, c.payload->'row') r ON true",
+	    2, 1, WH__MAX },
 	/* $1 delivery, $2 the attempt that was claimed, $3 HTTP status. */
 	[STMT_WH_DELIVERED] = { "sg_wh_delivered",
 	    "UPDATE webhook_deliveries SET status = 'delivered',"

@@ -61,7 +61,11 @@ enum wh_claim_col {
 	WH_BODY,
 	WH_URL,
 	WH_USER,
-	WH__MAX
+	WH_TYPE,   /* the event, scene.<status> */
+	WH_TIME,   /* its time, RFC 3339 */
+	WH_TIME_S, /* the same, Unix seconds */
+	WH__MAX	   /* then the row's STATUS_COLUMNS at the event (NULL
+		      id: a body stored whole, before snapshots) */
 };
 
 extern const struct db_stmt_def sql_statements[STMT__MAX];

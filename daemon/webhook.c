@@ -15,6 +15,7 @@
 #include "netaddr.h"
 #include "scenegend.h"
 #include "sql.h"
+#include "status_doc.h"
 #include "webhook.h"
 #include "whsecret.h"
 
@@ -26,6 +27,7 @@
 #define WH_MAX_ATTEMPTS	   8	   /* attempts in all */
 #define WH_ANSWER_MAX	   4096	   /* bytes of a receiver's answer kept */
 #define WH_RETRY_AFTER_MAX 36000.0 /* a receiver's Retry-After, at most */
+#define WH_ETA_FALLBACK	   30.0	   /* estimate with no provider ETA */
 
 /* Standard Webhooks' retry schedule: seconds after attempt n (1-based). */
 static const double wh_schedule[WH_MAX_ATTEMPTS - 1] = { 5, 300, 1800, 7200,
@@ -172,8 +174,45 @@ wh_sent(const struct http_result *r, void *arg)
 }
 
 /*
- * Send the claimed delivery of row i of res. The body is the stored
- * payload as it is, so every attempt signs and sends the same bytes.
+ * The body of the delivery in row i of res, a new string (NULL: out of
+ * memory): { type, timestamp, data } with data the record's status
+ * document written by the API's builder from the row as it was at the
+ * event, its estimate and events_url counted from the event's time, so
+ * every attempt writes the same bytes. A delivery stored before the
+ * trigger kept snapshots has its body whole: that is sent as it is.
+ */
+static char *
+wh_body(struct webhook *w, const PGresult *res, int i)
+{
+	const int	first = sql_statements[STMT_WH_CLAIM].doc_col;
+	const char     *col[STATUS_COL__MAX];
+	struct json_out j;
+	char	       *body = NULL;
+	int		c;
+
+	if (db_value(res, i, first + STATUS_COL_ID) == NULL)
+		return db_value(res, i, WH_BODY) != NULL ?
+		    strdup(db_value(res, i, WH_BODY)) :
+		    NULL;
+	for (c = 0; c < STATUS_COL__MAX; c++)
+		col[c] = db_value(res, i, first + c);
+	json_open(&j);
+	json_string(&j, "type", db_value(res, i, WH_TYPE));
+	json_string(&j, "timestamp", db_value(res, i, WH_TIME));
+	json_object(&j, "data");
+	status_doc_write(&j, col, status_doc_pushed_eta(col, WH_ETA_FALLBACK),
+	    w->sg->cfg->jwt_secret,
+	    (time_t)strtoll(db_value(res, i, WH_TIME_S), NULL, 10));
+	json_end_object(&j);
+	if (json_close(&j) == 0)
+		body = strndup(j.b.data, j.b.len);
+	json_free(&j);
+	return body;
+}
+
+/*
+ * Send the claimed delivery of row i of res, its body written by
+ * wh_body(): every attempt signs and sends the same bytes.
  */
 static void
 wh_send(struct webhook *w, const PGresult *res, int i)
@@ -183,12 +222,12 @@ wh_send(struct webhook *w, const PGresult *res, int i)
 	struct netaddr_url u;
 	struct http_opts   o;
 	unsigned char	   key[WHSECRET_KEY_LEN];
-	const char	  *body = db_value(res, i, WH_BODY);
 	const char	  *url = db_value(res, i, WH_URL);
 	const char	  *user = db_value(res, i, WH_USER);
 	const char	  *headers[5];
 	char		   sig[WHSECRET_SIG_LEN + 1], ts[24];
 	char		   h_id[96], h_ts[48], h_sig[WHSECRET_SIG_LEN + 32];
+	char		  *body = NULL;
 
 	a = calloc(1, sizeof(*a));
 	if (a == NULL) {
@@ -204,17 +243,23 @@ wh_send(struct webhook *w, const PGresult *res, int i)
 	    db_value(res, i, WH_ATTEMPTS));
 	snprintf(a->msg_id, sizeof(a->msg_id), "%s",
 	    db_value(res, i, WH_MSG_ID));
-	if (url == NULL || body == NULL || user == NULL ||
-	    netaddr_url_parse(url, &u) == -1 ||
+	if (url == NULL || user == NULL || netaddr_url_parse(url, &u) == -1 ||
 	    (!u.https && !sg->cfg->webhook_allow_private)) {
 		wh_record_failure(a, 0, "the record has no usable webhook_url",
 		    -1, 0);
+		return;
+	}
+	body = wh_body(w, res, i);
+	if (body == NULL) {
+		wh_record_failure(a, 0, "out of memory writing the body", -1,
+		    WH_MAX_ATTEMPTS);
 		return;
 	}
 	snprintf(ts, sizeof(ts), "%lld", (long long)(clock_wall_ms() / 1000));
 	if (whsecret_key(sg->cfg->jwt_secret, user, key) == -1 ||
 	    whsecret_sign(key, a->msg_id, ts, body, strlen(body), sig) == -1) {
 		explicit_bzero(key, sizeof(key));
+		free(body);
 		wh_record_failure(a, 0, "out of memory signing", -1,
 		    WH_MAX_ATTEMPTS);
 		return;
@@ -238,9 +283,11 @@ wh_send(struct webhook *w, const PGresult *res, int i)
 	o.follow = 0; /* a 3xx is a failure, never followed */
 	o.fresh = 0;
 	o.public_only = !sg->cfg->webhook_allow_private;
+	/* curl copies the body (CURLOPT_COPYPOSTFIELDS). */
 	if (http_start(sg->http, &o, (struct http_done){ wh_sent, a }) == NULL)
 		wh_record_failure(a, 0, "out of memory starting the request",
 		    -1, WH_MAX_ATTEMPTS);
+	free(body);
 }
 
 /* The claim came back: send what it gave us. */

@@ -3,6 +3,7 @@
  * (status_doc.h).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "events_url.h"
 #include "status_doc.h"
@@ -70,4 +71,17 @@ status_doc_write(struct json_out *j, const char *const *col, long eta,
 		j->failed = 1; /* HMAC failed: the answer is a 500 */
 	else
 		json_string(j, "events_url", url);
+}
+
+long
+status_doc_pushed_eta(const char *const *col, double fallback)
+{
+	const char *st = col[STATUS_COL_STATUS];
+
+	if (st != NULL && strcmp(st, "in_progress") == 0)
+		return status_doc_left(col[STATUS_COL_ETA],
+		    col[STATUS_COL_SINCE], fallback);
+	if (st != NULL && strcmp(st, "pending") == 0)
+		return status_doc_left(NULL, NULL, fallback);
+	return -1;
 }

@@ -18,10 +18,10 @@
  * of * the row source t ("" or "alias."): 0 id, 1 status, 2 image_url,
  * 3 scene_number, 4 retry_count, 5 progress, 6 generation time, 7
  * error_message, 8 created_at, 9 updated_at (RFC 3339 UTC), 10 tier,
- * 11 the provider's ETA, 12 seconds since the provider (or the attempt)
- * started, 13 chapter_id.
+ * 11 the provider's ETA, 12 seconds from the provider's (or the attempt's)
+ * start to the time now (an SQL expression), 13 chapter_id.
  */
-#define STATUS_COLUMNS_OF(t) \
+#define STATUS_COLUMNS_AT(t, now) \
 	t "id, " t "status, " t "image_url, " t "scene_number, " t \
 	  "retry_count, " t "progress, COALESCE(" t \
 	  "generation_time_seconds, " \
@@ -32,11 +32,12 @@
 	  "updated_at AT TIME ZONE 'UTC', " \
 	  "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " t "tier, " t \
 	  "provider_eta_seconds, " \
-	  "EXTRACT(EPOCH FROM clock_timestamp() - COALESCE(" t \
+	  "EXTRACT(EPOCH FROM " now " - COALESCE(" t \
 	  "provider_submitted_at, " t "last_attempted_at)), " t "chapter_id"
 
-#define STATUS_COLUMNS	 STATUS_COLUMNS_OF("")
-#define STATUS_COLUMNS_N STATUS_COLUMNS_OF("n.")
+#define STATUS_COLUMNS_OF(t) STATUS_COLUMNS_AT(t, "clock_timestamp()")
+#define STATUS_COLUMNS	     STATUS_COLUMNS_OF("")
+#define STATUS_COLUMNS_N     STATUS_COLUMNS_OF("n.")
 
 /* The columns STATUS_COLUMNS_OF() reads, for a subquery to pass on. */
 #define STATUS_SOURCE \
@@ -80,5 +81,12 @@ long status_doc_left(const char *eta, const char *since, double fallback);
  */
 void status_doc_write(struct json_out *j, const char *const *col, long eta,
     const char *secret, time_t now);
+/*
+ * estimated_time_seconds of a document scenegend pushes (live status,
+ * webhooks), which has no place in the queue to count from: what is left
+ * of the provider's ETA while in progress, fallback seconds while
+ * pending, -1 (null) once final.
+ */
+long status_doc_pushed_eta(const char *const *col, double fallback);
 
 #endif

@@ -12,6 +12,9 @@
 #   the attempts run out: 8 in all, then the delivery is failed;
 # - a 410 stops at once: one attempt, status gone;
 # - in_progress is delivered before completed when both are asked for;
+# - data, events_url included, is written by the API's own builder from
+#   the trigger's snapshot of the row; a body stored whole (before
+#   snapshots) is sent as it was;
 # - the metrics file counts the attempts by outcome;
 # - scenegenctl webhooks lists the failed and gone deliveries, and
 #   scenegenctl redeliver sends a failed one again, with its webhook-id.
@@ -24,7 +27,8 @@ use JSON::PP;
 use MIME::Base64 qw(decode_base64);
 use Time::HiRes qw(sleep time);
 use Scenegen::Test qw(stack_env http_req api_post sql1 daemon_test_setup
-    daemon_start daemon_stop wait_until daemons_sanitizer_clean);
+    daemon_start daemon_stop wait_until daemons_sanitizer_clean
+    sse_open sse_event);
 use Scenegen::Receiver;
 use Scenegen::Ops qw(ctl);
 
@@ -109,7 +113,18 @@ like($body->{timestamp} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/,
 my $doc = http_req('GET', "/api/v1/records/$ok", headers => \%auth)->{json};
 my $data = $body->{data} // {};
 for my $k (sort keys %$doc) {
-	next if $k eq 'events_url';	# signed by the API only
+	if ($k eq 'events_url') {
+		# Signed at the event's time: the same record, a valid link.
+		my ($got, $want) = map { (split /\?/, $_ // '')[0] }
+		    $data->{$k}, $doc->{$k};
+		is($got, $want, "data.$k: the record's stream");
+		my $s = sse_open($data->{$k});
+		is($s->{status}, 200, "data.$k opens without a token");
+		my $e = sse_event($s, 5);
+		is($e && $e->{json}{status}, 'completed',
+		    "data.$k: its event is the record's state");
+		next;
+	}
 	if ($k eq 'generation_time_seconds' && defined $doc->{$k}) {
 		ok(defined $data->{$k} && abs($data->{$k} - $doc->{$k}) < 0.001,
 		    "data.$k as the API's");
@@ -119,8 +134,7 @@ for my $k (sort keys %$doc) {
 	    JSON::PP->new->canonical->allow_nonref->encode($doc->{$k}),
 	    "data.$k as the API's");
 }
-is_deeply([ sort grep { $_ ne 'events_url' } keys %$doc ],
-    [ sort keys %$data ], 'the same fields');
+is_deeply([ sort keys %$doc ], [ sort keys %$data ], 'the same fields');
 
 # A 500, then success: the same id and body.
 ok(wait_until(sub { delivery($once, 'completed')->{status} eq 'delivered' },
@@ -189,6 +203,21 @@ is($again[8]{id}, $red[0]{id}, 'with the same webhook-id');
 is($rc, 1, 'redeliver of no such delivery exits 1');
 ($rc, $out, $err) = ctl('redeliver', '--all-failed');
 is($rc, 0, 'redeliver --all-failed exits 0') or diag $err;
+
+# A delivery stored whole before the trigger kept row snapshots (an
+# upgrade with deliveries pending) is sent as it was stored.
+my $legacy = { type => 'scene.completed',
+    timestamp => '2026-01-01T00:00:00.000Z',
+    data => { record_id => $ok, status => 'completed', stored => 'whole' } };
+sql1(q{INSERT INTO webhook_deliveries (record_id, event, webhook_id, payload)
+    VALUES (:'id', 'completed', 'msg_0123456789abcdef0123456789abcdef',
+    :'p'::jsonb)}, id => $ok, p => encode_json($legacy));
+ok(wait_until(sub { grep { $_->{id} eq 'msg_0123456789abcdef0123456789abcdef' }
+    @{ reqs_for('/ok/1') } }, 20), 'a body stored whole is delivered');
+my ($whole) = grep { $_->{id} eq 'msg_0123456789abcdef0123456789abcdef' }
+    @{ reqs_for('/ok/1') };
+is_deeply(eval { decode_json($whole->{body}) }, $legacy,
+    'as it was stored');
 
 daemon_stop($d);
 daemons_sanitizer_clean();
