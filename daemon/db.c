@@ -105,6 +105,8 @@ struct db_pool {
 	unsigned long		  generation;
 	void (*on_up)(void *);
 	void *on_up_arg;
+	void (*on_notify)(void *);
+	void *on_notify_arg;
 };
 
 static void db_conn_start(struct db_conn *);
@@ -404,16 +406,20 @@ db_conn_push_slot(struct db_conn *c, enum db_slot_kind kind, int stmt,
 static void
 db_conn_read(struct db_conn *c)
 {
-	struct db_slot s;
-	PGresult      *r;
-	PGnotify      *n;
+	struct db_pool *p = c->pool;
+	struct db_slot	s;
+	PGresult       *r;
+	PGnotify       *n;
+	int		notified = 0;
 
 	if (PQconsumeInput(c->pg) == 0) {
 		db_conn_lost(c, PQerrorMessage(c->pg));
 		return;
 	}
-	for (n = PQnotifies(c->pg); n != NULL; n = PQnotifies(c->pg))
+	for (n = PQnotifies(c->pg); n != NULL; n = PQnotifies(c->pg)) {
 		PQfreemem(n);
+		notified = 1;
+	}
 	while (c->state == DBC_UP && c->slot_len > 0 && !PQisBusy(c->pg)) {
 		s = c->slots[c->slot_head];
 		r = PQgetResult(c->pg);
@@ -447,6 +453,9 @@ db_conn_read(struct db_conn *c)
 	if (c->slot_len > 0)
 		db_conn_timer(c, c->pool->query_timeout);
 	db_conn_run(c);
+	/* Last: the callback may queue statements on this very pool. */
+	if (notified && c->state == DBC_UP && p->on_notify != NULL)
+		p->on_notify(p->on_notify_arg);
 }
 
 static void
@@ -694,6 +703,13 @@ db_pool_on_up(struct db_pool *p, void (*fn)(void *), void *arg)
 {
 	p->on_up = fn;
 	p->on_up_arg = arg;
+}
+
+void
+db_pool_on_notify(struct db_pool *p, void (*fn)(void *), void *arg)
+{
+	p->on_notify = fn;
+	p->on_notify_arg = arg;
 }
 
 /* Free the queries of list without calling back. */

@@ -234,6 +234,11 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	[STMT_ROLLBACK] = { "sg_rollback", "ROLLBACK", 0, 0 },
 
 	/*
+	 * Webhooks: the outbox's trigger notifies scenegen_webhooks with
+	 * each delivery it writes; the webhook pool listens (webhook.c).
+	 */
+	[STMT_WH_LISTEN] = { "sg_wh_listen", "LISTEN scenegen_webhooks", 0, 0 },
+	/*
 	 * Webhooks: claim at most $1 due deliveries, each the oldest
 	 * pending one of its record (events go out in order), counting the
 	 * attempt and moving next_attempt_at $2 seconds on (a lease: a

@@ -19,7 +19,7 @@
 #include "webhook.h"
 #include "whsecret.h"
 
-#define WH_POLL_SECONDS	   0.5	   /* how often due deliveries are looked for */
+#define WH_POLL_SECONDS	   0.5	   /* how often due retries are looked for */
 #define WH_BATCH	   16	   /* deliveries claimed at once */
 #define WH_IN_FLIGHT_MAX   64	   /* deliveries being sent at once */
 #define WH_TIMEOUT	   15.0	   /* seconds an attempt may take (SPEC.md) */
@@ -49,6 +49,7 @@ struct webhook {
 	struct event	      *timer;
 	struct wh_attempt_list attempts;  /* being sent or recorded */
 	int		       claiming;  /* a claim is in flight */
+	int		       notified;  /* a delivery came during the claim */
 	int		       in_flight; /* attempts being sent */
 	int		       warned;	  /* "no JWT secret" said once */
 };
@@ -290,6 +291,8 @@ wh_send(struct webhook *w, const PGresult *res, int i)
 	free(body);
 }
 
+static void wh_tick(evutil_socket_t, short, void *);
+
 /* The claim came back: send what it gave us. */
 static void
 wh_claimed(const PGresult *res, const char *err, void *arg)
@@ -303,6 +306,10 @@ wh_claimed(const PGresult *res, const char *err, void *arg)
 	n = db_rows(res);
 	for (i = 0; i < n; i++)
 		wh_send(w, res, i);
+	if (w->notified) {
+		w->notified = 0; /* written while we claimed: claim again */
+		wh_tick(-1, 0, w);
+	}
 }
 
 /* The timer: claim what is due while there is room. */
@@ -333,6 +340,41 @@ wh_tick(evutil_socket_t fd, short what, void *arg)
 		w->claiming = 1;
 }
 
+/* The answer to LISTEN. */
+static void
+wh_listening(const PGresult *res, const char *err, void *arg)
+{
+	if (res != NULL && err != NULL)
+		log_warn("webhooks: LISTEN refused: %s; new deliveries are "
+			 "looked for every %.1f s",
+		    err, WH_POLL_SECONDS);
+}
+
+/* The pool's connection is up: listen for the trigger's notifications. */
+static void
+wh_db_up(void *arg)
+{
+	struct webhook *w = arg;
+	struct db_reply reply = { wh_listening, w };
+
+	if (db_query(w->sg->db_webhook, STMT_WH_LISTEN, 0, NULL, reply) == -1)
+		log_warn("webhooks: could not listen for new deliveries: "
+			 "they are looked for every %.1f s",
+		    WH_POLL_SECONDS);
+}
+
+/* A delivery was written (NOTIFY scenegen_webhooks): claim it now. */
+static void
+wh_db_notified(void *arg)
+{
+	struct webhook *w = arg;
+
+	if (w->claiming)
+		w->notified = 1;
+	else
+		wh_tick(-1, 0, w);
+}
+
 struct webhook *
 webhook_new(struct scenegend *sg)
 {
@@ -350,6 +392,10 @@ webhook_new(struct scenegend *sg)
 	if (w->timer == NULL || event_add(w->timer, &tv) == -1) {
 		webhook_free(w);
 		return NULL;
+	}
+	if (sg->db_webhook != NULL) {
+		db_pool_on_up(sg->db_webhook, wh_db_up, w);
+		db_pool_on_notify(sg->db_webhook, wh_db_notified, w);
 	}
 	return w;
 }

@@ -1,8 +1,10 @@
 /*
  * webhook.h: the sender of completion webhooks (SPEC.md, "Completion
  * webhooks"). The database writes each event into webhook_deliveries in
- * the transaction of the change it reports; this module, on its own
- * timer, claims what is due, POSTs it signed (Standard Webhooks 1.0)
+ * the transaction of the change it reports and notifies
+ * scenegen_webhooks; this module listens (a new delivery is claimed at
+ * once) and, on its own timer for the retries that come due, claims what
+ * is due, POSTs it signed (Standard Webhooks 1.0)
  * through the daemon's curl multi, and records how the attempt went:
  * delivered, tried again on the schedule, failed after the last attempt,
  * or gone (410).

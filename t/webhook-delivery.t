@@ -92,6 +92,10 @@ my $order = post('/ok/order', webhook_events => [ 'in_progress',
 
 ok(wait_until(sub { delivery($ok, 'completed')->{status} eq 'delivered' },
     60), 'the completed event is delivered');
+diag sprintf('from the change to the delivery: %.0f ms (the daemon listens '
+    . 'to the outbox)', sql1(q{SELECT extract(epoch FROM delivered_at -
+    created_at) * 1000 FROM webhook_deliveries WHERE record_id = :'id'
+    AND event = 'completed'}, id => $ok));
 my ($req) = @{ reqs_for('/ok/1') };
 ok($req, 'the receiver got it');
 is($req->{method}, 'POST', 'POST');
