@@ -105,7 +105,7 @@ struct db_pool {
 	unsigned long		  generation;
 	void (*on_up)(void *);
 	void *on_up_arg;
-	void (*on_notify)(void *);
+	void (*on_notify)(void *, const char *, const char *);
 	void *on_notify_arg;
 };
 
@@ -410,15 +410,10 @@ db_conn_read(struct db_conn *c)
 	struct db_slot	s;
 	PGresult       *r;
 	PGnotify       *n;
-	int		notified = 0;
 
 	if (PQconsumeInput(c->pg) == 0) {
 		db_conn_lost(c, PQerrorMessage(c->pg));
 		return;
-	}
-	for (n = PQnotifies(c->pg); n != NULL; n = PQnotifies(c->pg)) {
-		PQfreemem(n);
-		notified = 1;
 	}
 	while (c->state == DBC_UP && c->slot_len > 0 && !PQisBusy(c->pg)) {
 		s = c->slots[c->slot_head];
@@ -453,9 +448,12 @@ db_conn_read(struct db_conn *c)
 	if (c->slot_len > 0)
 		db_conn_timer(c, c->pool->query_timeout);
 	db_conn_run(c);
-	/* Last: the callback may queue statements on this very pool. */
-	if (notified && c->state == DBC_UP && p->on_notify != NULL)
-		p->on_notify(p->on_notify_arg);
+	/* Last: a callback may queue statements on this very pool. */
+	while (c->state == DBC_UP && (n = PQnotifies(c->pg)) != NULL) {
+		if (p->on_notify != NULL)
+			p->on_notify(p->on_notify_arg, n->relname, n->extra);
+		PQfreemem(n);
+	}
 }
 
 static void
@@ -706,7 +704,8 @@ db_pool_on_up(struct db_pool *p, void (*fn)(void *), void *arg)
 }
 
 void
-db_pool_on_notify(struct db_pool *p, void (*fn)(void *), void *arg)
+db_pool_on_notify(struct db_pool *p,
+    void (*fn)(void *, const char *channel, const char *payload), void *arg)
 {
 	p->on_notify = fn;
 	p->on_notify_arg = arg;

@@ -54,8 +54,9 @@ struct db_pool *db_pool_new(struct event_base *, const char *conninfo,
     double connect_timeout);
 /* Call fn(arg) each time a connection comes up. */
 void		db_pool_on_up(struct db_pool *, void (*fn)(void *), void *);
-/* Call fn(arg) when a connection got a notification (LISTEN). */
-void		db_pool_on_notify(struct db_pool *, void (*fn)(void *), void *);
+/* Call fn(arg, channel, payload) for each notification (LISTEN). */
+void		db_pool_on_notify(struct db_pool *,
+	       void (*fn)(void *, const char *channel, const char *payload), void *);
 /* Close everything; callbacks of queued statements are NOT called. */
 void		db_pool_free(struct db_pool *);
 /* Connections ready to run statements. */

@@ -352,3 +352,20 @@ lease_free(struct lease *l)
 	free(l->sent);
 	free(l);
 }
+
+void
+lease_record_canceled(struct scenegend *sg, const char *record_id)
+{
+	struct job *job;
+	int	    s;
+
+	for (s = 0; s < JOB_STATE__MAX; s++)
+		TAILQ_FOREACH (job, &sg->jobs.list[s], entry)
+			if (lease_held(job) &&
+			    strcmp(job->record_id, record_id) == 0) {
+				log_info("job %s: its owner canceled it",
+				    record_id);
+				lease_canceled(job);
+				return;
+			}
+}

@@ -16,5 +16,10 @@ struct lease *lease_new(struct scenegend *);
 void	      lease_free(struct lease *);
 /* The heartbeat timer. */
 void	      lease_tick(struct lease *);
+/*
+ * Record record_id was canceled (NOTIFY scenegen_cancels): stop the job
+ * we hold for it now, if any, as the heartbeat would have.
+ */
+void	      lease_record_canceled(struct scenegend *, const char *record_id);
 
 #endif

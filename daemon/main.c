@@ -73,6 +73,46 @@ main_job_changed(struct job *job, const PGresult *res, int col)
 	events_changed(job->sg->events, job->record_id, res, col);
 }
 
+/* A LISTEN was answered: a refusal leaves the timers to find the work. */
+static void
+main_listening(const PGresult *res, const char *err, void *arg)
+{
+	if (res != NULL && err != NULL)
+		log_warn("%s refused: %s; the heartbeat and the webhook timer "
+			 "find the work instead",
+		    (const char *)arg, err);
+}
+
+/* The listening connection (the webhook pool's) is up: listen again. */
+static void
+main_listen_up(void *arg)
+{
+	static const int  stmts[] = { STMT_LISTEN_WEBHOOKS,
+		 STMT_LISTEN_CANCELS };
+	struct scenegend *sg = arg;
+	struct db_reply	  r;
+	size_t		  i;
+
+	for (i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+		r.fn = main_listening;
+		r.arg = (void *)sql_statements[stmts[i]].sql;
+		if (db_query(sg->db_webhook, stmts[i], 0, NULL, r) == -1)
+			log_warn("%s: not sent", sql_statements[stmts[i]].sql);
+	}
+}
+
+/* A notification: a webhook delivery written, or a record canceled. */
+static void
+main_notified(void *arg, const char *channel, const char *payload)
+{
+	struct scenegend *sg = arg;
+
+	if (strcmp(channel, "scenegen_webhooks") == 0)
+		webhook_wake(sg->webhook);
+	else if (strcmp(channel, "scenegen_cancels") == 0 && payload != NULL)
+		lease_record_canceled(sg, payload);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -169,6 +209,8 @@ main(int argc, char *argv[])
 		goto done;
 	}
 	db_pool_on_up(sg.db, loop_db_up, &sg);
+	db_pool_on_up(sg.db_webhook, main_listen_up, &sg);
+	db_pool_on_notify(sg.db_webhook, main_notified, &sg);
 	log_info("starting: provider %s, model %s, at most %ld jobs at once, "
 		 "images %s, live status %s",
 	    cfg.base_url, cfg.model_id, cfg.max_queued,

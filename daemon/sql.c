@@ -234,10 +234,15 @@ const struct db_stmt_def sql_statements[STMT__MAX] = {
 	[STMT_ROLLBACK] = { "sg_rollback", "ROLLBACK", 0, 0 },
 
 	/*
-	 * Webhooks: the outbox's trigger notifies scenegen_webhooks with
-	 * each delivery it writes; the webhook pool listens (webhook.c).
+	 * The channels the webhook pool's connection listens to (main.c):
+	 * the outbox's trigger notifies scenegen_webhooks with each delivery
+	 * it writes (webhook.c claims it), and a cancel notifies
+	 * scenegen_cancels with the record's id (lease.c stops its job).
 	 */
-	[STMT_WH_LISTEN] = { "sg_wh_listen", "LISTEN scenegen_webhooks", 0, 0 },
+	[STMT_LISTEN_WEBHOOKS] = { "sg_listen_webhooks",
+	    "LISTEN scenegen_webhooks", 0, 0 },
+	[STMT_LISTEN_CANCELS] = { "sg_listen_cancels",
+	    "LISTEN scenegen_cancels", 0, 0 },
 	/*
 	 * Webhooks: claim at most $1 due deliveries, each the oldest
 	 * pending one of its record (events go out in order), counting the

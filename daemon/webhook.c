@@ -340,35 +340,9 @@ wh_tick(evutil_socket_t fd, short what, void *arg)
 		w->claiming = 1;
 }
 
-/* The answer to LISTEN. */
-static void
-wh_listening(const PGresult *res, const char *err, void *arg)
+void
+webhook_wake(struct webhook *w)
 {
-	if (res != NULL && err != NULL)
-		log_warn("webhooks: LISTEN refused: %s; new deliveries are "
-			 "looked for every %.1f s",
-		    err, WH_POLL_SECONDS);
-}
-
-/* The pool's connection is up: listen for the trigger's notifications. */
-static void
-wh_db_up(void *arg)
-{
-	struct webhook *w = arg;
-	struct db_reply reply = { wh_listening, w };
-
-	if (db_query(w->sg->db_webhook, STMT_WH_LISTEN, 0, NULL, reply) == -1)
-		log_warn("webhooks: could not listen for new deliveries: "
-			 "they are looked for every %.1f s",
-		    WH_POLL_SECONDS);
-}
-
-/* A delivery was written (NOTIFY scenegen_webhooks): claim it now. */
-static void
-wh_db_notified(void *arg)
-{
-	struct webhook *w = arg;
-
 	if (w->claiming)
 		w->notified = 1;
 	else
@@ -392,10 +366,6 @@ webhook_new(struct scenegend *sg)
 	if (w->timer == NULL || event_add(w->timer, &tv) == -1) {
 		webhook_free(w);
 		return NULL;
-	}
-	if (sg->db_webhook != NULL) {
-		db_pool_on_up(sg->db_webhook, wh_db_up, w);
-		db_pool_on_notify(sg->db_webhook, wh_db_notified, w);
 	}
 	return w;
 }

@@ -22,5 +22,7 @@ struct webhook *webhook_new(struct scenegend *);
  * after http_free() and db_pool_free(), whose callbacks it owns.
  */
 void		webhook_free(struct webhook *);
+/* A delivery was written (NOTIFY scenegen_webhooks): claim it now. */
+void		webhook_wake(struct webhook *);
 
 #endif
