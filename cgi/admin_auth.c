@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -343,20 +344,27 @@ admin_login_form(struct request *req, int status, const char *message)
 	buf_free(&b);
 }
 
-/* 1 when the Origin header, if sent, is this host's. */
+/*
+ * 1 when the Origin header, if sent, names this host (the host part of
+ * Host; the port is not compared, as nginx may pass Host without it).
+ */
 static int
 admin_same_origin(const struct request *req)
 {
 	const char *origin = request_param(req, "HTTP_ORIGIN");
 	const char *host = request_param(req, "HTTP_HOST");
 	const char *p;
+	size_t	    olen, hlen;
 
-	if (origin == NULL || strcmp(origin, "null") == 0)
-		return origin == NULL;
-	if (host == NULL)
-		return 0;
+	if (origin == NULL)
+		return 1;
 	p = strstr(origin, "://");
-	return p != NULL && strcmp(p + 3, host) == 0;
+	if (p == NULL || host == NULL)
+		return 0;
+	p += 3;
+	olen = p[0] == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/");
+	hlen = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+	return olen == hlen && strncasecmp(p, host, olen) == 0;
 }
 
 /*
@@ -384,6 +392,12 @@ page_admin_login(struct request *req)
 		return;
 	}
 	if (!admin_same_origin(req)) {
+		log_notice("dashboard: a login from another site: Origin "
+			   "%.100s, Host %.100s",
+		    request_param(req, "HTTP_ORIGIN"),
+		    request_param(req, "HTTP_HOST") != NULL ?
+			request_param(req, "HTTP_HOST") :
+			"-");
 		admin_reply_error(req, 403, "A login from another site.");
 		return;
 	}

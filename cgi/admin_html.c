@@ -17,7 +17,7 @@
 	"style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; " \
 	"frame-ancestors 'none'; base-uri 'none'\r\n" \
 	"X-Frame-Options: DENY\r\n" \
-	"Referrer-Policy: no-referrer\r\n"
+	"Referrer-Policy: same-origin\r\n"
 
 static const char admin_style[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222}"
