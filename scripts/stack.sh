@@ -485,6 +485,9 @@ scenegen is running: $BASE_URL (settings in $dir/env; \`make stop\` stops it)
 
   curl -s "$BASE_URL/api/v1/chapters/$DEMO_CHAPTER_ID/images/scenes/1/status" \\
     -H "Authorization: Bearer $DEMO_TOKEN"
+
+The operator dashboard: $ADMIN_URL (log in with ADMIN_TOKEN of $dir/env;
+ADMIN_READONLY_TOKEN for a read-only operator)
 MSG
 	fi
 	;;
