@@ -263,8 +263,8 @@ admin_read_query(struct request *req)
 
 /*
  * The front line of the dashboard's pages: 404 when no token is set;
- * the form (query or body) read and checked (400, 413, 415); a session
- * (a GET without one is sent to the login form, 303; a POST 401); on a
+ * a session (a GET without one is sent to the login form, 303; a POST
+ * 401); the form (query or body) read and checked (400, 413, 415); on a
  * POST the CSRF token (403); ACCESS_ADMIN_ACT the operator role (403).
  */
 int
@@ -279,14 +279,6 @@ admin_front(struct request *req, enum access access)
 		reply_error(req, ERR_NOT_FOUND);
 		return 0;
 	}
-	if ((post ? admin_read_form(req) : admin_read_query(req)) == -1)
-		return 0;
-	if (admin_form_check(&req->form, &bad) == -1) {
-		snprintf(msg, sizeof(msg), "The field %s is not valid.",
-		    admin_field_names[bad]);
-		admin_reply_error(req, 400, msg);
-		return 0;
-	}
 	if (admin_session_find(req, &req->admin) == -1) {
 		if (!post) {
 			reply_typed(req, 303, "text/plain; charset=utf-8",
@@ -296,6 +288,14 @@ admin_front(struct request *req, enum access access)
 			return 0;
 		}
 		admin_reply_error(req, 401, "Log in first.");
+		return 0;
+	}
+	if ((post ? admin_read_form(req) : admin_read_query(req)) == -1)
+		return 0;
+	if (admin_form_check(&req->form, &bad) == -1) {
+		snprintf(msg, sizeof(msg), "The field %s is not valid.",
+		    admin_field_names[bad]);
+		admin_reply_error(req, 400, msg);
 		return 0;
 	}
 	if (post) {
