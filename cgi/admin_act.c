@@ -58,6 +58,44 @@ act_quiet(struct request *req, enum stmt s)
 }
 
 /*
+ * Live status: put the canceled document of each record of rows on its
+ * channel (publish.c), as the owner's cancel does. A record that cannot
+ * be read or published is logged and skipped: its subscribers hear of
+ * it when they reconnect (a final record is answered by the API).
+ */
+static void
+act_publish(struct request *req, const PGresult *rows)
+{
+	struct json_out j;
+	PGresult       *res = NULL;
+	const char     *v[1];
+	int		i;
+
+	if (req->w->cfg->events_socket == NULL)
+		return;
+	for (i = 0; i < PQntuples(rows); i++) {
+		v[0] = PQgetvalue(rows, i, 0);
+		if (db_exec(&req->w->db, STMT_RECORD_SIGNED, v, 1, &res) !=
+			DB_OK ||
+		    PQntuples(res) == 0) {
+			PQclear(res);
+			continue;
+		}
+		json_open(&j);
+		status_document(req, res, 0, &j);
+		PQclear(res);
+		if (json_close(&j) == 0)
+			(void)publish_document(req->w->cfg->events_socket, v[0],
+			    j.b.data, j.b.len);
+		else
+			log_warn("record %s: out of memory for its live "
+				 "status",
+			    v[0]);
+		json_free(&j);
+	}
+}
+
+/*
  * Do action on the record id (NULL: on every record matching req's
  * filter, which must be expected in number) and write its audit row, in
  * one transaction. 0 with *out filled, or -1 once answered (500, 503).
@@ -151,6 +189,8 @@ act_run(struct request *req, const char *action, const char *id, long expected,
 		}
 		out->queued++;
 	}
+	if (!retry)
+		act_publish(req, rows);
 	PQclear(rows);
 	json_free(&j);
 	return 0;

@@ -119,6 +119,29 @@ $r = admin_post("/admin/records/$ids[0]/act", $cookie,
     { action => 'retry', csrf => $csrf });
 is($r->{status}, 409, 'retry of a record that is not failed: 409');
 
+# Cancel: the unfinished records of a filter, confirmed, audited.
+my ($puser, $pchapter) = Scenegen::Test::new_chapter();
+Scenegen::Test::insert_jobs($puser, $pchapter, 3, no_xadd => 1,
+    prompt => 'scene %d [standin:eta=60]');
+# (The sweeper may hand them to the daemon meanwhile: no status filter,
+# pending and in flight are both canceled.)
+$r = admin_get("/admin/bulk?action=cancel&user=$puser", $cookie);
+like($r->{content}, qr/data-count="3"/, 'cancel confirm page: 3 unfinished');
+$r = admin_post('/admin/bulk', $cookie, { action => 'cancel',
+    user => $puser, expected => 3, csrf => $csrf });
+is($r->{status}, 200, 'bulk cancel: 200');
+is(sql1("SELECT count(*) FROM image_generations WHERE user_id = :'u' AND "
+    . "status = 'canceled'", u => $puser), 3, 'the 3 are canceled');
+is(sql1("SELECT concat_ws(' ', action, expected, affected, "
+    . "filter->>'user') FROM admin_audit ORDER BY id DESC LIMIT 1"),
+    "cancel 3 3 $puser", 'audited');
+
+# A login posted from another site.
+$r = admin_post('/admin/login', undef, { token => $e->{ADMIN_TOKEN} },
+    Origin => 'https://evil.example');
+is($r->{status}, 403, 'a login with a foreign Origin: 403');
+ok(!$r->{headers}{'set-cookie'}, '... and no cookie');
+
 # Bad input: 4xx, never a crash.
 for my $case (['/admin/records?status=nope', 400, 'an unknown status'],
     ['/admin/records?user=x', 400, 'a user that is not a UUID'],
