@@ -412,6 +412,8 @@ page_admin_login(struct request *req)
 			break;
 	}
 	OPENSSL_cleanse(req->form.v[AF_TOKEN], sizeof(req->form.v[AF_TOKEN]));
+	if (req->body.data != NULL)
+		OPENSSL_cleanse(req->body.data, req->body.len);
 	if (token == NULL || role == ADMIN_ROLE__MAX) {
 		log_notice("dashboard: a wrong token from %.64s",
 		    request_param(req, "REMOTE_ADDR") != NULL ?

@@ -45,3 +45,6 @@ CREATE TRIGGER admin_audit_no_truncate
 -- The dashboard's last-hour chart and its newest-first listing.
 CREATE INDEX IF NOT EXISTS idx_image_generations_updated_at
 	ON image_generations (updated_at);
+-- Its failures by error class: the failed rows only.
+CREATE INDEX IF NOT EXISTS idx_image_generations_failed
+	ON image_generations (updated_at) WHERE status = 'failed';
