@@ -4,7 +4,8 @@
 # looked at), each method it allows reaches the access rule of its row
 # (401 without a token, except /healthz, which needs none), unknown
 # paths answer a JSON 404 whatever the method, and the sentences that
-# quote a limit quote the one enforced.
+# quote a limit quote the one enforced. The dashboard's rows (/admin/)
+# answer 405 the same way, and without a session 303 or 401.
 use strict;
 use warnings;
 use Test::More;
