@@ -44,16 +44,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		FUZZ_CHECK(bad < AF__MAX && (form.given & (1u << bad)));
 		goto out;
 	}
-	if ((v = admin_form_get(&form, AF_USER)) != NULL)
+	v = admin_form_get(&form, AF_USER);
+	if (v != NULL)
 		FUZZ_CHECK(uuid_is_valid(v));
-	if ((v = admin_form_get(&form, AF_CHAPTER)) != NULL)
+	v = admin_form_get(&form, AF_CHAPTER);
+	if (v != NULL)
 		FUZZ_CHECK(uuid_is_valid(v));
-	if ((v = admin_form_get(&form, AF_ACTION)) != NULL)
+	v = admin_form_get(&form, AF_ACTION);
+	if (v != NULL)
 		FUZZ_CHECK(strcmp(v, "retry") == 0 || strcmp(v, "cancel") == 0);
-	if ((v = admin_form_get(&form, AF_EXPECTED)) != NULL)
+	v = admin_form_get(&form, AF_EXPECTED);
+	if (v != NULL)
 		FUZZ_CHECK(strspn(v, "0123456789") == strlen(v) &&
 		    strtol(v, NULL, 10) <= ADMIN_BULK_MAX);
-	if ((v = admin_form_get(&form, AF_STATUS)) != NULL) {
+	v = admin_form_get(&form, AF_STATUS);
+	if (v != NULL) {
 		for (i = 0; i < RECORD__MAX; i++)
 			if (strcmp(v, record_status_names[i]) == 0)
 				break;
