@@ -19,7 +19,7 @@ DEB_PACKAGES = build-essential pkg-config libfcgi-dev libhiredis-dev \
 	libsystemd-dev zlib1g-dev postgresql-15 postgresql-client-15 \
 	redis-server redis-tools nginx-light libnginx-mod-nchan curl perl procps util-linux \
 	spawn-fcgi systemd mandoc clang libclang-rt-14-dev valgrind \
-	clang-format clang-tools
+	clang-format clang-tools chromium
 
 # What each longer target needs beyond DEB_PACKAGES: `make deps` installs
 # DEB_PACKAGES and the list of the target it runs for (DEPS_EXTRA), e.g.

@@ -93,6 +93,45 @@ fail:
 	return -1;
 }
 
+#define ADMIN_TOKEN_MIN 16 /* bytes of an operator token */
+
+/*
+ * The dashboard's tokens: each at least ADMIN_TOKEN_MIN printable ASCII
+ * bytes, and the two different (a token names its role). -1 with err.
+ */
+static int
+config_check_admin(const struct api_config *c, char *err, size_t errlen)
+{
+	const char *tok[2] = { c->admin_token, c->admin_readonly_token };
+	const char *name[2] = { "SCENEGEN_ADMIN_TOKEN",
+		"SCENEGEN_ADMIN_READONLY_TOKEN" };
+	size_t	    i, j;
+
+	for (i = 0; i < 2; i++) {
+		if (tok[i] == NULL)
+			continue;
+		if (strlen(tok[i]) < ADMIN_TOKEN_MIN)
+			goto fail;
+		for (j = 0; tok[i][j] != '\0'; j++)
+			if (tok[i][j] < 0x21 || tok[i][j] > 0x7e)
+				goto fail;
+	}
+	if (tok[0] != NULL && tok[1] != NULL && strcmp(tok[0], tok[1]) == 0) {
+		snprintf(err, errlen,
+		    "SCENEGEN_ADMIN_READONLY_TOKEN must differ from "
+		    "SCENEGEN_ADMIN_TOKEN");
+		return -1;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen,
+	    "%s must be at least " NUM_TEXT(
+		ADMIN_TOKEN_MIN) " printable "
+				 "ASCII characters without spaces",
+	    name[i]);
+	return -1;
+}
+
 int
 api_config_load(struct api_config *c, char *err, size_t errlen)
 {
@@ -133,6 +172,12 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		    100000000, 0, 0, &c->max_waiting },
 		{ "SCENEGEN_WEBHOOK_ALLOW_PRIVATE", CONFIG_BOOL, "0", 0, 1, 0,
 		    0, &c->webhook_allow_private },
+		{ "SCENEGEN_ADMIN_TOKEN", CONFIG_STRING, NULL, 0, 0, 0, 1,
+		    &c->admin_token },
+		{ "SCENEGEN_ADMIN_READONLY_TOKEN", CONFIG_STRING, NULL, 0, 0, 0,
+		    1, &c->admin_readonly_token },
+		{ "SCENEGEN_ADMIN_SESSION_SECONDS", CONFIG_INT, "28800", 60,
+		    604800, 0, 0, &c->admin_session_seconds },
 	};
 
 	memset(c, 0, sizeof(*c));
@@ -162,6 +207,8 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (config_parse_rates(c, err, errlen) == -1)
+		return -1;
+	if (config_check_admin(c, err, errlen) == -1)
 		return -1;
 	c->log_priority = log_priority_from_name(c->log_level);
 	if (c->log_priority == -1) {

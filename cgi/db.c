@@ -11,8 +11,23 @@
 
 #include "log.h"
 #include "pgerr.h"
+#include "record_actions.h"
 #include "extern.h"
 #include "status_doc.h"
+
+/*
+ * The dashboard's error class of a record: its message with every run of
+ * digits as N (ids, counts and codes vary, the cause does not), cut.
+ */
+#define ADMIN_CLASS_SQL \
+	"left(regexp_replace(COALESCE(error_message, '(no message)'), " \
+	"'[0-9]+', 'N', 'g'), 120)"
+/* The dashboard's filter: $1 statuses, $2 class, $3 user, $4 chapter. */
+#define ADMIN_FILTER_SQL \
+	"($1::text[] IS NULL OR status = ANY ($1::text[])) AND " \
+	"($2::text IS NULL OR " ADMIN_CLASS_SQL " = $2::text) AND " \
+	"($3::uuid IS NULL OR user_id = $3::uuid) AND " \
+	"($4::uuid IS NULL OR chapter_id = $4::uuid)"
 
 static const struct {
 	const char *name;
@@ -105,10 +120,8 @@ static const struct {
 	 * status = 'in_progress', change nothing from now on.
 	 */
 	[STMT_RECORD_CANCEL] = { "record_cancel",
-	    "UPDATE image_generations SET status = 'canceled', "
-	    "error_message = NULL, next_attempt_at = NULL "
-	    "WHERE id = $1::uuid AND user_id = $2::uuid "
-	    "AND status IN ('pending', 'in_progress') RETURNING id",
+	    RECORD_CANCEL_SET " WHERE id = $1::uuid AND user_id = $2::uuid "
+			      "AND " RECORD_CANCEL_FROM " RETURNING id",
 	    2 },
 	/*
 	 * A record by id alone, with its owner (column 14): for a signed
@@ -131,6 +144,114 @@ static const struct {
 	[STMT_COMMIT] = { "commit", "COMMIT", 0 },
 	[STMT_ROLLBACK] = { "rollback", "ROLLBACK", 0 },
 	[STMT_PING] = { "ping", "SELECT 1", 0 },
+	/*
+	 * The dashboard (admin_view.c, admin_act.c). Unfinished records by
+	 * tier: waiting, in flight (idx_image_generations_unfinished).
+	 */
+	[STMT_ADMIN_TIERS] = { "admin_tiers",
+	    "SELECT tier, count(*) FILTER (WHERE status = 'pending'), "
+	    "count(*) FILTER (WHERE status = 'in_progress') "
+	    "FROM image_generations "
+	    "WHERE status IN ('pending', 'in_progress') "
+	    "GROUP BY tier ORDER BY tier",
+	    0 },
+	/* Records in flight by the daemon that holds them. */
+	[STMT_ADMIN_HOLDERS] = { "admin_holders",
+	    "SELECT COALESCE(lease_holder, '(none)'), count(*) "
+	    "FROM image_generations WHERE status = 'in_progress' "
+	    "GROUP BY 1 ORDER BY 1",
+	    0 },
+	/*
+	 * The last hour in ADMIN_BUCKETS buckets of five minutes (0 the
+	 * oldest): records completed and failed in each.
+	 */
+	[STMT_ADMIN_HOUR] = { "admin_hour",
+	    "SELECT 11 - floor(EXTRACT(EPOCH FROM now() - updated_at) "
+	    "/ 300)::integer AS b, "
+	    "count(*) FILTER (WHERE status = 'completed'), "
+	    "count(*) FILTER (WHERE status = 'failed') "
+	    "FROM image_generations "
+	    "WHERE updated_at > now() - interval '1 hour' "
+	    "AND status IN ('completed', 'failed') GROUP BY 1 ORDER BY 1",
+	    0 },
+	/*
+	 * Failed records by error class, most first: counted by message
+	 * first, so the class expression runs once per distinct message
+	 * (idx_image_generations_failed).
+	 */
+	[STMT_ADMIN_CLASSES] = { "admin_classes",
+	    "SELECT " ADMIN_CLASS_SQL ", sum(n)::bigint FROM (SELECT "
+	    "error_message, count(*) AS n FROM image_generations "
+	    "WHERE status = 'failed' GROUP BY 1) m "
+	    "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
+	    0 },
+	/* The newest records matching the filter ($1..$4). */
+	[STMT_ADMIN_LIST] = { "admin_list",
+	    "SELECT id, status, tier, user_id, chapter_id, scene_number, "
+	    "attempts, retry_count, "
+	    "to_char(updated_at, 'YYYY-MM-DD HH24:MI:SS'), "
+	    "left(error_message, 200) FROM image_generations "
+	    "WHERE " ADMIN_FILTER_SQL " "
+	    "ORDER BY updated_at DESC, id DESC LIMIT " NUM_TEXT(ADMIN_LIST_MAX),
+	    4 },
+	/* How many records match the filter and are in a status of $5. */
+	[STMT_ADMIN_COUNT] = { "admin_count",
+	    "SELECT count(*) FROM image_generations WHERE " ADMIN_FILTER_SQL
+	    " AND status = ANY ($5::text[])",
+	    5 },
+	/* One record, all of it, as text. */
+	[STMT_ADMIN_RECORD] = { "admin_record",
+	    "SELECT id, status, tier, user_id, chapter_id, scene_number, "
+	    "progress, attempts, retry_count, provider_request_id, "
+	    "provider_submitted_at, lease_holder, lease_expires_at, "
+	    "next_attempt_at, created_at, updated_at, completed_at, "
+	    "generation_time_seconds, error_message, image_url, webhook_url, "
+	    "prompt, style, aspect_ratio, idempotency_key "
+	    "FROM image_generations WHERE id = $1::uuid",
+	    1 },
+	/* A record's webhook deliveries, oldest first. */
+	[STMT_ADMIN_DELIVERIES] = { "admin_deliveries",
+	    "SELECT id, event, status, attempts, last_status_code, "
+	    "left(last_error, 200), created_at, next_attempt_at, "
+	    "delivered_at FROM webhook_deliveries WHERE record_id = $1::uuid "
+	    "ORDER BY id",
+	    1 },
+	[STMT_ADMIN_BEGIN] = { "admin_begin", "BEGIN", 0 },
+	/* The row guard lets a failed record back to pending (retry). */
+	[STMT_ADMIN_ALLOW_RESET] = { "admin_allow_reset",
+	    "SELECT set_config('scenegen.allow_reset', 'on', true)", 0 },
+	[STMT_ADMIN_COMMIT] = { "admin_commit", "COMMIT", 0 },
+	[STMT_ADMIN_ROLLBACK] = { "admin_rollback", "ROLLBACK", 0 },
+	/*
+	 * scenegenctl retry's UPDATE (lib/record_actions.h) on the failed
+	 * records matching the filter ($1..$4), or the one record $5.
+	 */
+	[STMT_ADMIN_RETRY] = { "admin_retry",
+	    RECORD_RETRY_SET " WHERE " RECORD_RETRY_FROM
+			     " AND " ADMIN_FILTER_SQL
+			     " AND ($5::uuid IS NULL OR id = $5::uuid) "
+			     "RETURNING id, tier, user_id",
+	    5 },
+	/* The owner's cancel (lib/record_actions.h), as admin_retry. */
+	[STMT_ADMIN_CANCEL] = { "admin_cancel",
+	    RECORD_CANCEL_SET " WHERE " RECORD_CANCEL_FROM
+			      " AND " ADMIN_FILTER_SQL
+			      " AND ($5::uuid IS NULL OR id = $5::uuid) "
+			      "RETURNING id, tier, user_id",
+	    5 },
+	/* One row of the append-only audit (sql/add_admin_audit.sql). */
+	[STMT_ADMIN_AUDIT_ADD] = { "admin_audit_add",
+	    "INSERT INTO admin_audit (role, token_fp, action, record_id, "
+	    "filter, expected, affected, remote_addr) VALUES ($1::text, "
+	    "$2::text, $3::text, $4::uuid, $5::jsonb, $6::integer, "
+	    "$7::integer, $8::text) RETURNING id",
+	    8 },
+	/* The newest audit rows. */
+	[STMT_ADMIN_AUDIT_LIST] = { "admin_audit_list",
+	    "SELECT id, to_char(at, 'YYYY-MM-DD HH24:MI:SS TZ'), role, "
+	    "token_fp, action, record_id, filter::text, expected, affected, "
+	    "remote_addr FROM admin_audit ORDER BY id DESC LIMIT 100",
+	    0 },
 };
 
 /* A column as a long; -1 (never valid for us) when NULL or not one. */

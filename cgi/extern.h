@@ -57,6 +57,9 @@ struct api_config {
 	int		 nrates;
 	long		 max_waiting;		/* per user; 0: off */
 	int		 webhook_allow_private; /* private hosts and http */
+	char		*admin_token; /* dashboard operator; NULL: none */
+	char		*admin_readonly_token; /* dashboard read-only */
+	long		 admin_session_seconds;
 	mode_t		 socket_mode;
 	int		 log_priority;
 };
@@ -119,6 +122,14 @@ enum page {
 	PAGE_RECORD_CANCEL,  /* POST /api/v1/records/{id}/cancel */
 	PAGE_RECORD_EVENTS,  /* GET /api/v1/records/{id}/events */
 	PAGE_WEBHOOK_SECRET, /* GET, HEAD /api/v1/webhooks/secret */
+	PAGE_ADMIN_LOGIN,    /* GET, HEAD, POST /admin/login */
+	PAGE_ADMIN_LOGOUT,   /* POST /admin/logout */
+	PAGE_ADMIN_HOME,     /* GET, HEAD /admin/ */
+	PAGE_ADMIN_RECORDS,  /* GET, HEAD /admin/records */
+	PAGE_ADMIN_RECORD,   /* GET, HEAD /admin/records/{id} */
+	PAGE_ADMIN_ACT,	     /* POST /admin/records/{id}/act */
+	PAGE_ADMIN_BULK,     /* GET (confirm), POST /admin/bulk */
+	PAGE_ADMIN_AUDIT,    /* GET, HEAD /admin/audit */
 	PAGE__MAX
 };
 
@@ -139,9 +150,12 @@ extern const char *const method_names[METHOD__MAX];
 
 /* Who may use a page. */
 enum access {
-	ACCESS_PUBLIC, /* anyone: no token looked at */
-	ACCESS_TOKEN,  /* a valid bearer token (auth.c) */
-	ACCESS_SIGNED, /* a bearer token, or else a signed events_url */
+	ACCESS_PUBLIC,	  /* anyone: no token looked at */
+	ACCESS_TOKEN,	  /* a valid bearer token (auth.c) */
+	ACCESS_SIGNED,	  /* a bearer token, or else a signed events_url */
+	ACCESS_ADMIN,	  /* a dashboard session (admin_auth.c), any role;
+			  a POST also its CSRF token */
+	ACCESS_ADMIN_ACT, /* as ACCESS_ADMIN, the operator role only */
 	ACCESS__MAX
 };
 
@@ -278,6 +292,22 @@ enum stmt {
 	STMT_COMMIT,
 	STMT_ROLLBACK,
 	STMT_PING,
+	STMT_ADMIN_TIERS,
+	STMT_ADMIN_HOLDERS,
+	STMT_ADMIN_HOUR,
+	STMT_ADMIN_CLASSES,
+	STMT_ADMIN_LIST,
+	STMT_ADMIN_COUNT,
+	STMT_ADMIN_RECORD,
+	STMT_ADMIN_DELIVERIES,
+	STMT_ADMIN_BEGIN,
+	STMT_ADMIN_ALLOW_RESET,
+	STMT_ADMIN_COMMIT,
+	STMT_ADMIN_ROLLBACK,
+	STMT_ADMIN_RETRY,
+	STMT_ADMIN_CANCEL,
+	STMT_ADMIN_AUDIT_ADD,
+	STMT_ADMIN_AUDIT_LIST,
 	STMT__MAX
 };
 
@@ -331,6 +361,7 @@ int queue_read_stats(struct queue *, struct queue_stats *);
 int queue_place(struct queue *, const char *record_id, const char *tier,
     const char *user, struct queue_stats *);
 int queue_ping(struct queue *);
+int queue_read_slots(struct queue *, long *used, long *limit);
 enum rate_result queue_rate_check(struct queue *, const char *user, long limit,
     long *retry_after);
 void		 queue_close(struct queue *);
@@ -428,21 +459,85 @@ struct worker {
 	struct queue		 queue;
 };
 
+/*
+ * admin_form.c: the fields of the dashboard's forms and query strings
+ * (application/x-www-form-urlencoded), each at most once; empty is not
+ * given.
+ */
+enum admin_field {
+	AF_STATUS,   /* a record status word */
+	AF_CLASS,    /* an error class, as the overview lists it */
+	AF_USER,     /* a UUID */
+	AF_CHAPTER,  /* a UUID */
+	AF_ACTION,   /* retry or cancel */
+	AF_EXPECTED, /* the count the operator confirmed */
+	AF_CSRF,     /* the session's CSRF token */
+	AF_TOKEN,    /* the operator token, on the login form */
+	AF__MAX
+};
+#define ADMIN_LIST_MAX	100   /* records on a listing page */
+#define ADMIN_BULK_MAX	10000 /* records one bulk action may change */
+#define ADMIN_BUCKETS	12    /* five-minute buckets of the chart */
+#define ADMIN_VALUE_MAX 256   /* bytes of one value, decoded */
+#define ADMIN_FORM_MAX	4096  /* bytes of a form body or query string */
+
+struct admin_form {
+	unsigned int given; /* 1u << enum admin_field */
+	char	     v[AF__MAX][ADMIN_VALUE_MAX + 1];
+};
+
+extern const char *const admin_field_names[AF__MAX];
+
+/* 0, or -1 with *bad the field (AF__MAX: not a field, or malformed). */
+int	    admin_form_parse(const char *s, size_t len, struct admin_form *,
+	    enum admin_field *bad);
+/* A checked filter: 0, or -1 with *bad the field that does not pass. */
+int	    admin_form_check(const struct admin_form *, enum admin_field *bad);
+/* The field's value, or NULL when not given. */
+const char *admin_form_get(const struct admin_form *, enum admin_field);
+
+/* admin_auth.c: the dashboard's session and CSRF token. */
+enum admin_role {
+	ADMIN_OPERATOR,
+	ADMIN_READONLY,
+	ADMIN_ROLE__MAX
+};
+
+extern const char *const admin_role_names[ADMIN_ROLE__MAX];
+
+#define ADMIN_FP_LEN   16 /* hex digits of a token's fingerprint */
+#define ADMIN_CSRF_LEN 43 /* base64url of an HMAC-SHA256 */
+
+struct admin_session {
+	enum admin_role role;
+	char		fp[ADMIN_FP_LEN + 1];
+	char		csrf[ADMIN_CSRF_LEN + 1];
+};
+
+struct request;
+int  admin_enabled(const struct api_config *);
+/* The front line of ACCESS_ADMIN*: 1 to go on, 0 once answered. */
+int  admin_front(struct request *, enum access);
+void page_admin_login(struct request *);
+void page_admin_logout(struct request *);
+
 struct request {
-	struct worker	*w;
-	FCGX_Request	*fcgx;
-	const char	*method;
-	const char	*uri;
-	struct route	 route;
-	struct query	 query;
-	struct auth_user user;
-	int		 signed_url; /* ACCESS_SIGNED by events_url */
-	struct buf	 body;
-	int		 token_given;	     /* for WWW-Authenticate */
-	long		 retry_after;	     /* 0: no Retry-After */
-	char		 limit_headers[256]; /* RateLimit-Policy, RateLimit */
-	int		 status;	     /* answered, for the log */
-	int64_t		 start_ms;
+	struct worker	    *w;
+	FCGX_Request	    *fcgx;
+	const char	    *method;
+	const char	    *uri;
+	struct route	     route;
+	struct query	     query;
+	struct auth_user     user;
+	int		     signed_url; /* ACCESS_SIGNED by events_url */
+	struct admin_session admin;	 /* ACCESS_ADMIN* */
+	struct admin_form    form;	 /* ACCESS_ADMIN*: query and body */
+	struct buf	     body;
+	int		     token_given; /* for WWW-Authenticate */
+	long		     retry_after; /* 0: no Retry-After */
+	char	limit_headers[256];	  /* RateLimit-Policy, RateLimit */
+	int	status;			  /* answered, for the log */
+	int64_t start_ms;
 };
 
 void	    request_init(struct request *, struct worker *, FCGX_Request *);
@@ -502,5 +597,31 @@ enum publish_result publish_document(const char *socket_path, const char *id,
 /* webhook.c: where a webhook may go, and the caller's signing secret. */
 int  webhook_check_url(struct request *, const struct scene_input *);
 void page_webhook_secret(struct request *);
+
+/*
+ * admin_html.c: the dashboard's HTML: every value escaped, one frame
+ * per page, answers and error pages.
+ */
+void hput(struct buf *, const char *);
+void hprintf(struct buf *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void html_text(struct buf *, const char *);
+void html_url_value(struct buf *, const char *);
+void admin_page_open(struct buf *, const struct request *, const char *title);
+void admin_page_close(struct buf *);
+void admin_reply_page(struct request *, int status, struct buf *);
+void admin_reply_error(struct request *, int status, const char *message);
+void admin_filter_query(struct buf *, const struct admin_form *);
+void admin_filter_inputs(struct buf *, const struct admin_form *);
+
+/* admin_view.c: the pages that show. */
+void page_admin_home(struct request *);
+void page_admin_records(struct request *);
+void page_admin_record(struct request *);
+void page_admin_audit(struct request *);
+
+/* admin_act.c: the pages that act (retry, cancel), each audited. */
+void page_admin_act(struct request *);
+void page_admin_bulk(struct request *);
 
 #endif

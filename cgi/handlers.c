@@ -396,6 +396,11 @@ handlers_serve(struct worker *w, FCGX_Request *f)
 		if (!handlers_auth_signed(&req))
 			goto done;
 		break;
+	case ACCESS_ADMIN:
+	case ACCESS_ADMIN_ACT:
+		if (!admin_front(&req, row->access))
+			goto done;
+		break;
 	default:
 		/* An access rule this front line does not know: refuse. */
 		log_err("page %s: unknown access rule %d", row->name,

@@ -510,3 +510,30 @@ queue_rate_check(struct queue *q, const char *user, long limit,
 	pipe_free(&p);
 	return rc;
 }
+
+/*
+ * The provider slots in use (ZCARD of KEY_SLOTS) and the account's limit
+ * the daemons publish (limit of KEY_DISPATCH), for the dashboard. -1 for
+ * a figure Redis does not have; the result -1 when Redis cannot answer.
+ */
+int
+queue_read_slots(struct queue *q, long *used, long *limit)
+{
+	struct pipe p;
+	const char *zcard[] = { "ZCARD", KEY_SLOTS };
+	const char *hget[] = { "HGET", KEY_DISPATCH, "limit" };
+	double	    v;
+
+	*used = *limit = -1;
+	memset(&p, 0, sizeof(p));
+	pipe_add(&p, 2, zcard);
+	pipe_add(&p, 3, hget);
+	if (queue_pipeline(q, &p) == -1)
+		return -1;
+	if (p.reply[0]->type == REDIS_REPLY_INTEGER)
+		*used = (long)p.reply[0]->integer;
+	if (reply_number(p.reply[1], &v) == 0 && v < 1e9)
+		*limit = (long)v;
+	pipe_free(&p);
+	return 0;
+}

@@ -49,6 +49,28 @@ const struct page_route page_routes[PAGE__MAX] = {
 		QUERY_BIT(QPARAM_SIGNATURE) },
 	[PAGE_WEBHOOK_SECRET] = { "webhook_secret", "/api/v1/webhooks/secret",
 	    M_GET_HEAD, ACCESS_TOKEN, page_webhook_secret, QUERY_CHECKED },
+	/*
+	 * The dashboard: its own session, never a bearer token; each
+	 * page parses its form or query string (admin_form.c), so the
+	 * query rule is 0 here.
+	 */
+	[PAGE_ADMIN_LOGIN] = { "admin_login", "/admin/login",
+	    M_GET_HEAD | M_POST, ACCESS_PUBLIC, page_admin_login },
+	[PAGE_ADMIN_LOGOUT] = { "admin_logout", "/admin/logout", M_POST,
+	    ACCESS_ADMIN, page_admin_logout },
+	[PAGE_ADMIN_HOME] = { "admin_home", "/admin/", M_GET_HEAD, ACCESS_ADMIN,
+	    page_admin_home },
+	[PAGE_ADMIN_RECORDS] = { "admin_records", "/admin/records", M_GET_HEAD,
+	    ACCESS_ADMIN, page_admin_records },
+	[PAGE_ADMIN_RECORD] = { "admin_record", "/admin/records/{record_id}",
+	    M_GET_HEAD, ACCESS_ADMIN, page_admin_record },
+	[PAGE_ADMIN_ACT] = { "admin_act", "/admin/records/{record_id}/act",
+	    M_POST, ACCESS_ADMIN_ACT, page_admin_act },
+	[PAGE_ADMIN_BULK] = { "admin_bulk", "/admin/bulk",
+	    METHOD_BIT(METHOD_GET) | M_POST, ACCESS_ADMIN_ACT,
+	    page_admin_bulk },
+	[PAGE_ADMIN_AUDIT] = { "admin_audit", "/admin/audit", M_GET_HEAD,
+	    ACCESS_ADMIN, page_admin_audit },
 };
 
 const struct param_rule param_rules[PARAM__MAX] = {

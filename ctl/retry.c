@@ -14,20 +14,13 @@
 
 #include "ctl.h"
 #include "keys.h"
+#include "record_actions.h"
 #include "uuid.h"
 
-#define RETRY_SET_SQL \
-	"UPDATE image_generations SET status = 'pending', progress = 0," \
-	" attempts = 0, retry_count = 0, lease_token = NULL," \
-	" lease_expires_at = NULL, next_attempt_at = NULL," \
-	" provider_request_id = NULL, provider_submitted_at = NULL," \
-	" provider_eta_seconds = NULL, error_message = NULL," \
-	" completed_at = NULL, generation_time_seconds = NULL"
-
-static const char retry_one_sql[] = RETRY_SET_SQL
-    " WHERE id = $1::uuid AND status = 'failed' RETURNING id::text";
-static const char retry_failed_sql[] = RETRY_SET_SQL
-    " WHERE status = 'failed' AND ($1::float8 IS NULL OR"
+static const char retry_one_sql[] = RECORD_RETRY_SET
+    " WHERE id = $1::uuid AND " RECORD_RETRY_FROM " RETURNING id::text";
+static const char retry_failed_sql[] = RECORD_RETRY_SET
+    " WHERE " RECORD_RETRY_FROM " AND ($1::float8 IS NULL OR"
     " updated_at >= now() - make_interval(secs => $1::float8))"
     " RETURNING id::text";
 

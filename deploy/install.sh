@@ -15,7 +15,7 @@
 #   PREFIX/share/scenegen/{sql/*.sql,openapi.json,scenegen.env}
 #   PREFIX/share/man/man8/{scenegen-api,scenegend,scenegenctl}.8
 #   PREFIX/share/doc/scenegen/INSTALL.md
-#   /etc/nginx/snippets/{scenegen-api,scenegen-errors,scenegen-events-publisher}.conf
+#   /etc/nginx/snippets/{scenegen-api,scenegen-errors,scenegen-events-publisher,scenegen-admin}.conf
 #   /etc/nginx/sites-available/scenegen
 #   /etc/scenegen/scenegen.env (only if absent), /etc/scenegen/credentials/
 # Paths under /usr/local/ in units, site file and man pages become PREFIX.
@@ -98,6 +98,7 @@ install -m 0644 "$here/deploy/nginx-scenegen-events.conf" \
 d /etc/nginx/snippets
 install -m 0644 "$here/nginx/scenegen-api.conf" "$destdir/etc/nginx/snippets/"
 install -m 0644 "$here/nginx/scenegen-errors.conf" "$destdir/etc/nginx/snippets/"
+install -m 0644 "$here/nginx/scenegen-admin.conf" "$destdir/etc/nginx/snippets/"
 install -m 0644 "$here/nginx/scenegen-events-publisher.conf" "$destdir/etc/nginx/snippets/"
 d /etc/nginx/sites-available
 install_subst "$here/nginx/scenegen-site.conf" 0644 \

@@ -15,7 +15,7 @@ CC=${FUZZ_CC:-clang}
 JOBS=${FUZZ_BUILD_JOBS:-2}
 
 ALL_TARGETS="fuzz_route fuzz_body fuzz_jwt fuzz_provider fuzz_redis_msg
-	fuzz_config"
+	fuzz_config fuzz_admin_form"
 
 # The sources of each target besides fuzz/<target>.c, and its libraries.
 srcs() {
@@ -32,6 +32,8 @@ srcs() {
 			    lib/redis_script.c;;
 	fuzz_config)	echo lib/config.c lib/redis_url.c lib/buf.c lib/log.c \
 			    cgi/config.c daemon/config.c;;
+	fuzz_admin_form) echo cgi/admin_form.c cgi/syntax.c cgi/query.c \
+			    lib/uuid.c;;
 	*)		return 1;;
 	esac
 }

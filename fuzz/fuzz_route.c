@@ -68,6 +68,54 @@ page_webhook_secret(struct request *req)
 	(void)req;
 }
 
+void
+page_admin_login(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_admin_logout(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_admin_home(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_admin_records(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_admin_record(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_admin_act(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_admin_bulk(struct request *req)
+{
+	(void)req;
+}
+
+void
+page_admin_audit(struct request *req)
+{
+	(void)req;
+}
+
 /*
  * query_parse() under every rule of the table: a refusal names a field
  * and a reason; an acceptance keeps only parameters the rule takes,

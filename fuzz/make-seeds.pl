@@ -364,4 +364,14 @@ my %config = (
 );
 seed('fuzz_config', $_, $config{$_}) for keys %config;
 
+# --- fuzz_admin_form: a dashboard query string or form body ---
+my %forms = (
+	filter => "status=failed&class=Provider+said+N&user=$uuid",
+	bulk => 'action=retry&expected=7&csrf=abc_-&status=failed',
+	login => 'token=op-0123456789abcdef%21',
+	escapes => 'class=%C3%A9t%C3%A9&&chapter=',
+	upper => "chapter=$UUID&action=cancel&expected=0",
+);
+seed('fuzz_admin_form', $_, $forms{$_}) for keys %forms;
+
 print "seeds written under $corpus\n";

@@ -20,7 +20,7 @@ bin=${FUZZ_BUILD:-build-fuzz}
 work=${FUZZ_WORK:-build-fuzz/run}
 jobs=${FUZZ_JOBS:-1}
 targets=${*:-fuzz_route fuzz_body fuzz_jwt fuzz_provider fuzz_redis_msg \
-fuzz_config}
+fuzz_config fuzz_admin_form}
 
 # Inputs bigger than what the real caller lets through add nothing.
 max_len() {

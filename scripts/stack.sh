@@ -89,6 +89,13 @@ load_conf() {
 		} >"$dir/stack.conf"
 		umask "$old_umask"
 	fi
+	# The dashboard's two operator tokens (folders made before it lack them).
+	if ! grep -q '^ADMIN_TOKEN=' "$dir/stack.conf"; then
+		{
+			echo "ADMIN_TOKEN=op-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+			echo "ADMIN_READONLY_TOKEN=ro-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+		} >>"$dir/stack.conf"
+	fi
 	chmod 600 "$dir/stack.conf"	# folders made before the umask
 	# shellcheck disable=SC1091
 	. "$dir/stack.conf"
@@ -111,6 +118,11 @@ load_conf() {
 	chmod 700 "$dir/secrets"
 	chmod 755 "$dir" "$SCENEGEN_IMAGE_DIR"
 	printf '%s\n' "$JWT_SECRET" >"$dir/secrets/jwt_secret"
+	# The dashboard's tokens, as files like the JWT secret.
+	export SCENEGEN_ADMIN_TOKEN_FILE=$dir/secrets/admin_token
+	export SCENEGEN_ADMIN_READONLY_TOKEN_FILE=$dir/secrets/admin_readonly_token
+	printf '%s\n' "$ADMIN_TOKEN" >"$dir/secrets/admin_token"
+	printf '%s\n' "$ADMIN_READONLY_TOKEN" >"$dir/secrets/admin_readonly_token"
 }
 
 start_postgres() {
@@ -368,6 +380,7 @@ http {
 		server_name localhost;
 		include $here/nginx/scenegen-errors.conf;
 		include $here/nginx/scenegen-api.conf;
+		include $here/nginx/scenegen-admin.conf;
 		location /images/ { alias $SCENEGEN_IMAGE_DIR/; }
 		# As nginx/scenegen-site.conf: anything else is a JSON 404.
 		location / {
@@ -412,6 +425,9 @@ write_env() {
 		echo "DEMO_USER_ID=$DEMO_USER_ID"
 		echo "DEMO_CHAPTER_ID=$DEMO_CHAPTER_ID"
 		echo "DEMO_TOKEN=$token"
+		echo "ADMIN_URL=http://127.0.0.1:$NGINX_PORT/admin/"
+		echo "ADMIN_TOKEN=$ADMIN_TOKEN"
+		echo "ADMIN_READONLY_TOKEN=$ADMIN_READONLY_TOKEN"
 		echo "STACK_DIR=$dir"
 		echo "PG_SOCKET_DIR=$dir/pg"
 		echo "REDIS_SOCKET=$dir/redis/redis.sock"
@@ -469,6 +485,9 @@ scenegen is running: $BASE_URL (settings in $dir/env; \`make stop\` stops it)
 
   curl -s "$BASE_URL/api/v1/chapters/$DEMO_CHAPTER_ID/images/scenes/1/status" \\
     -H "Authorization: Bearer $DEMO_TOKEN"
+
+The operator dashboard: $ADMIN_URL (log in with ADMIN_TOKEN of $dir/env;
+ADMIN_READONLY_TOKEN for a read-only operator)
 MSG
 	fi
 	;;

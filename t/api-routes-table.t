@@ -4,12 +4,14 @@
 # looked at), each method it allows reaches the access rule of its row
 # (401 without a token, except /healthz, which needs none), unknown
 # paths answer a JSON 404 whatever the method, and the sentences that
-# quote a limit quote the one enforced.
+# quote a limit quote the one enforced. The dashboard's rows (/admin/)
+# answer 405 the same way, and without a session 303 or 401.
 use strict;
 use warnings;
 use Test::More;
+use HTTP::Tiny;
 use Scenegen::Test qw(http_req raw_http new_chapter new_uuid scene_path
-    is_api_error);
+    stack_env is_api_error);
 
 my ($user, $chapter, $token) = new_chapter();
 my $scene = scene_path($chapter, 1);
@@ -103,6 +105,40 @@ for my $route (@routes) {
 	is($r->{content} // '', '', 'HEAD status with a token: no body');
 }
 
+# The dashboard's pages (admin_auth.c): a method a page does not take is
+# a 405 with its Allow; one it takes, without a session, a 303 to the
+# login form (GET) or a 401 (POST), even with a user's bearer token.
+my @admin = (
+	[ '/admin/login', 'GET, HEAD, POST', 200 ],
+	[ '/admin/logout', 'POST', 401 ],
+	[ '/admin/', 'GET, HEAD', 303 ],
+	[ '/admin/records', 'GET, HEAD', 303 ],
+	[ '/admin/records/' . new_uuid(), 'GET, HEAD', 303 ],
+	[ '/admin/records/' . new_uuid() . '/act', 'POST', 401 ],
+	[ '/admin/bulk', 'GET, POST', 303 ],
+	[ '/admin/audit', 'GET, HEAD', 303 ],
+);
+my $no_redirect = HTTP::Tiny->new(timeout => 30, max_redirect => 0);
+my $e = stack_env();
+for my $page (@admin) {
+	my ($path, $allow, $want) = @$page;
+	my %allowed = map { $_ => 1 } split /, /, $allow;
+	for my $m (@methods) {
+		my $r = $no_redirect->request($m, $e->{BASE_URL} . $path,
+		    { headers => { Authorization => "Bearer $token",
+		    'Content-Type' => 'application/x-www-form-urlencoded' },
+		    $m =~ /^(POST|PUT|PATCH)$/ ? (content => 'a=b') : () });
+		if (!$allowed{$m}) {
+			is($r->{status}, 405, "$m $path: 405");
+			is(header($r, 'allow'), $allow, "$m $path: Allow: $allow");
+			next;
+		}
+		my $w = $m eq 'POST' && $want != 200 ? 401 :
+		    $m eq 'POST' ? 400 : $want;
+		is($r->{status}, $w, "$m $path without a session: $w");
+	}
+}
+
 # Unknown paths: a JSON 404 whatever the method, with or without a token.
 my @unknown = ('/', '/nope', '/healthz/', '/HEALTHZ', '/healthz/x', '/api',
     '/api/v1', "/api/v1/chapters/$chapter", "/api/v1/chapters/$chapter/images",
@@ -112,7 +148,8 @@ my @unknown = ('/', '/nope', '/healthz/', '/HEALTHZ', '/healthz/x', '/api',
     '/api/v1/records', '/api/v1/records/', "$record/", "$record/x",
     "$record/cancel/", "$record/CANCEL",
     '/api/v1/webhooks', '/api/v1/webhooks/', '/api/v1/webhooks/secret/',
-    '/api/v1/webhooks/SECRET', '/admin/');
+    '/api/v1/webhooks/SECRET', '/admin/nope', '/admin/records/',
+    "/admin/records/$chapter/x", '/admin/login/');
 for my $path (@unknown) {
 	for my $m (qw(GET POST DELETE)) {
 		my $r = http_req($m, $path, body => $m eq 'POST' ? $json_body : undef,

@@ -16,7 +16,7 @@ my $here = "$FindBin::Bin/..";
 chdir $here or die "$here: $!";
 my $secs = $ENV{FUZZ_SHORT_SECONDS} // 10;
 my @targets = qw(fuzz_route fuzz_body fuzz_jwt fuzz_provider
-    fuzz_redis_msg fuzz_config);
+    fuzz_redis_msg fuzz_config fuzz_admin_form);
 
 # Strict: nothing known-and-skipped, our own sanitizer settings.
 delete $ENV{FUZZ_KNOWN};

@@ -75,6 +75,7 @@ is_deeply([ sort map { chomp; $_ } <$fh> ], [ sort qw(
     /etc/nginx/sites-available/scenegen
     /etc/nginx/snippets/scenegen-api.conf
     /etc/nginx/snippets/scenegen-errors.conf
+    /etc/nginx/snippets/scenegen-admin.conf
     /etc/nginx/snippets/scenegen-events-publisher.conf
     /etc/scenegen/scenegen.env) ], 'every file under /etc is a conffile');
 open $fh, '<', "$ctl/postinst" or die $!;
@@ -112,6 +113,7 @@ my @want_files = (
 	    scenegenctl)),
 	'/etc/nginx/snippets/scenegen-api.conf',
 	'/etc/nginx/snippets/scenegen-errors.conf',
+	'/etc/nginx/snippets/scenegen-admin.conf',
 	'/etc/nginx/snippets/scenegen-events-publisher.conf',
 	'/etc/nginx/sites-available/scenegen', '/etc/scenegen/scenegen.env',
 	'/etc/scenegen/credentials',

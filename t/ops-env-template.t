@@ -40,7 +40,7 @@ for my $file ("$here/cgi/config.c", "$here/daemon/config.c",
 				    "$name=$shipped{$name} set as shipped");
 				next;
 			}
-			if ($name =~ /SECRET|API_KEY/) {
+			if ($name =~ /SECRET|API_KEY|_TOKEN$/) {
 				ok($tmpl =~ /^# \Q$name\E: /m,
 				    "$name explained ($file)");
 				ok($tmpl !~ /^#?\Q$name\E=/m,

@@ -51,6 +51,7 @@ sub expected {
 		    scenegend scenegenctl)),
 		'/etc/nginx/snippets/scenegen-api.conf 0644',
 		'/etc/nginx/snippets/scenegen-errors.conf 0644',
+		'/etc/nginx/snippets/scenegen-admin.conf 0644',
 		'/etc/nginx/snippets/scenegen-events-publisher.conf 0644',
 		'/etc/nginx/sites-available/scenegen 0644',
 		'/etc/scenegen/scenegen.env 0640',

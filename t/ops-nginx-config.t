@@ -21,7 +21,7 @@ my $site = "$root/etc/nginx/sites-available/scenegen";
 ok(-f $site, 'site installed as sites-available/scenegen');
 ok(-f "$root/etc/nginx/snippets/$_", "snippet $_ installed")
     for qw(scenegen-api.conf scenegen-errors.conf
-	scenegen-events-publisher.conf);
+	scenegen-events-publisher.conf scenegen-admin.conf);
 
 # A main nginx.conf of our own whose conf folder holds what Debian's has
 # (fastcgi_params, mime.types); the site's absolute snippet paths are
@@ -95,6 +95,16 @@ my $n = () = $text =~ /^\s*limit_req/mg;
 is($n, 3, 'three limit_req lines ready to enable');
 ($rc, $out) = nginx_t('site-limit.conf');
 is($rc, 0, 'nginx -t: site with limit_req enabled') or diag $out;
+
+# The dashboard: off as shipped, one line to enable.
+open $fh, '<', $site or die $!;
+$text = join '', <$fh>;
+like($text, qr{^\s*#include /etc/nginx/snippets/scenegen-admin\.conf;}m,
+    'the /admin/ snippet is off as shipped');
+site_copy('site-admin.conf',
+    sub { s/^(\s*)#(include \S*scenegen-admin\.conf;)/$1$2/; 1 });
+($rc, $out) = nginx_t('site-admin.conf');
+is($rc, 0, 'nginx -t: site with the dashboard enabled') or diag $out;
 
 # What the site routes, as written.
 open $fh, '<', $site or die $!;
