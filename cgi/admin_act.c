@@ -118,7 +118,7 @@ act_run(struct request *req, const char *action, const char *id, long expected,
 		rc = DB_ERROR;
 		goto fail;
 	}
-	rc = db_exec(&req->w->db, STMT_ADMIN_BEGIN, NULL, 0, &res);
+	rc = db_exec(&req->w->db, STMT_BEGIN, NULL, 0, &res);
 	PQclear(res);
 	if (rc != DB_OK)
 		goto fail;
@@ -150,7 +150,7 @@ act_run(struct request *req, const char *action, const char *id, long expected,
 		log_notice("dashboard: bulk %s of %ld record(s) rolled back: "
 			   "%d match now",
 		    action, expected, out->affected);
-		act_quiet(req, STMT_ADMIN_ROLLBACK);
+		act_quiet(req, STMT_ROLLBACK);
 		out->affected = -1;
 		PQclear(rows);
 		json_free(&j);
@@ -170,7 +170,7 @@ act_run(struct request *req, const char *action, const char *id, long expected,
 	PQclear(res);
 	if (rc != DB_OK)
 		goto fail;
-	rc = db_exec(&req->w->db, STMT_ADMIN_COMMIT, NULL, 0, &res);
+	rc = db_exec(&req->w->db, STMT_COMMIT, NULL, 0, &res);
 	PQclear(res);
 	in_tx = 0;
 	if (rc != DB_OK)
@@ -196,7 +196,7 @@ act_run(struct request *req, const char *action, const char *id, long expected,
 	return 0;
 fail:
 	if (in_tx)
-		act_quiet(req, STMT_ADMIN_ROLLBACK);
+		act_quiet(req, STMT_ROLLBACK);
 	PQclear(rows);
 	json_free(&j);
 	admin_reply_error(req, rc == DB_UNAVAILABLE ? 503 : 500,

@@ -140,6 +140,7 @@ static const struct {
 	    "SELECT " STATUS_COLUMNS ", user_id FROM image_generations "
 	    "WHERE id = $1::uuid FOR SHARE",
 	    1 },
+	/* Transactions: live status's locked read, the dashboard's acts. */
 	[STMT_BEGIN] = { "begin", "BEGIN", 0 },
 	[STMT_COMMIT] = { "commit", "COMMIT", 0 },
 	[STMT_ROLLBACK] = { "rollback", "ROLLBACK", 0 },
@@ -216,12 +217,9 @@ static const struct {
 	    "delivered_at FROM webhook_deliveries WHERE record_id = $1::uuid "
 	    "ORDER BY id",
 	    1 },
-	[STMT_ADMIN_BEGIN] = { "admin_begin", "BEGIN", 0 },
 	/* The row guard lets a failed record back to pending (retry). */
 	[STMT_ADMIN_ALLOW_RESET] = { "admin_allow_reset",
 	    "SELECT set_config('scenegen.allow_reset', 'on', true)", 0 },
-	[STMT_ADMIN_COMMIT] = { "admin_commit", "COMMIT", 0 },
-	[STMT_ADMIN_ROLLBACK] = { "admin_rollback", "ROLLBACK", 0 },
 	/*
 	 * scenegenctl retry's UPDATE (lib/record_actions.h) on the failed
 	 * records matching the filter ($1..$4), or the one record $5.
@@ -366,7 +364,9 @@ db_in_transaction(const struct db *db)
 /*
  * Run prepared statement s with text values (NULL for SQL NULL). On
  * DB_OK *out holds the result, which the caller PQclear()s. DB_UNAVAILABLE
- * means the server is down or refusing; DB_ERROR any other failure.
+ * means the server is down or refusing; DB_ERROR any other failure. A
+ * statement inside a transaction is never run again on a new connection
+ * (the transaction is gone): DB_UNAVAILABLE.
  */
 enum db_result
 db_exec(struct db *db, enum stmt s, const char *const *values, int nvalues,
@@ -375,7 +375,7 @@ db_exec(struct db *db, enum stmt s, const char *const *values, int nvalues,
 	PGresult   *res;
 	const char *state;
 	char	    msg[512];
-	int	    attempt, st;
+	int	    attempt, st, in_tx = db_in_transaction(db);
 
 	*out = NULL;
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -390,6 +390,14 @@ db_exec(struct db *db, enum stmt s, const char *const *values, int nvalues,
 		}
 		db_message(db->conn, res, msg, sizeof(msg));
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (in_tx && PQstatus(db->conn) == CONNECTION_BAD) {
+			/* The transaction went with it: not anew, alone. */
+			log_warn("%s: %s: the transaction is lost",
+			    stmts[s].name, msg);
+			PQclear(res);
+			db_close(db);
+			return DB_UNAVAILABLE;
+		}
 		if (PQstatus(db->conn) == CONNECTION_BAD ||
 		    (state != NULL && strcmp(state, "26000") == 0)) {
 			/* Gone (or lost our statements): once more, anew. */

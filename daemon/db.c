@@ -449,7 +449,10 @@ db_conn_read(struct db_conn *c)
 		db_conn_timer(c, c->pool->query_timeout);
 	db_conn_run(c);
 	/* Last: a callback may queue statements on this very pool. */
-	while (c->state == DBC_UP && (n = PQnotifies(c->pg)) != NULL) {
+	while (c->state == DBC_UP) {
+		n = PQnotifies(c->pg);
+		if (n == NULL)
+			break;
 		if (p->on_notify != NULL)
 			p->on_notify(p->on_notify_arg, n->relname, n->extra);
 		PQfreemem(n);
