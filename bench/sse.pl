@@ -2,7 +2,9 @@
 # Live status fan-out: for each of RECORDS records in turn, SUBSCRIBERS
 # Server-Sent Events streams (through nginx and nchan, opened by its
 # events_url) while a daemon runs it through the stand-in
-# ([standin:eta=ETA]). For each change of the row after every stream had
+# ([standin:mode=processing;eta=ETA], whatever mode the stand-in runs
+# in: a run in success mode answers at once). For each change of the row
+# after every stream had
 # its first event (its time the row's updated_at, read by a 20 ms poller
 # on the same host), the time to the event's arrival at each subscriber,
 # as this one-process reader sees it (an upper bound). Prints
@@ -69,7 +71,7 @@ sub one_record {
 	    "$base/api/v1/chapters/$chapter/images/scenes/$scene", {
 	    headers => { %auth, 'Content-Type' => 'application/json' },
 	    content => encode_json({ scene_description =>
-		"live status bench [standin:eta=$eta]" }) });
+		"live status bench [standin:mode=processing;eta=$eta]" }) });
 	die "POST: $r->{status} $r->{content}\n" unless $r->{status} == 202;
 	my $id = decode_json($r->{content})->{record_id};
 	$r = $http->get("$base/api/v1/records/$id", { headers => \%auth });
