@@ -82,8 +82,17 @@ sub client {
 	my $bad = 0;
 	for (my $seq = $k; $seq <= $jobs; $seq += $n) {
 		my ($class, $marker) = pick();
-		my $body = $json->encode({ scene_description =>
-		    "valgrind $seq: a lighthouse in a storm [standin:$marker]" });
+		my %post = (scene_description =>
+		    "valgrind $seq: a lighthouse in a storm [standin:$marker]");
+		# One job in four has a webhook of every event, to the
+		# stand-in's receiver: delivered, retried after a 500, or gone.
+		if ($seq % 4 == 0) {
+			$post{webhook_url} = "$env->{STANDIN_URL}/_standin/hook/"
+			    . $seq . '/' . one(qw(ok ok ok fail gone));
+			$post{webhook_events} = [ qw(in_progress completed failed
+			    canceled) ];
+		}
+		my $body = $json->encode(\%post);
 		my ($r, $id);
 		# a transport failure or a 5xx of the API: ask again (at
 		# most three times); a record is made once (Idempotency-Key)
@@ -99,6 +108,13 @@ sub client {
 			$id = $j->{record_id};
 		}
 		$bad++ unless $id;
+		# One job in twenty is canceled by its owner at once: pending,
+		# claimed, or with its provider request open.
+		if ($id && $seq % 20 == 10) {
+			my $c = $h->request('POST', "$env->{BASE_URL}"
+			    . "/api/v1/records/$id/cancel", { headers => \%hdr });
+			$bad++ unless $c->{status} == 200 || $c->{status} == 409;
+		}
 		print $fh join("\t", $seq, $r->{status}, $id // '-', $class,
 		    $marker), "\n";
 	}
@@ -155,16 +171,17 @@ sub report {
 	    or die "report: cannot read image_generations\n";
 	for my $r (@$rows) {
 		my $c = $class_of{$r->[0]} // 'unknown';
-		my $s = $r->[1] =~ /^(completed|failed)$/ ? $r->[1] : 'unfinished';
+		my $s = $r->[1] =~ /^(completed|failed|canceled)$/ ? $r->[1] :
+		    'unfinished';
 		$t{$c}{$s}++;
 		$t{$c}{jobs}++;
 	}
-	printf "  %-16s %6s %9s %6s %10s\n", 'class', 'jobs', 'completed',
-	    'failed', 'unfinished';
+	printf "  %-16s %6s %9s %6s %8s %10s\n", 'class', 'jobs',
+	    'completed', 'failed', 'canceled', 'unfinished';
 	for my $c (sort keys %t) {
-		printf "  %-16s %6d %9d %6d %10d\n", $c, $t{$c}{jobs},
+		printf "  %-16s %6d %9d %6d %8d %10d\n", $c, $t{$c}{jobs},
 		    $t{$c}{completed} // 0, $t{$c}{failed} // 0,
-		    $t{$c}{unfinished} // 0;
+		    $t{$c}{canceled} // 0, $t{$c}{unfinished} // 0;
 	}
 }
 

@@ -8,7 +8,10 @@
 # processing with small ETAs, 5xx, 429 with Retry-After, errors under
 # HTTP 200, hangs past the timeout, dropped connections, malformed,
 # truncated and oversized JSON, fetch faults, failed generations, image
-# downloads that 404, fatal refusals, poison jobs). Once half of the rows
+# downloads that 404, fatal refusals, poison jobs); one job in four has a
+# webhook of every event to the stand-in's receiver (delivered, retried
+# after a 500, or gone), and one in twenty is canceled by its owner as
+# soon as it is posted. Once half of the rows
 # are final the daemon is stopped with SIGTERM, work in flight (drain,
 # hand back), and started again under valgrind; once every row is final
 # it is stopped with SIGTERM again. Each valgrind log must show 0 errors
@@ -83,6 +86,9 @@ export SCENEGEN_SWEEP_SECONDS=${SCENEGEN_SWEEP_SECONDS:-3}
 export SCENEGEN_PENDING_GRACE_SECONDS=${SCENEGEN_PENDING_GRACE_SECONDS:-3}
 export SCENEGEN_DRAIN_SECONDS=${SCENEGEN_DRAIN_SECONDS:-3}
 export NGINX_ACCESS_LOG=${NGINX_ACCESS_LOG:-off}
+# Webhooks (one job in four) go to the stand-in's receiver on loopback.
+export SCENEGEN_WEBHOOK_ALLOW_PRIVATE=1
+export SCENEGEN_WEBHOOK_BACKOFF_SCALE=${SCENEGEN_WEBHOOK_BACKOFF_SCALE:-0.001}
 
 # valgrind for daemon run $1: its own log, our suppressions (if any).
 vg_wrapper() {
@@ -124,8 +130,8 @@ sql() { psql -X -q -t -A -d "$DATABASE_URL" -c "$1"; }
 
 # "final unfinished" counts of the rows; "? ?" when PostgreSQL did not say.
 counts() {
-	sql "SELECT count(*) FILTER (WHERE status IN ('completed', 'failed')),
-	    count(*) FILTER (WHERE status NOT IN ('completed', 'failed'))
+	sql "SELECT count(*) FILTER (WHERE status IN ('completed', 'failed', 'canceled')),
+	    count(*) FILTER (WHERE status NOT IN ('completed', 'failed', 'canceled'))
 	    FROM image_generations" 2>/dev/null | tr '|' ' ' || echo '? ?'
 }
 
@@ -251,18 +257,22 @@ stop_daemon "$((restarted + 1))" || stopped_clean=0
 
 # --- figures ------------------------------------------------------------
 fail=0
-read -r completed failed other < <(sql "SELECT
+read -r completed failed canceled other < <(sql "SELECT
     count(*) FILTER (WHERE status = 'completed'),
     count(*) FILTER (WHERE status = 'failed'),
-    count(*) FILTER (WHERE status NOT IN ('completed', 'failed'))
+    count(*) FILTER (WHERE status = 'canceled'),
+    count(*) FILTER (WHERE status NOT IN ('completed', 'failed', 'canceled'))
     FROM image_generations" | tr '|' ' ')
 echo
-echo "jobs $jobs: completed $completed, failed $failed, unfinished $other"
+echo "jobs $jobs: completed $completed, failed $failed, canceled $canceled, unfinished $other"
+echo "webhook deliveries: $(sql "SELECT string_agg(status || ' ' || n, ', ')
+    FROM (SELECT status, count(*) AS n FROM webhook_deliveries
+    GROUP BY status ORDER BY status) s")"
 perl -I"$here/chaos/lib" "$here/chaos/valgrind.pl" report --stack "$stack" \
     --work "$dir/work"
 [ "$enq_rc" = 0 ] || { echo "FAIL: not every job was enqueued"; fail=1; }
-if [ "$other" != 0 ] || [ $((completed + failed)) != "$jobs" ]; then
-	echo "FAIL: not every job ended completed or failed"
+if [ "$other" != 0 ] || [ $((completed + failed + canceled)) != "$jobs" ]; then
+	echo "FAIL: not every job ended completed, failed or canceled"
 	fail=1
 fi
 [ "$stopped_clean" = 1 ] || { echo "FAIL: the daemon did not stop cleanly"; fail=1; }

@@ -231,6 +231,24 @@ done:
 	free(raw);
 }
 
+/*
+ * A webhook receiver for the chaos and valgrind runs (POST
+ * /_standin/hook/.../OUTCOME): "ok" 200, "gone" 410, anything else 500.
+ */
+static void
+control_hook(struct evhttp_request *req, const char *name)
+{
+	const char *outcome = strrchr(name, '/') + 1;
+
+	if (strcmp(outcome, "ok") == 0)
+		server_send(req, 200, "OK", "application/json",
+		    strdup("{\"status\":\"ok\"}"));
+	else if (strcmp(outcome, "gone") == 0)
+		send_error(req, 410, "Gone", "Gone");
+	else
+		send_error(req, 500, "Internal Server Error", "hook failure");
+}
+
 /* Routes /_standin/...; answers 404 and 405 itself. */
 void
 control_dispatch(struct server *s, struct evhttp_request *req, const char *path)
@@ -252,6 +270,8 @@ control_dispatch(struct server *s, struct evhttp_request *req, const char *path)
 		send_config(s, req);
 	else if (strcmp(name, "config") == 0 && post)
 		control_config(s, req);
+	else if (strncmp(name, "hook/", 5) == 0 && post)
+		control_hook(req, name);
 	else if (strcmp(name, "creates") == 0 || strcmp(name, "stats") == 0 ||
 	    strcmp(name, "reset") == 0 || strcmp(name, "config") == 0)
 		send_error(req, 405, "Method Not Allowed",
