@@ -228,6 +228,7 @@ worker_round(struct worker *w, struct held *h, int listen_fd,
 	struct pollfd	pfd[KEEP_MAX + 1];
 	struct held    *slot[KEEP_MAX];
 	struct held    *free_slot = NULL, *old;
+	enum keep_peek	p;
 	struct timespec ts, *tsp = NULL;
 	int64_t		now, wait_ms = -1, left;
 	nfds_t		n = 0, i;
@@ -247,7 +248,7 @@ worker_round(struct worker *w, struct held *h, int listen_fd,
 			wait_ms = left;
 		slot[n] = &h[i];
 		pfd[n].fd = h[i].req.ipcFd;
-		pfd[n].events = POLLIN;
+		pfd[n].events = POLLIN | POLLRDHUP;
 		pfd[n].revents = 0;
 		n++;
 	}
@@ -282,7 +283,10 @@ worker_round(struct worker *w, struct held *h, int listen_fd,
 		    clock_mono_ms() - slot[i]->idle_since <
 			w->cfg->keep_idle_ms)
 			continue;
-		switch (worker_peek(slot[i]->req.ipcFd)) {
+		/* Data and no end from the peer: no need to look first. */
+		p = pfd[i].revents == POLLIN ? KEEP_DATA :
+					       worker_peek(slot[i]->req.ipcFd);
+		switch (p) {
 		case KEEP_DATA:
 			worker_serve(w, &slot[i]->req, board);
 			slot[i]->idle_since = clock_mono_ms();
