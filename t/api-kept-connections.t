@@ -140,7 +140,8 @@ sub fcgi_kept {
 # because workers close idle ones for them. Then new requests through
 # nginx, with every slot held by an idle kept connection.
 my $sock = "$e->{STACK_DIR}/api.sock";
-my (@kept, $max_wait, $answered) = ((), 0, 0);
+my @kept;
+my ($max_wait, $answered) = (0, 0);
 for my $i (1 .. 40) {
 	my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $sock)
 	    or die "connect $sock: $!\n";
