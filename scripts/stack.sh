@@ -13,7 +13,10 @@
 # MODELSLAB_BASE_URL, MODELSLAB_MAX_QUEUED, STANDIN_ARGS, DAEMON_WRAPPER (a
 # command scenegend is started under, split on spaces, e.g. valgrind and
 # its options; chaos/valgrind.sh), SCENEGEN_DAEMONS (daemons to run,
-# default 1), and every other SCENEGEN_*/MODELSLAB_* setting, passed through.
+# default 1), NGINX_KEEPALIVE and NGINX_KEEPALIVE_TIMEOUT (nginx's kept
+# connections to the API, per nginx worker; default sized from the API's
+# workers, and 5s), and every other SCENEGEN_*/MODELSLAB_* setting, passed
+# through.
 # STACK_LISTEN_ADDR (an IPv4 address of this machine, default none): a new
 # folder's PostgreSQL (port 5432, trust for its own subnets) and its Redis
 # (port 6379) listen on it over TCP as well as on their sockets, and the
