@@ -160,6 +160,8 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		    &c->scoreboard },
 		{ "SCENEGEN_API_WORKERS", CONFIG_INT, "0", 0, 256, 0, 0,
 		    &c->workers },
+		{ "SCENEGEN_API_KEEP_IDLE_MS", CONFIG_INT, "10000", 10, 600000,
+		    0, 0, &c->keep_idle_ms },
 		{ "SCENEGEN_LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, 0,
 		    &c->log_level },
 		{ "SCENEGEN_RATE_LIMIT_PER_MINUTE", CONFIG_INT, "0", 0, 1000000,

@@ -50,6 +50,7 @@ struct api_config {
 	char		*events_socket;	   /* NULL: no live status */
 	char		*scoreboard;	   /* NULL: none */
 	long		 workers;	   /* 0: four per CPU */
+	long		 keep_idle_ms;	   /* kept connection idle limit */
 	long		 rate_limit;	   /* POSTs/user/minute; 0 off */
 	long		 estimate_seconds; /* fallback generation time */
 	char		*rate_limits_text; /* SCENEGEN_RATE_LIMITS; NULL: off */
@@ -81,10 +82,11 @@ int pool_run(const struct api_config *, struct listener *);
 
 /*
  * scoreboard.c: each worker's state in a shared file, one byte each
- * (SCOREBOARD_IDLE or SCOREBOARD_BUSY) and a newline.
+ * (SCOREBOARD_IDLE, SCOREBOARD_BUSY or SCOREBOARD_KEPT) and a newline.
  */
 #define SCOREBOARD_IDLE '.'
 #define SCOREBOARD_BUSY 'B'
+#define SCOREBOARD_KEPT 'K' /* idle, holding a kept connection */
 /* Create path for n workers and map it shared; NULL (logged) on failure. */
 char *scoreboard_open(const char *path, size_t n);
 void  scoreboard_close(char *board, size_t n);

@@ -1,7 +1,8 @@
 /*
  * The scoreboard (SCENEGEN_API_SCOREBOARD): one byte per worker in a small
- * file, '.' while it waits for a request and 'B' while it serves one,
- * then a newline, so `cat` shows how many workers are busy. The pool
+ * file, '.' while it waits for a request and 'B' while it serves one
+ * ('K' while it waits for the next request on a kept connection; see
+ * worker.c), then a newline, so `cat` shows how many workers are busy. The pool
  * creates the file and maps it shared before it forks; each worker
  * writes its own byte in the mapping (no system call per request), and
  * the pool clears the byte of a worker that died busy.
