@@ -2,7 +2,7 @@
  * The dashboard's pages that show (scenegen-api(8), "Dashboard"): the
  * overview (queue by tier, in flight by daemon, provider slots against
  * the account's limit, the last hour as an SVG chart, failures by error
- * class), the records matching a filter, one record with its webhook
+ * class over the last day), the records matching a filter, one record with its webhook
  * deliveries, and the audit. Read-only: any operator role. Every figure
  * comes from one prepared statement (db.c) or one Redis round trip.
  */
@@ -179,8 +179,11 @@ page_admin_home(struct request *req)
 	if (view_exec(req, STMT_ADMIN_CLASSES, NULL, 0, &res) == -1)
 		goto out;
 	hput(&b,
-	    "<h2>Failures by error class</h2>\n<table id=\"classes\">"
-	    "<tr><th>error class (digits as N)</th><th>failed</th></tr>\n");
+	    "<h2>Failures by error class</h2>\n<p>Records failed in the "
+	    "last " NUM_TEXT(
+		ADMIN_CLASS_HOURS) " hours; each class links "
+				   "to all its failed records.</p>\n<table id=\"classes\">"
+				   "<tr><th>error class (digits as N)</th><th>failed</th></tr>\n");
 	for (r = 0; r < PQntuples(res); r++) {
 		hput(&b,
 		    "<tr><td><a href=\"/admin/records?status=failed&amp;"
