@@ -43,6 +43,15 @@ view_exec(struct request *req, enum stmt s, const char *const *v, int n,
 	return -1;
 }
 
+/* Free res (the page's last result), close the page b and answer it. */
+static void
+view_send(struct request *req, struct buf *b, PGresult *res)
+{
+	PQclear(res);
+	admin_page_close(b);
+	admin_reply_page(req, 200, b);
+}
+
 /* A table of res, every column as text, with the header names. */
 static void
 view_table(struct buf *b, const PGresult *res, const char *const *head,
@@ -196,9 +205,7 @@ page_admin_home(struct request *req)
 		hput(&b, "</td></tr>\n");
 	}
 	hput(&b, "</table>\n");
-	PQclear(res);
-	admin_page_close(&b);
-	admin_reply_page(req, 200, &b);
+	view_send(req, &b, res);
 out:
 	buf_free(&b);
 }
@@ -294,9 +301,7 @@ page_admin_records(struct request *req)
 		hput(&b, "</tr>\n");
 	}
 	hput(&b, "</table>\n");
-	PQclear(res);
-	admin_page_close(&b);
-	admin_reply_page(req, 200, &b);
+	view_send(req, &b, res);
 out:
 	buf_free(&b);
 }
@@ -380,9 +385,7 @@ page_admin_record(struct request *req)
 		hput(&b, "<p>None.</p>\n");
 	else
 		view_table(&b, res, dhead, 9);
-	PQclear(res);
-	admin_page_close(&b);
-	admin_reply_page(req, 200, &b);
+	view_send(req, &b, res);
 out:
 	buf_free(&b);
 }
@@ -409,9 +412,7 @@ page_admin_audit(struct request *req)
 	    "id=\"audit\">");
 	view_table(&b, res, head, 10);
 	hput(&b, "</div>\n");
-	PQclear(res);
-	admin_page_close(&b);
-	admin_reply_page(req, 200, &b);
+	view_send(req, &b, res);
 out:
 	buf_free(&b);
 }
