@@ -2,8 +2,9 @@
 # make bench: start the stack the way `make run` does (in a temporary
 # folder), then measure each scenario next to its baseline in the same run:
 # enqueue, status, drain, dispatch (bench/dispatch.sh), in flight, pickup,
-# live status (bench/sse.pl), footprint. Prints one line per scenario (figure, baseline, ratio, target)
-# and writes bench/results/*.json.
+# live status (bench/sse.pl), footprint, the dashboard's pages at a
+# million rows (bench/admin.sh). Prints one line per scenario (figure,
+# baseline, ratio, target) and writes bench/results/*.json.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -378,6 +379,11 @@ drss=$(rss_kb "$(daemon_pid)")
 ok=$(verdict "$worst <= 8192 && $drss <= 16384")
 report footprint "API worker max $((worst / 1024)).$(((worst % 1024) * 10 / 1024)) MB, daemon $((drss / 1024)).$(((drss % 1024) * 10 / 1024)) MB" \
     "-" "-" "worker<=8MB, daemon<=16MB" "$ok"
+
+# Last: its million rows would weigh on every scenario after it.
+"$here/scripts/stack.sh" stop-part "$stack" daemon
+# shellcheck source=bench/admin.sh
+. "$here/bench/admin.sh"
 
 {
 	echo "{\"date\":\"$(date -u +%FT%TZ)\",\"host_cores\":$(nproc),\"results\":["

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "extern.h"
+#include "percent.h"
 
 const char *const admin_field_names[AF__MAX] = {
 	"status",   /* AF_STATUS */
@@ -22,52 +23,16 @@ const char *const admin_field_names[AF__MAX] = {
 	"token",    /* AF_TOKEN */
 };
 
-/* The value of a hex digit, or -1. */
-static int
-form_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode s (len bytes) into out (ADMIN_VALUE_MAX + 1 bytes). -1 when
- * too long, a bad escape, not UTF-8 or a control character.
+ * too long, a bad escape, a control character or not UTF-8.
  */
 static int
 form_decode(const char *s, size_t len, char *out)
 {
-	size_t i, n = 0;
-	int    hi, lo;
+	long n = percent_decode(s, len, out, ADMIN_VALUE_MAX, 0);
 
-	for (i = 0; i < len; i++) {
-		if (n == ADMIN_VALUE_MAX)
-			return -1;
-		if (s[i] == '+') {
-			out[n++] = ' ';
-		} else if (s[i] == '%') {
-			if (i + 2 >= len)
-				return -1;
-			hi = form_hex(s[i + 1]);
-			lo = form_hex(s[i + 2]);
-			if (hi == -1 || lo == -1)
-				return -1;
-			out[n++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else {
-			out[n++] = s[i];
-		}
-	}
-	out[n] = '\0';
-	for (i = 0; i < n; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			return -1;
-	return utf8_valid(out, n) ? 0 : -1;
+	return n != -1 && utf8_valid(out, (size_t)n) ? 0 : -1;
 }
 
 /* The field called name (len bytes), or AF__MAX. */

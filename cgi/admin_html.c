@@ -131,9 +131,12 @@ html_url_value(struct buf *b, const char *s)
 	}
 }
 
-/* The filter fields of form for a query string, each after "&amp;". */
-void
-admin_filter_query(struct buf *b, const struct admin_form *form)
+/*
+ * The filter fields of form given: each after "&amp;" for a query
+ * string, or as a hidden input when inputs is set.
+ */
+static void
+filter_fields(struct buf *b, const struct admin_form *form, int inputs)
 {
 	static const enum admin_field f[] = { AF_STATUS, AF_CLASS, AF_USER,
 		AF_CHAPTER };
@@ -142,29 +145,33 @@ admin_filter_query(struct buf *b, const struct admin_form *form)
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		if (admin_form_get(form, f[i]) == NULL)
 			continue;
-		hput(b, "&amp;");
-		hput(b, admin_field_names[f[i]]);
-		hput(b, "=");
-		html_url_value(b, form->v[f[i]]);
+		if (inputs) {
+			hprintf(b,
+			    "<input type=\"hidden\" name=\"%s\" value=\"",
+			    admin_field_names[f[i]]);
+			html_text(b, form->v[f[i]]);
+			hput(b, "\">\n");
+		} else {
+			hput(b, "&amp;");
+			hput(b, admin_field_names[f[i]]);
+			hput(b, "=");
+			html_url_value(b, form->v[f[i]]);
+		}
 	}
+}
+
+/* The filter fields of form for a query string, each after "&amp;". */
+void
+admin_filter_query(struct buf *b, const struct admin_form *form)
+{
+	filter_fields(b, form, 0);
 }
 
 /* The filter fields of form as hidden inputs. */
 void
 admin_filter_inputs(struct buf *b, const struct admin_form *form)
 {
-	static const enum admin_field f[] = { AF_STATUS, AF_CLASS, AF_USER,
-		AF_CHAPTER };
-	size_t			      i;
-
-	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		if (admin_form_get(form, f[i]) == NULL)
-			continue;
-		hprintf(b, "<input type=\"hidden\" name=\"%s\" value=\"",
-		    admin_field_names[f[i]]);
-		html_text(b, form->v[f[i]]);
-		hput(b, "\">\n");
-	}
+	filter_fields(b, form, 1);
 }
 
 /*

@@ -2,7 +2,7 @@
  * The dashboard's pages that show (scenegen-api(8), "Dashboard"): the
  * overview (queue by tier, in flight by daemon, provider slots against
  * the account's limit, the last hour as an SVG chart, failures by error
- * class), the records matching a filter, one record with its webhook
+ * class over the last day), the records matching a filter, one record with its webhook
  * deliveries, and the audit. Read-only: any operator role. Every figure
  * comes from one prepared statement (db.c) or one Redis round trip.
  */
@@ -41,6 +41,15 @@ view_exec(struct request *req, enum stmt s, const char *const *v, int n,
 	    rc == DB_UNAVAILABLE ? "PostgreSQL is unavailable." :
 				   "A query failed (see the log).");
 	return -1;
+}
+
+/* Free res (the page's last result), close the page b and answer it. */
+static void
+view_send(struct request *req, struct buf *b, PGresult *res)
+{
+	PQclear(res);
+	admin_page_close(b);
+	admin_reply_page(req, 200, b);
 }
 
 /* A table of res, every column as text, with the header names. */
@@ -179,8 +188,11 @@ page_admin_home(struct request *req)
 	if (view_exec(req, STMT_ADMIN_CLASSES, NULL, 0, &res) == -1)
 		goto out;
 	hput(&b,
-	    "<h2>Failures by error class</h2>\n<table id=\"classes\">"
-	    "<tr><th>error class (digits as N)</th><th>failed</th></tr>\n");
+	    "<h2>Failures by error class</h2>\n<p>Records failed in the "
+	    "last " NUM_TEXT(
+		ADMIN_CLASS_HOURS) " hours; each class links "
+				   "to all its failed records.</p>\n<table id=\"classes\">"
+				   "<tr><th>error class (digits as N)</th><th>failed</th></tr>\n");
 	for (r = 0; r < PQntuples(res); r++) {
 		hput(&b,
 		    "<tr><td><a href=\"/admin/records?status=failed&amp;"
@@ -193,9 +205,7 @@ page_admin_home(struct request *req)
 		hput(&b, "</td></tr>\n");
 	}
 	hput(&b, "</table>\n");
-	PQclear(res);
-	admin_page_close(&b);
-	admin_reply_page(req, 200, &b);
+	view_send(req, &b, res);
 out:
 	buf_free(&b);
 }
@@ -291,9 +301,7 @@ page_admin_records(struct request *req)
 		hput(&b, "</tr>\n");
 	}
 	hput(&b, "</table>\n");
-	PQclear(res);
-	admin_page_close(&b);
-	admin_reply_page(req, 200, &b);
+	view_send(req, &b, res);
 out:
 	buf_free(&b);
 }
@@ -377,9 +385,7 @@ page_admin_record(struct request *req)
 		hput(&b, "<p>None.</p>\n");
 	else
 		view_table(&b, res, dhead, 9);
-	PQclear(res);
-	admin_page_close(&b);
-	admin_reply_page(req, 200, &b);
+	view_send(req, &b, res);
 out:
 	buf_free(&b);
 }
@@ -406,9 +412,7 @@ page_admin_audit(struct request *req)
 	    "id=\"audit\">");
 	view_table(&b, res, head, 10);
 	hput(&b, "</div>\n");
-	PQclear(res);
-	admin_page_close(&b);
-	admin_reply_page(req, 200, &b);
+	view_send(req, &b, res);
 out:
 	buf_free(&b);
 }

@@ -17,7 +17,9 @@
 
 /*
  * The dashboard's error class of a record: its message with every run of
- * digits as N (ids, counts and codes vary, the cause does not), cut.
+ * digits as N (ids, counts and codes vary, the cause does not), cut. The
+ * same expression as idx_image_generations_failed_class
+ * (sql/add_admin_failed_class_index.sql), or the index is not used.
  */
 #define ADMIN_CLASS_SQL \
 	"left(regexp_replace(COALESCE(error_message, '(no message)'), " \
@@ -176,15 +178,17 @@ static const struct {
 	    "AND status IN ('completed', 'failed') GROUP BY 1 ORDER BY 1",
 	    0 },
 	/*
-	 * Failed records by error class, most first: counted by message
-	 * first, so the class expression runs once per distinct message
-	 * (idx_image_generations_failed).
+	 * Records failed in the last ADMIN_CLASS_HOURS by error class, most
+	 * first: counted by message first, so the class expression runs
+	 * once per distinct message (idx_image_generations_failed; the
+	 * window keeps it to a day's failures, not all of them).
 	 */
 	[STMT_ADMIN_CLASSES] = { "admin_classes",
 	    "SELECT " ADMIN_CLASS_SQL ", sum(n)::bigint FROM (SELECT "
 	    "error_message, count(*) AS n FROM image_generations "
-	    "WHERE status = 'failed' GROUP BY 1) m "
-	    "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
+	    "WHERE status = 'failed' AND updated_at > now() - interval '" NUM_TEXT(
+		ADMIN_CLASS_HOURS) " hours' GROUP BY 1) m "
+				   "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
 	    0 },
 	/* The newest records matching the filter ($1..$4). */
 	[STMT_ADMIN_LIST] = { "admin_list",

@@ -474,11 +474,12 @@ enum admin_field {
 	AF_TOKEN,    /* the operator token, on the login form */
 	AF__MAX
 };
-#define ADMIN_LIST_MAX	100   /* records on a listing page */
-#define ADMIN_BULK_MAX	10000 /* records one bulk action may change */
-#define ADMIN_BUCKETS	12    /* five-minute buckets of the chart */
-#define ADMIN_VALUE_MAX 256   /* bytes of one value, decoded */
-#define ADMIN_FORM_MAX	4096  /* bytes of a form body or query string */
+#define ADMIN_LIST_MAX	  100	/* records on a listing page */
+#define ADMIN_BULK_MAX	  10000 /* records one bulk action may change */
+#define ADMIN_BUCKETS	  12	/* five-minute buckets of the chart */
+#define ADMIN_CLASS_HOURS 24	/* window of the failures by error class */
+#define ADMIN_VALUE_MAX	  256	/* bytes of one value, decoded */
+#define ADMIN_FORM_MAX	  4096	/* bytes of a form body or query string */
 
 struct admin_form {
 	unsigned int given; /* 1u << enum admin_field */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "extern.h"
+#include "percent.h"
 
 #define QNAME_MAX 32 /* bytes of a parameter name quoted back in a 400 */
 
@@ -136,54 +137,6 @@ query_signature(const char *v, size_t len, struct query *q)
 	return query_token(v, len, q->signature, sizeof(q->signature), 0);
 }
 
-/* The value of one hex digit, or -1. */
-static int
-query_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Percent-decode s (len bytes) into out (QUERY_VALUE_MAX + 1 bytes, NUL
- * added), '+' as a space. Returns the decoded length; -1 for a broken
- * escape, a decoded byte outside printable ASCII, or too long a value.
- */
-static long
-query_decode(const char *s, size_t len, char *out)
-{
-	size_t i, n = 0;
-	int    hi, lo;
-	char   c;
-
-	for (i = 0; i < len; i++) {
-		c = s[i];
-		if (c == '+')
-			c = ' ';
-		else if (c == '%') {
-			if (len - i < 3)
-				return -1;
-			hi = query_hex(s[i + 1]);
-			lo = query_hex(s[i + 2]);
-			if (hi == -1 || lo == -1)
-				return -1;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if ((unsigned char)c < 0x20 || (unsigned char)c > 0x7e ||
-		    n == QUERY_VALUE_MAX)
-			return -1;
-		out[n++] = c;
-	}
-	out[n] = '\0';
-	return (long)n;
-}
-
 /*
  * The parameter called name (len bytes) if the page takes it (rule),
  * else QPARAM__MAX with its name kept in q->bad when it is short and
@@ -276,7 +229,8 @@ query_parse(const char *uri, unsigned int rule, struct query *q,
 		fe->reason = qparams[p].reason;
 		if (eq == NULL)
 			return -1;
-		n = query_decode(eq + 1, (size_t)(amp - eq - 1), value);
+		n = percent_decode(eq + 1, (size_t)(amp - eq - 1), value,
+		    QUERY_VALUE_MAX, PERCENT_ASCII);
 		if (n == -1 || qparams[p].parse(value, (size_t)n, q) == -1)
 			return -1;
 		q->given |= QUERY_BIT(p);

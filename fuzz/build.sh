@@ -20,7 +20,7 @@ ALL_TARGETS="fuzz_route fuzz_body fuzz_jwt fuzz_provider fuzz_redis_msg
 # The sources of each target besides fuzz/<target>.c, and its libraries.
 srcs() {
 	case $1 in
-	fuzz_route)	echo cgi/route.c cgi/query.c lib/uuid.c;;
+	fuzz_route)	echo cgi/route.c cgi/query.c lib/uuid.c lib/percent.c;;
 	fuzz_body)	echo cgi/validate.c cgi/syntax.c lib/uuid.c lib/log.c \
 			    lib/netaddr.c;;
 	fuzz_jwt)	echo cgi/auth.c cgi/syntax.c lib/uuid.c lib/base64url.c;;
@@ -33,7 +33,7 @@ srcs() {
 	fuzz_config)	echo lib/config.c lib/redis_url.c lib/buf.c lib/log.c \
 			    cgi/config.c daemon/config.c;;
 	fuzz_admin_form) echo cgi/admin_form.c cgi/syntax.c cgi/query.c \
-			    lib/uuid.c;;
+			    lib/uuid.c lib/percent.c;;
 	*)		return 1;;
 	esac
 }
