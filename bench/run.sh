@@ -352,7 +352,12 @@ report pickup "202 received -> claimed p50 ${pk50}ms p99 ${pk99}ms ($pkn jobs)" 
 
 # ---------------------------------------------------------------- live status
 log "live status: $SSE_SUBSCRIBERS subscribers of one record"
-read -r sl50 sl99 sa50 sa99 sch sn < <("$here/bench/sse.pl" "$BASE_URL" "$pc" "$pt" "$DATABASE_URL" "$SSE_SUBSCRIBERS" 4)
+# A user of its own: the enqueue scenario's users still have thousands of
+# jobs waiting, and a user's jobs run in the order posted.
+eu=$(uuid); ec=$(uuid)
+psql_q -c "INSERT INTO chapters (id, user_id, title) VALUES ('$ec', '$eu', 'sse')"
+et=$("$here/scripts/token.pl" "$eu" "$SUPABASE_JWT_SECRET")
+read -r sl50 sl99 sa50 sa99 sch sn < <("$here/bench/sse.pl" "$BASE_URL" "$ec" "$et" "$DATABASE_URL" "$SSE_SUBSCRIBERS" 4)
 # The same subscribers polling the status once a second instead: that many
 # requests a second, a share of the status rate measured above, and a
 # change seen 500 ms late on average (1 s at worst).
