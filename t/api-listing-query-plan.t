@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # A page of a chapter's scenes costs a page, not the chapter: for a
 # chapter of 10,000 scenes (some with older records under their newest),
+# in a table that also holds 100 other chapters and 30,000 other users,
 # the statement the API runs for GET .../images/scenes (scene_list of
 # cgi/db.c, taken from the source through the C preprocessor, so it is
 # the exact text the API prepares) is planned, with custom and generic
@@ -57,6 +58,17 @@ sql(q{INSERT INTO image_generations (id, user_id, chapter_id, scene_number,
     SELECT gen_random_uuid(), :'u', :'c', g, 'scene', 'completed', 100,
     'older', 'cinematic', '16:9', '{}', now() - interval '2 hours'
     FROM generate_series(10, } . $scenes . q{, 10) g;
+    -- What a busy table holds beside it: 100 chapters of 300 records
+    -- and 30,000 users, so that a generic plan expects hundreds of a
+    -- chapter's records but hardly one of a given user's.
+    INSERT INTO chapters (id, user_id, title)
+    SELECT gen_random_uuid(), gen_random_uuid(), 'other'
+    FROM generate_series(1, 100);
+    INSERT INTO image_generations (id, user_id, chapter_id, scene_number,
+    image_type, status, progress, prompt, style, aspect_ratio, metadata)
+    SELECT gen_random_uuid(), gen_random_uuid(), o.id, g, 'scene',
+    'completed', 100, 'other', 'cinematic', '16:9', '{}'
+    FROM chapters o, generate_series(1, 300) g WHERE o.title = 'other';
     ANALYZE image_generations},
     u => $user, c => $chapter);
 is(sql1("SELECT count(*) FROM image_generations WHERE chapter_id = :'c'",
