@@ -345,8 +345,18 @@ is(unit_prop('scenegen-api.service', 'ActiveState'), 'inactive',
     'scenegen-api not started before a request');
 is(unit_prop('scenegen-api.socket', 'ActiveState'), 'active',
     'its socket listens');
+# A reload is asynchronous: until the old workers have closed their
+# listening sockets (with nchan loaded, a second or more here), a request
+# may still meet the old configuration and its HTML 404. Wait for them.
+my $t_reload = time;
+ok(wait_inside('test "$(ps -C nginx -o args= | grep -c "worker process")" '
+    . '-le "$(nproc)" && ! ps -C nginx -o args= | grep -q "shutting down"',
+    30), 'the old nginx workers are gone after the reload')
+    or diag inside('ps -ef | grep [n]ginx');
+note sprintf('the reload took %.1f s to take over', time - $t_reload);
 my $hz = inside('curl -s -w " %{http_code}" http://127.0.0.1/healthz');
-like($hz, qr/"status":"ok".* 200$/s, "GET /healthz through nginx: $hz");
+like($hz, qr/"status":"ok".* 200$/s, "GET /healthz through nginx: $hz")
+    or diag inside('ps -ef | grep [n]ginx; tail -n 20 /var/log/nginx/error.log');
 is(unit_prop('scenegen-api.service', 'ActiveState'), 'active',
     'the first request started scenegen-api');
 
