@@ -77,7 +77,7 @@ sub one_record {
 	$r = $http->get("$base/api/v1/records/$id", { headers => \%auth });
 	my $url = decode_json($r->{content})->{events_url};
 	my ($pid, $rd) = poller($id);
-	my (@socks, %buf, %first, %seen);
+	my (@socks, %buf, %first, %seen, %code);
 	my $sel = IO::Select->new;
 	for (1 .. $n) {
 		my $s = IO::Socket::INET->new(PeerAddr => $host,
@@ -100,6 +100,7 @@ sub one_record {
 				$sel->remove($s);
 				next;
 			}
+			$code{$f} //= $1 if $buf{$f} =~ m{^HTTP/\d\.\d (\d{3})};
 			while ($buf{$f} =~ s/^.*?\ndata: ([^\n]*)\n\n//s) {
 				# No JSON decoding here: the reader must keep up.
 				my $d = $1;
@@ -126,6 +127,12 @@ sub one_record {
 		push @last, (sort { $b <=> $a } @d)[0];
 	}
 	waitpid $pid, 0;
+	# What a run without figures needs to be understood.
+	printf STDERR "sse.pl: record %s: %d streams (%d answered other than"
+	    . " 200), %d with a first event, %d saw the end, %d changes"
+	    . " timed\n", $id, scalar @socks,
+	    scalar(grep { $_ != 200 } values %code), $nfirst, $final,
+	    scalar @last;
 	return (\@last, \@all, scalar @socks);
 }
 

@@ -5,8 +5,9 @@
  * page checks the caller and the record, makes sure the record's channel
  * holds its current document (the first event a subscriber gets), and
  * answers with an internal redirect to the subscriber location. An empty
- * channel is filled with the row read FOR SHARE and published before
- * the lock ends: a write of scenegend's waits for it, so the daemon's
+ * channel (or one whose document nchan may soon drop, publish.c) is
+ * filled with the row read FOR SHARE and published before the lock
+ * ends: a write of scenegend's waits for it, so the daemon's
  * next document (published after its write) always lands after ours and
  * the channel's newest document is never older than the row. A final
  * record is answered here, one event and the end, since its channel may
@@ -40,7 +41,7 @@ events_live(const char *status)
 }
 
 /*
- * Fill record id's empty channel with its current document, read and
+ * Fill record id's empty (or stale) channel with its current document, read and
  * published under a row lock (above). PUBLISH_OK or PUBLISH_FAILED.
  */
 static enum publish_result

@@ -584,9 +584,16 @@ void page_record_events(struct request *);
  * the publisher's local socket; a short blocking HTTP/1.0 client.
  */
 #define PUBLISH_TIMEOUT_MS 1000
+/*
+ * A channel's message older than this is published again before a new
+ * subscriber is let in: nchan drops messages after a minute
+ * (nginx/scenegen-events-publisher.conf), which bounds its shared memory
+ * by the records changing per minute, not per hour.
+ */
+#define PUBLISH_FRESH_S	   30
 enum publish_result {
 	PUBLISH_OK,	/* stored (2xx), or the channel has a message */
-	PUBLISH_EMPTY,	/* publish_peek(): the channel has no message */
+	PUBLISH_EMPTY,	/* publish_peek(): no message, or an old one */
 	PUBLISH_FAILED, /* socket, timeout or an unexpected answer */
 	PUBLISH__MAX
 };

@@ -11,15 +11,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
 #include "extern.h"
 
-#define PUBLISH_PATH   "/.scenegen-publish/"
-#define PUBLISH_ANSWER 512 /* bytes of the answer we read: the status line */
+#define PUBLISH_PATH	"/.scenegen-publish/"
+#define PUBLISH_ANSWER	512 /* bytes of an answer we read at most */
+#define PUBLISH_LAST_ID "\"last_message_id\": \"" /* nchan's channel info */
 
 /* Wait until fd is ready for events before deadline (ms); -1 if not. */
 static int
@@ -45,14 +48,15 @@ publish_wait(int fd, short events, int64_t deadline)
 
 /*
  * Send head then body (len bytes, NULL for none) to the socket at path
- * and read the answer's status code. -1 on any failure or timeout.
+ * and read the answer into answer (PUBLISH_ANSWER bytes): its status line
+ * only, or with whole set as much of it as fits (nginx closes an
+ * HTTP/1.0 exchange). The status code, -1 on any failure or timeout.
  */
 static int
 publish_exchange(const char *path, const char *head, const char *body,
-    size_t len)
+    size_t len, char *answer, int whole)
 {
 	struct sockaddr_un sa;
-	char		   answer[PUBLISH_ANSWER];
 	const char	  *part[2] = { head, body };
 	size_t		   plen[2] = { strlen(head), len }, off, got = 0;
 	int64_t		   deadline = clock_mono_ms() + PUBLISH_TIMEOUT_MS;
@@ -88,17 +92,18 @@ publish_exchange(const char *path, const char *head, const char *body,
 				off += (size_t)n;
 		}
 	}
-	while (got < sizeof(answer) - 1) {
+	answer[0] = '\0';
+	while (got < PUBLISH_ANSWER - 1) {
 		if (publish_wait(fd, POLLIN, deadline) == -1)
 			goto timeout;
-		n = recv(fd, answer + got, sizeof(answer) - 1 - got, 0);
+		n = recv(fd, answer + got, PUBLISH_ANSWER - 1 - got, 0);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 		answer[got] = '\0';
-		if (strstr(answer, "\r\n") != NULL)
+		if (!whole && strstr(answer, "\r\n") != NULL)
 			break;
 	}
 	answer[got] = '\0';
@@ -120,24 +125,51 @@ fail:
 }
 
 /*
- * Whether the channel of record id holds a message: PUBLISH_OK (yes),
- * PUBLISH_EMPTY (nchan's 404) or PUBLISH_FAILED.
+ * The age in seconds of the message in nchan's channel info (answer):
+ * its id is "<seconds since the epoch>:<tag>". -1 if there is none.
+ */
+static long
+publish_message_age(const char *answer)
+{
+	const char *p = strstr(answer, PUBLISH_LAST_ID);
+	char	   *end;
+	long long   t;
+
+	if (p == NULL)
+		return -1;
+	p += strlen(PUBLISH_LAST_ID);
+	errno = 0;
+	t = strtoll(p, &end, 10);
+	if (errno != 0 || end == p || *end != ':' || t <= 0)
+		return -1;
+	return t > (long long)time(NULL) ? 0 : (long)(time(NULL) - t);
+}
+
+/*
+ * Whether the channel of record id holds a message a subscriber may be
+ * given first: PUBLISH_OK (yes), PUBLISH_EMPTY (nchan's 404, or a
+ * message older than PUBLISH_FRESH_S that nchan may drop any moment, or
+ * channel info without its id) or PUBLISH_FAILED.
  */
 enum publish_result
 publish_peek(const char *socket_path, const char *id)
 {
-	char head[160];
+	char head[160], answer[PUBLISH_ANSWER];
+	long age;
 	int  code;
 
 	snprintf(head, sizeof(head),
 	    "GET " PUBLISH_PATH "%s HTTP/1.0\r\nHost: scenegen\r\n"
 	    "Accept: application/json\r\n\r\n",
 	    id);
-	code = publish_exchange(socket_path, head, NULL, 0);
+	code = publish_exchange(socket_path, head, NULL, 0, answer, 1);
 	if (code == 404)
 		return PUBLISH_EMPTY;
-	if (code >= 200 && code < 300)
-		return PUBLISH_OK;
+	if (code >= 200 && code < 300) {
+		age = publish_message_age(answer);
+		return age >= 0 && age < PUBLISH_FRESH_S ? PUBLISH_OK :
+							   PUBLISH_EMPTY;
+	}
 	if (code != -1)
 		log_warn("publisher %s: GET answered %d", socket_path, code);
 	return PUBLISH_FAILED;
@@ -148,7 +180,7 @@ enum publish_result
 publish_document(const char *socket_path, const char *id, const char *doc,
     size_t len)
 {
-	char head[256];
+	char head[256], answer[PUBLISH_ANSWER];
 	int  code;
 
 	snprintf(head, sizeof(head),
@@ -156,7 +188,7 @@ publish_document(const char *socket_path, const char *id, const char *doc,
 	    "Content-Type: application/json\r\nAccept: application/json\r\n"
 	    "Content-Length: %zu\r\n\r\n",
 	    id, len);
-	code = publish_exchange(socket_path, head, doc, len);
+	code = publish_exchange(socket_path, head, doc, len, answer, 0);
 	if (code >= 200 && code < 300)
 		return PUBLISH_OK;
 	if (code != -1)
