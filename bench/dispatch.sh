@@ -90,6 +90,22 @@ for backlog in 1000 100000; do
 	log "dispatch pick: backlog $backlog: ${pick_us[$backlog]} us per pick" \
 	    "(rounds ${rounds[*]}), ENQUEUE ${enq_us[$backlog]} us"
 done
+# One user with 5,000 jobs waiting and no slot free: an enqueue of theirs
+# must not cost more for it (the job's place is the list's length, not a
+# walk of the list).
+dispatch_clear
+rcli EVALSHA "$tick_sha" 1 '{scenegen}:jobs' "$(now_ms)" 0 600000 \
+    "$DISPATCH_WEIGHTS" >/dev/null
+perl -e 'print "deep-$_ free deep\n" for 1 .. 5000' | dispatch_seed "$seed_sha"
+rcli CONFIG RESETSTAT >/dev/null
+perl -ne 'BEGIN { ($sha, $now) = @ARGV; @ARGV = () }
+    chomp; my @a = ("EVALSHA", $sha, 1, "{scenegen}:jobs", $now, "free",
+    "deep", $_);
+    print "*" . @a . "\r\n", map { "\$" . length($_) . "\r\n$_\r\n" } @a' \
+    "$enq_sha" "$(now_ms)" < <(seq -f 'deep-enq-%g' 1 300) |
+    rcli --pipe >/dev/null
+enq_deep_us=$(perl -e 'printf "%.1f", $ARGV[0] / 300' "$(evalsha_usec)")
+log "dispatch: ENQUEUE by a user with 5,000 waiting: ${enq_deep_us} us"
 dispatch_clear
 rcli DEL '{scenegen}:dispatch' >/dev/null
 r=$(ratio "${pick_us[100000]}" "${pick_us[1000]}")
@@ -99,6 +115,10 @@ report pick "${pick_us[100000]} us/pick at 100,000 waiting (10,000 users)" \
 report enqueue-lua "ENQUEUE ${enq_us[100000]} us in Redis at 100,000 waiting" \
     "${enq_us[1000]} us at 1,000" \
     "$(ratio "${enq_us[100000]}" "${enq_us[1000]}")" "(info)" "info"
+report enqueue-deep "ENQUEUE ${enq_deep_us} us in Redis, a user with 5,000 waiting" \
+    "${enq_us[1000]} us at 1,000 of 100 users" \
+    "$(ratio "$enq_deep_us" "${enq_us[1000]}")" "<=1.5 (flat)" \
+    "$(verdict "$(ratio "$enq_deep_us" "${enq_us[1000]}") <= 1.5")"
 
 # ---------------------------------------------------------------- spread
 # Seed DISPATCH_JOBS pending rows for $1 users (chapters) in the three
