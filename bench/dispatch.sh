@@ -81,11 +81,7 @@ for backlog in 1000 100000; do
 	perl -e 'my ($n, $u) = @ARGV; my @t = qw(premium pro free);
 	    for my $i (1 .. 300) { my $k = int(rand($u));
 	    print "enq-$i $t[$k % 3] u$k\n" }' "$backlog" "$users" |
-	    perl -ne 'BEGIN { ($sha, $now) = @ARGV; @ARGV = () }
-	    chomp; my ($id, $t, $u) = split / /;
-	    my @a = ("EVALSHA", $sha, 1, "{scenegen}:jobs", $now, $t, $u, $id);
-	    print "*" . @a . "\r\n", map { "\$" . length($_) . "\r\n$_\r\n" } @a' \
-	    "$enq_sha" "$(now_ms)" | rcli --pipe >/dev/null
+	    dispatch_seed "$enq_sha"
 	enq_us[$backlog]=$(perl -e 'printf "%.1f", $ARGV[0] / 300' "$(evalsha_usec)")
 	log "dispatch pick: backlog $backlog: ${pick_us[$backlog]} us per pick" \
 	    "(rounds ${rounds[*]}), ENQUEUE ${enq_us[$backlog]} us"
@@ -98,12 +94,7 @@ rcli EVALSHA "$tick_sha" 1 '{scenegen}:jobs' "$(now_ms)" 0 600000 \
     "$DISPATCH_WEIGHTS" >/dev/null
 perl -e 'print "deep-$_ free deep\n" for 1 .. 5000' | dispatch_seed "$seed_sha"
 rcli CONFIG RESETSTAT >/dev/null
-perl -ne 'BEGIN { ($sha, $now) = @ARGV; @ARGV = () }
-    chomp; my @a = ("EVALSHA", $sha, 1, "{scenegen}:jobs", $now, "free",
-    "deep", $_);
-    print "*" . @a . "\r\n", map { "\$" . length($_) . "\r\n$_\r\n" } @a' \
-    "$enq_sha" "$(now_ms)" < <(seq -f 'deep-enq-%g' 1 300) |
-    rcli --pipe >/dev/null
+perl -e 'print "deep-enq-$_ free deep\n" for 1 .. 300' | dispatch_seed "$enq_sha"
 enq_deep_us=$(perl -e 'printf "%.1f", $ARGV[0] / 300' "$(evalsha_usec)")
 log "dispatch: ENQUEUE by a user with 5,000 waiting: ${enq_deep_us} us"
 dispatch_clear

@@ -130,17 +130,22 @@
  * taken to be in the middle), so that an enqueue costs about the same
  * with 30 users waiting or 10,000. The first job of a user who had none
  * waiting (k = 0) is exact either way: one job of each user ahead of it.
- * known is k when the caller knows it (false: the job has a slot), nil
- * to look the job up in its user's list (LPOS: a walk of the list).
+ * pushed says the job was just pushed at the back of its user's list
+ * (ENQUEUE): TAKE pops from the front only, so it is still the list's
+ * last (k is its length less one) or has a slot, and no walk of a user's
+ * thousands of waiting jobs is needed; else it is looked up (LPOS).
  */
 #define DISPATCH_PLACE_SAMPLE "32"
 #define DISPATCH_LUA_PLACE_FN \
-	"local function place(tier, user, id, w, known) " \
+	"local function place(tier, user, id, w, pushed) " \
 	" local limit = tonumber(redis.call('HGET', P .. 'dispatch', " \
 	"  'limit') or '0') " \
 	" local list = P .. 'wait:' .. tier .. ':' .. user " \
-	" local k = known " \
-	" if k == nil then k = redis.call('LPOS', list, id) end " \
+	" local k " \
+	" if not pushed then k = redis.call('LPOS', list, id) " \
+	" elseif redis.call('LINDEX', list, -1) == id then " \
+	"  k = redis.call('LLEN', list) - 1 " \
+	" end " \
 	" if not k then return {1, 0, limit} end " \
 	" local rk = P .. 'ring:' .. tier " \
 	" local n = redis.call('LLEN', rk) " \
@@ -185,10 +190,7 @@
 
 /*
  * The API's enqueue. ARGV: now, tier, user, record id. Pushes the job at
- * the back of its user's list, runs TAKE and returns its place. TAKE
- * pops from the front only, so the job is still at the back (k is the
- * list's length less one) or has a slot: no walk of a user's thousands
- * of waiting jobs per enqueue.
+ * the back of its user's list, runs TAKE and returns its place.
  */
 #define DISPATCH_LUA_ENQUEUE \
 	DISPATCH_LUA_LIB \
@@ -199,12 +201,7 @@
 	"local user, id = ARGV[3], ARGV[4] " \
 	"push(tier, user, id, false) " \
 	"take(now) " \
-	"local list = P .. 'wait:' .. tier .. ':' .. user " \
-	"local k = false " \
-	"if redis.call('LINDEX', list, -1) == id then " \
-	" k = redis.call('LLEN', list) - 1 " \
-	"end " \
-	"return place(tier, user, id, w, k)"
+	"return place(tier, user, id, w, true)"
 
 /*
  * A waiting job's place, for the status document. ARGV: now, tier, user,
