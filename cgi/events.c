@@ -41,8 +41,9 @@ events_live(const char *status)
 }
 
 /*
- * Fill record id's empty (or stale) channel with its current document, read and
- * published under a row lock (above). PUBLISH_OK or PUBLISH_FAILED.
+ * Fill record id's empty (or stale) channel with its current document,
+ * read and published under a row lock (above). PUBLISH_OK or
+ * PUBLISH_FAILED.
  */
 static enum publish_result
 events_fill(struct request *req, const char *id)

@@ -133,7 +133,7 @@ publish_message_age(const char *answer)
 {
 	const char *p = strstr(answer, PUBLISH_LAST_ID);
 	char	   *end;
-	long long   t;
+	long long   t, now = (long long)time(NULL);
 
 	if (p == NULL)
 		return -1;
@@ -142,7 +142,7 @@ publish_message_age(const char *answer)
 	t = strtoll(p, &end, 10);
 	if (errno != 0 || end == p || *end != ':' || t <= 0)
 		return -1;
-	return t > (long long)time(NULL) ? 0 : (long)(time(NULL) - t);
+	return t > now ? 0 : (long)(now - t);
 }
 
 /*
