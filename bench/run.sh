@@ -130,6 +130,8 @@ SQL
 log "ceiling: bare nginx, $CONNS connections, ${DURATION}s"
 bare=$work/bare
 mkdir -p "$bare/tmp"
+api_workers=$(pgrep -c -P "$(head -n1 "$stack/api.pid")")
+cc -O2 -Wall -Wextra -Werror -o "$work/fcgi-null" "$here/bench/fcgi_null.c"
 bare_port=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport')
 cat >"$bare/nginx.conf" <<NGINX
 # In the foreground, a child of this script: stopped and waited for by PID.
@@ -145,11 +147,26 @@ http {
 	fastcgi_temp_path $bare/tmp;
 	uwsgi_temp_path $bare/tmp;
 	scgi_temp_path $bare/tmp;
+	# The hop ceiling below: kept connections to bench/fcgi_null, with
+	# the parameters and settings of nginx/scenegen-api.conf.
+	upstream null_fcgi {
+		server unix:$bare/null.sock;
+		keepalive $((api_workers * 8 / $(nproc)));
+		keepalive_timeout 5s;
+	}
 	server {
 		listen 127.0.0.1:$bare_port;
 		location / {
 			default_type application/json;
 			return 200 '{"status":"completed","progress":100}';
+		}
+		location /api/ {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_param HTTP_PROXY "";
+			fastcgi_param SCRIPT_NAME /scenegen;
+			fastcgi_param PATH_INFO "";
+			fastcgi_keep_conn on;
+			fastcgi_pass null_fcgi;
 		}
 	}
 }
@@ -164,6 +181,25 @@ for _ in $(seq 1 50); do
 done
 wrk -t2 -c$CONNS -d2s "http://127.0.0.1:$bare_port/" >/dev/null
 bare_out=$(wrk -t2 -c$CONNS -d${DURATION}s --latency "http://127.0.0.1:$bare_port/")
+
+# ---------------------------------------------------------------- hop ceiling
+# The same nginx handing each request to bench/fcgi_null, a FastCGI
+# responder that does no work at all (one epoll loop per process, the
+# route check's 400 as a constant): what nginx's FastCGI module and the
+# process switch cost by themselves, the most any FastCGI program can
+# reach here. Once with one process, once with as many as the API has
+# workers. The null route below is judged against the second too.
+hop_out=()
+for procs in 1 "$api_workers"; do
+	"$work/fcgi-null" "$bare/null.sock" "$procs" &
+	hop_pid=$!
+	own_pids=("$bare_pid" "$hop_pid")
+	for _ in $(seq 1 50); do [ -S "$bare/null.sock" ] && break; sleep 0.1; done
+	wrk -t2 -c$CONNS -d2s "http://127.0.0.1:$bare_port/api/v1/x" >/dev/null
+	hop_out+=("$(wrk -t2 -c$CONNS -d${DURATION}s --latency "http://127.0.0.1:$bare_port/api/v1/x")")
+	stop_own "$hop_pid"
+	own_pids=("$bare_pid")
+done
 # `nginx -s stop` only sends the signal: stop it by its PID and wait for
 # the master (it waits for its workers) to be gone.
 stop_own "$bare_pid"
@@ -174,6 +210,16 @@ fi
 bare_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$bare_out" | cut -d. -f1)
 bare_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$bare_out")
 report ceiling "bare nginx $bare_rps req/s, p99 $bare_p99" "-" "-" "(reference)" "info"
+for i in 0 1; do
+	procs=$([ "$i" = 0 ] && echo 1 || echo "$api_workers")
+	o=${hop_out[$i]}
+	hop_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$o" | cut -d. -f1)
+	hop_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$o")
+	hop_n_rps=$hop_rps
+	what=$([ "$procs" = 1 ] && echo "1 process" || echo "$procs processes")
+	report "hop-ceiling-$procs" "zero-work FastCGI responder, $what: $hop_rps req/s, p99 $hop_p99" \
+	    "bare nginx $bare_rps req/s" "$(ratio "$hop_rps" "$bare_rps")" "(reference)" "info"
+done
 
 # ---------------------------------------------------------------- null route
 # The cheapest answer through the FastCGI hop: a path the worker's route
@@ -196,6 +242,9 @@ r=$(ratio "$null_rps" "$bare_rps")
 ok=$(verdict "$r >= 0.5 && ${null_non2xx:-0} == ${null_reqs:-1}")
 report null-route "$null_rps req/s (400: ${null_non2xx:-0}/${null_reqs:-0}) p99 ${null_p99_ms}ms" \
     "bare nginx $bare_rps req/s" "$r" ">=0.5" "$ok"
+report null-route-hop "$null_rps req/s" \
+    "zero-work responder, $api_workers processes: $hop_n_rps req/s" \
+    "$(ratio "$null_rps" "$hop_n_rps")" "(reference)" "info"
 
 # ---------------------------------------------------------------- enqueue
 log "enqueue: $CONNS connections, ${DURATION}s"
