@@ -211,8 +211,9 @@ main(int argc, char **argv)
 	pid_t		   kids[64];
 	int		   lfd, ep, n, i, fd, rc = 1, procs = 1, nkids = 0;
 
-	if (argc < 2 || argc > 3 ||
-	    (argc == 3 && ((procs = atoi(argv[2])) < 1 || procs > 64))) {
+	if (argc == 3)
+		procs = atoi(argv[2]);
+	if (argc < 2 || argc > 3 || procs < 1 || procs > 64) {
 		fprintf(stderr, "usage: fcgi_null SOCKET_PATH [PROCESSES]\n");
 		return 2;
 	}
