@@ -131,6 +131,7 @@ log "ceiling: bare nginx, $CONNS connections, ${DURATION}s"
 bare=$work/bare
 mkdir -p "$bare/tmp"
 api_workers=$(pgrep -c -P "$(head -n1 "$stack/api.pid")")
+keepalive=$(sed -n 's/^[[:space:]]*keepalive \([0-9]*\);$/\1/p' "$stack/nginx/nginx.conf")
 cc -O2 -Wall -Wextra -Werror -o "$work/fcgi-null" "$here/bench/fcgi_null.c"
 bare_port=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport')
 cat >"$bare/nginx.conf" <<NGINX
@@ -147,11 +148,12 @@ http {
 	fastcgi_temp_path $bare/tmp;
 	uwsgi_temp_path $bare/tmp;
 	scgi_temp_path $bare/tmp;
-	# The hop ceiling below: kept connections to bench/fcgi_null, with
-	# the parameters and settings of nginx/scenegen-api.conf.
+	# The hop ceiling below: kept connections to bench/fcgi_null, as
+	# many as the stack keeps, with the parameters and settings of
+	# nginx/scenegen-api.conf.
 	upstream null_fcgi {
 		server unix:$bare/null.sock;
-		keepalive $((api_workers * 8 / $(nproc)));
+		keepalive $keepalive;
 		keepalive_timeout 5s;
 	}
 	server {
@@ -195,6 +197,7 @@ for procs in 1 "$api_workers"; do
 	hop_pid=$!
 	own_pids=("$bare_pid" "$hop_pid")
 	for _ in $(seq 1 50); do [ -S "$bare/null.sock" ] && break; sleep 0.1; done
+	[ -S "$bare/null.sock" ] || { log "bench/fcgi_null.c did not start"; exit 1; }
 	wrk -t2 -c$CONNS -d2s "http://127.0.0.1:$bare_port/api/v1/x" >/dev/null
 	hop_out+=("$(wrk -t2 -c$CONNS -d${DURATION}s --latency "http://127.0.0.1:$bare_port/api/v1/x")")
 	stop_own "$hop_pid"
@@ -215,11 +218,13 @@ for i in 0 1; do
 	o=${hop_out[$i]}
 	hop_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$o" | cut -d. -f1)
 	hop_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$o")
-	hop_n_rps=$hop_rps
+	hop_reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$o")
+	hop_400=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$o")
 	what=$([ "$procs" = 1 ] && echo "1 process" || echo "$procs processes")
-	report "hop-ceiling-$procs" "zero-work FastCGI responder, $what: $hop_rps req/s, p99 $hop_p99" \
+	report "hop-ceiling-$procs" "zero-work FastCGI responder, $what: $hop_rps req/s (400: ${hop_400:-0}/${hop_reqs:-0}) p99 $hop_p99" \
 	    "bare nginx $bare_rps req/s" "$(ratio "$hop_rps" "$bare_rps")" "(reference)" "info"
 done
+hop_n_rps=$hop_rps	# the last: as many processes as the API has workers
 
 # ---------------------------------------------------------------- null route
 # The cheapest answer through the FastCGI hop: a path the worker's route
