@@ -33,10 +33,10 @@ sub status_index_reads {
 	    FROM pg_stat_user_indexes
 	    WHERE indexrelname = 'idx_image_generations_status'});
 }
-# A backend reports what it read when it ends, or a while after: the
+# A backend reports what it read when it ends, or a while after. The
 # stack's daemon (stopped just now, started again by the test before)
-# read the table's in-progress rows by status at its start. Wait until no
-# backend but the API's is left, so that its reads are counted before.
+# looks up rows by status at its start: wait until no backend but the
+# API's is left, so that what earlier daemons read is counted before.
 for (1 .. 150) {
 	last if sql1(q{SELECT count(*) FROM pg_stat_activity
 	    WHERE datname = current_database() AND pid <> pg_backend_pid()
