@@ -67,6 +67,16 @@ rcli() { redis-cli -s "$REDIS_SOCKET" "$@"; }
 uuid() { cat /proc/sys/kernel/random/uuid; }
 # Print the value of key=value field $1 of line $2.
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
+# A figure of wrk's own summary $2: rps (whole requests a second), p99
+# (as wrk prints it), requests, non2xx (answers other than 2xx and 3xx).
+wrk_figure() {	# name output
+	case $1 in
+	rps) sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$2" | cut -d. -f1;;
+	p99) sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$2";;
+	requests) sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$2";;
+	non2xx) sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$2";;
+	esac
+}
 per_job() { perl -e 'printf "%.0f", $ARGV[0] * 10000 / $ARGV[1]' "$1" "$DRAIN_JOBS"; }
 ratio() { perl -e 'printf "%.2f", $ARGV[1] > 0 ? $ARGV[0] / $ARGV[1] : 0' "$1" "$2"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -210,16 +220,16 @@ own_pids=()
 if pgrep -f -- "$bare/nginx.conf" >/dev/null; then
 	log "bare nginx still running after its stop"; exit 1
 fi
-bare_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$bare_out" | cut -d. -f1)
-bare_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$bare_out")
+bare_rps=$(wrk_figure rps "$bare_out")
+bare_p99=$(wrk_figure p99 "$bare_out")
 report ceiling "bare nginx $bare_rps req/s, p99 $bare_p99" "-" "-" "(reference)" "info"
 for i in 0 1; do
 	procs=$([ "$i" = 0 ] && echo 1 || echo "$api_workers")
 	o=${hop_out[$i]}
-	hop_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$o" | cut -d. -f1)
-	hop_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$o")
-	hop_reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$o")
-	hop_400=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$o")
+	hop_rps=$(wrk_figure rps "$o")
+	hop_p99=$(wrk_figure p99 "$o")
+	hop_reqs=$(wrk_figure requests "$o")
+	hop_400=$(wrk_figure non2xx "$o")
 	what=$([ "$procs" = 1 ] && echo "1 process" || echo "$procs processes")
 	report "hop-ceiling-$procs" "zero-work FastCGI responder, $what: $hop_rps req/s (400: ${hop_400:-0}/${hop_reqs:-0}) p99 $hop_p99" \
 	    "bare nginx $bare_rps req/s" "$(ratio "$hop_rps" "$bare_rps")" "(reference)" "info"
@@ -235,10 +245,10 @@ log "null route: the worker's 400 at the route check, $CONNS connections, ${DURA
 null_url="$BASE_URL/api/v1/chapters/not-a-uuid/images/scenes/1/status"
 wrk -t2 -c$CONNS -d2s "$null_url" >/dev/null
 null_out=$(wrk -t2 -c$CONNS -d${DURATION}s --latency "$null_url")
-null_rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$null_out" | cut -d. -f1)
-null_p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' <<<"$null_out")
-null_reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$null_out")
-null_non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$null_out")
+null_rps=$(wrk_figure rps "$null_out")
+null_p99=$(wrk_figure p99 "$null_out")
+null_reqs=$(wrk_figure requests "$null_out")
+null_non2xx=$(wrk_figure non2xx "$null_out")
 # p99 in ms, whatever unit wrk printed it in
 ms() { perl -e '($v, $u) = $ARGV[0] =~ /^([0-9.]+)([a-z]*)$/; printf "%.2f", $u eq "us" ? $v / 1000 : $u eq "s" ? $v * 1000 : $v' "$1"; }
 null_p99_ms=$(ms "$null_p99")
