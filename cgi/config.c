@@ -162,6 +162,8 @@ api_config_load(struct api_config *c, char *err, size_t errlen)
 		    &c->workers },
 		{ "SCENEGEN_API_KEEP_IDLE_MS", CONFIG_INT, "10000", 10, 600000,
 		    0, 0, &c->keep_idle_ms },
+		{ "SCENEGEN_API_KEEP_MAX", CONFIG_INT, "256", 1, 65536, 0, 0,
+		    &c->keep_max },
 		{ "SCENEGEN_LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, 0,
 		    &c->log_level },
 		{ "SCENEGEN_RATE_LIMIT_PER_MINUTE", CONFIG_INT, "0", 0, 1000000,

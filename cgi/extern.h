@@ -51,6 +51,7 @@ struct api_config {
 	char		*scoreboard;	   /* NULL: none */
 	long		 workers;	   /* 0: four per CPU */
 	long		 keep_idle_ms;	   /* kept connection idle limit */
+	long		 keep_max;	   /* connections a worker holds */
 	long		 rate_limit;	   /* POSTs/user/minute; 0 off */
 	long		 estimate_seconds; /* fallback generation time */
 	char		*rate_limits_text; /* SCENEGEN_RATE_LIMITS; NULL: off */
@@ -90,6 +91,13 @@ int pool_run(const struct api_config *, struct listener *);
 /* Create path for n workers and map it shared; NULL (logged) on failure. */
 char *scoreboard_open(const char *path, size_t n);
 void  scoreboard_close(char *board, size_t n);
+
+/*
+ * fdlimit.c: raise the soft open-file limit to what SCENEGEN_API_KEEP_MAX
+ * kept connections need; -1 (err set, naming the setting) if the hard
+ * limit is lower.
+ */
+int fdlimit_raise(const struct api_config *, char *err, size_t errlen);
 
 /*
  * worker.c: one worker process's accept loop; never returns. board is

@@ -29,6 +29,10 @@ main(int argc, char *argv[])
 		fprintf(stderr, "scenegen-api: %s\n", err);
 		return 1;
 	}
+	if (fdlimit_raise(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "scenegen-api: %s\n", err);
+		return 1;
+	}
 	log_init("scenegen-api", cfg.log_priority);
 	if (listener_open(&cfg, &lst) == -1)
 		return 1;

@@ -11,17 +11,18 @@
  * from it, pinning the worker to an idle connection while new ones wait
  * in the listening socket's backlog. So the worker never blocks there:
  * between requests it polls the kept connection and the listening socket
- * together: it holds up to KEEP_MAX connections at once, serves the
- * requests that arrive on them in turn and accepts new connections
- * beside them, so that idle kept connections never keep a new one
- * waiting. A held connection idle for SCENEGEN_API_KEEP_IDLE_MS is
- * closed (nginx's own keepalive_timeout, shorter, normally closes it
+ * together: it holds up to SCENEGEN_API_KEEP_MAX connections at once,
+ * serves the requests that arrive on them in turn and accepts new
+ * connections beside them, so that idle kept connections never keep a
+ * new one waiting. A held connection idle for SCENEGEN_API_KEEP_IDLE_MS
+ * is closed (nginx's own keepalive_timeout, shorter, normally closes it
  * first). Only when every slot is taken and a new connection waits that
  * no other worker took within KEEP_GRACE_MS does the worker close the
  * connection idle the longest (at least KEEP_YIELD_MS), after checking
- * that nothing has arrived on it (recv MSG_PEEK). Closing an idle kept
- * connection races with nginx sending the next request on it: README.md,
- * "Kept connections", says what nginx does then.
+ * that nothing has arrived on it (recv MSG_PEEK). Closing a kept
+ * connection nginx still holds races with nginx sending the next request
+ * on it, so the default SCENEGEN_API_KEEP_MAX is far above what nginx
+ * keeps: README.md, "Kept connections", says what nginx does then.
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,7 +38,6 @@
 #include "log.h"
 #include "extern.h"
 
-#define KEEP_MAX       16 /* connections one worker holds */
 #define KEEP_GRACE_MS  2  /* a free worker's head start on a new connection */
 #define KEEP_YIELD_MS  20 /* idle this long, a kept one gives way to it */
 #define KEEP_DRAIN_MAX 65536 /* more unread request body: close, not keep */
@@ -46,6 +46,15 @@
 struct held {
 	FCGX_Request req;
 	int64_t	     idle_since;
+};
+
+/* The connections a worker holds, and one round's poll of them. */
+struct keep {
+	struct held   *h;    /* max entries */
+	struct held  **slot; /* the held ones, in the order of pfd */
+	struct pollfd *pfd;  /* max + 1: the held ones, then the listener */
+	size_t	       max;
+	size_t	       top; /* slots from top on are free (loops stop there) */
 };
 
 enum keep_peek {
@@ -189,26 +198,38 @@ worker_backlog(int listen_fd)
 
 /* The held connection idle longest, if idle for at least min_ms; or NULL. */
 static struct held *
-worker_oldest(struct held *h, int64_t now, int64_t min_ms)
+worker_oldest(struct keep *k, int64_t now, int64_t min_ms)
 {
-	struct held *old = NULL;
+	struct held *h = k->h, *old = NULL;
 	size_t	     i;
 
-	for (i = 0; i < KEEP_MAX; i++)
+	for (i = 0; i < k->top; i++)
 		if (h[i].req.ipcFd != -1 && now - h[i].idle_since >= min_ms &&
 		    (old == NULL || h[i].idle_since < old->idle_since))
 			old = &h[i];
 	return old;
 }
 
-/* The scoreboard byte of a worker waiting for work. */
-static char
-worker_idle_mark(const struct held *h)
+/* The first free slot, or NULL when all max are taken. */
+static struct held *
+worker_free_slot(struct keep *k)
 {
 	size_t i;
 
-	for (i = 0; i < KEEP_MAX; i++)
-		if (h[i].req.ipcFd != -1)
+	for (i = 0; i < k->top; i++)
+		if (k->h[i].req.ipcFd == -1)
+			return &k->h[i];
+	return k->top < k->max ? &k->h[k->top] : NULL;
+}
+
+/* The scoreboard byte of a worker waiting for work. */
+static char
+worker_idle_mark(const struct keep *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->top; i++)
+		if (k->h[i].req.ipcFd != -1)
 			return SCOREBOARD_KEPT;
 	return SCOREBOARD_IDLE;
 }
@@ -222,12 +243,12 @@ worker_idle_mark(const struct held *h)
  * longest (at least KEEP_YIELD_MS) so that the next round accepts it.
  */
 static void
-worker_round(struct worker *w, struct held *h, int listen_fd,
+worker_round(struct worker *w, struct keep *k, int listen_fd,
     int64_t *grace_until, const sigset_t *waitmask, char *board)
 {
-	struct pollfd	pfd[KEEP_MAX + 1];
-	struct held    *slot[KEEP_MAX];
-	struct held    *free_slot = NULL, *old;
+	struct pollfd  *pfd = k->pfd;
+	struct held   **slot = k->slot;
+	struct held    *h = k->h, *free_slot = NULL, *old;
 	enum keep_peek	p;
 	struct timespec ts, *tsp = NULL;
 	int64_t		now, wait_ms = -1, left;
@@ -235,7 +256,7 @@ worker_round(struct worker *w, struct held *h, int listen_fd,
 	int		rc, listening;
 
 	now = clock_mono_ms();
-	for (i = 0; i < KEEP_MAX; i++) {
+	for (i = 0; i < k->top; i++) {
 		if (h[i].req.ipcFd == -1) {
 			if (free_slot == NULL)
 				free_slot = &h[i];
@@ -252,6 +273,8 @@ worker_round(struct worker *w, struct held *h, int listen_fd,
 		pfd[n].revents = 0;
 		n++;
 	}
+	if (free_slot == NULL && k->top < k->max)
+		free_slot = &h[k->top];
 	/* Every slot taken: listen again only when the grace is over. */
 	listening = free_slot != NULL || *grace_until == 0;
 	if (listening) {
@@ -306,23 +329,21 @@ worker_round(struct worker *w, struct held *h, int listen_fd,
 
 	/* A new connection. */
 	if (listening && (pfd[n].revents & POLLIN)) {
-		free_slot = NULL;
-		for (i = 0; i < KEEP_MAX; i++)
-			if (h[i].req.ipcFd == -1) {
-				free_slot = &h[i];
-				break;
-			}
+		free_slot = worker_free_slot(k);
 		if (free_slot != NULL) {
 			*grace_until = 0;
 			if (worker_serve(w, &free_slot->req, board) == 0)
 				free_slot->idle_since = clock_mono_ms();
+			if (free_slot->req.ipcFd != -1 &&
+			    (size_t)(free_slot - h) >= k->top)
+				k->top = (size_t)(free_slot - h) + 1;
 		} else if (*grace_until == 0)
 			*grace_until = clock_mono_ms() + KEEP_GRACE_MS;
 	} else if (!listening && clock_mono_ms() >= *grace_until) {
 		/* No other worker took it: make room. */
 		*grace_until = 0;
 		now = clock_mono_ms();
-		old = worker_oldest(h, now, KEEP_YIELD_MS);
+		old = worker_oldest(k, now, KEEP_YIELD_MS);
 		if (old != NULL && worker_backlog(listen_fd) &&
 		    worker_peek(old->req.ipcFd) == KEEP_IDLE) {
 			log_debug("kept connection idle %lld ms closed: a new "
@@ -333,15 +354,47 @@ worker_round(struct worker *w, struct held *h, int listen_fd,
 			*grace_until = now + KEEP_GRACE_MS;
 	}
 done:
+	while (k->top > 0 && h[k->top - 1].req.ipcFd == -1)
+		k->top--;
 	if (board != NULL)
-		*board = worker_idle_mark(h);
+		*board = worker_idle_mark(k);
+}
+
+/* Room for max held connections on listening socket fd; -1 (logged). */
+static int
+worker_keep_init(struct keep *k, size_t max, int fd)
+{
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	k->max = max;
+	k->h = calloc(max, sizeof(*k->h));
+	k->slot = calloc(max, sizeof(*k->slot));
+	k->pfd = calloc(max + 1, sizeof(*k->pfd));
+	if (k->h == NULL || k->slot == NULL || k->pfd == NULL) {
+		log_err("out of memory for %zu kept connections", max);
+		goto fail;
+	}
+	for (i = 0; i < max; i++)
+		if (FCGX_InitRequest(&k->h[i].req, fd,
+			FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+			log_err("FCGX_InitRequest failed");
+			goto fail;
+		}
+	return 0;
+fail:
+	free(k->h);
+	free(k->slot);
+	free(k->pfd);
+	memset(k, 0, sizeof(*k));
+	return -1;
 }
 
 void
 worker_run(const struct api_config *cfg, int fd, pid_t parent, char *board)
 {
 	struct worker w;
-	struct held   held[KEEP_MAX];
+	struct keep   keep;
 	sigset_t      waitmask;
 	const char   *bad;
 	char	      err[256];
@@ -372,21 +425,19 @@ worker_run(const struct api_config *cfg, int fd, pid_t parent, char *board)
 		log_err("FCGX_Init failed");
 		exit(1);
 	}
-	memset(held, 0, sizeof(held));
-	for (i = 0; i < KEEP_MAX; i++)
-		if (FCGX_InitRequest(&held[i].req, fd,
-			FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-			log_err("FCGX_InitRequest failed");
-			exit(1);
-		}
+	if (worker_keep_init(&keep, (size_t)cfg->keep_max, fd) == -1)
+		exit(1);
 	log_debug("worker %ld ready", (long)getpid());
 
 	while (!worker_stop)
-		worker_round(&w, held, fd, &grace_until, &waitmask, board);
+		worker_round(&w, &keep, fd, &grace_until, &waitmask, board);
 	log_debug("worker %ld stopping", (long)getpid());
-	for (i = 0; i < KEEP_MAX; i++)
-		if (held[i].req.ipcFd != -1)
-			worker_drop(&held[i].req);
+	for (i = 0; i < keep.top; i++)
+		if (keep.h[i].req.ipcFd != -1)
+			worker_drop(&keep.h[i].req);
+	free(keep.h);
+	free(keep.slot);
+	free(keep.pfd);
 	db_close(&w.db);
 	queue_close(&w.queue);
 	exit(0);

@@ -354,10 +354,10 @@ stop_daemon() {
 start_nginx() {
 	mkdir -p "$dir/nginx/tmp"
 	# Kept FastCGI connections per nginx worker (README.md, "Kept
-	# connections"): half of what the API's workers hold (16 each),
-	# shared out between nginx's workers (worker_processes auto: one per
-	# CPU). NGINX_KEEPALIVE overrides it (t/api-kept-connections.t holds
-	# more than the workers can on purpose).
+	# connections"): 8 per API worker, shared out between nginx's
+	# workers (worker_processes auto: one per CPU). NGINX_KEEPALIVE
+	# overrides it (t/api-kept-connections.t keeps more than the workers
+	# hold on purpose).
 	local ncpu api_workers keepalive
 	ncpu=$(nproc)
 	api_workers=${SCENEGEN_API_WORKERS:-0}
