@@ -8,7 +8,7 @@ use Exporter 'import';
 use File::Temp qw(tempfile tempdir);
 
 our @EXPORT_OK = qw(ops_project_dir ops_build_dir run_cmd install_tree
-    run_cmd_split install_build ctl ctl_env have_tool fcgi_request sqlv
+    run_cmd_split install_build ctl ctl_env have_tool fcgi_request fcgi_kept sqlv
     redisv daemon_running scratch psql_on);
 
 sub ops_project_dir {
@@ -267,6 +267,49 @@ sub fcgi_request {
 	my ($status) = ($h{status} // '200') =~ /^(\d+)/;
 	return { status => $status, headers => \%h, body => $rest // '',
 	    stderr => $stderr };
+}
+
+# One GET of $uri as nginx sends it on a kept connection (FCGI_KEEP_CONN)
+# over the connected unix socket $s, which stays open for the next.
+# Returns the answer's status, or undef if the connection was closed or
+# nothing came within $timeout seconds.
+sub fcgi_kept {
+	my ($s, $uri, $timeout) = @_;
+	require IO::Select;
+	require Time::HiRes;
+	my $rec = sub {
+		my ($type, $content) = @_;
+		my $pad = (8 - length($content) % 8) % 8;
+		return pack('CCnnCC', 1, $type, 1, length $content, $pad, 0)
+		    . $content . ("\0" x $pad);
+	};
+	my $p = '';
+	my %params = (REQUEST_METHOD => 'GET', REQUEST_URI => $uri,
+	    SCRIPT_NAME => '/scenegen');
+	for my $k (sort keys %params) {
+		$p .= pack('CC', length $k, length $params{$k}) . $k . $params{$k};
+	}
+	my $out = $rec->(1, pack('nCx5', 1, 1))	# RESPONDER, FCGI_KEEP_CONN
+	    . $rec->(4, $p) . $rec->(4, '') . $rec->(5, '');
+	return undef unless defined syswrite($s, $out);
+	my $sel = IO::Select->new($s);
+	my ($in, $stdout, $end) = ('', '', Time::HiRes::time() + $timeout);
+	for (;;) {
+		return undef
+		    unless $sel->can_read($end - Time::HiRes::time());
+		my $n = sysread($s, $in, 65536, length $in);
+		return undef unless $n;
+		while (length $in >= 8) {
+			my (undef, $type, undef, $clen, $plen) = unpack('CCnnC', $in);
+			last if length $in < 8 + $clen + $plen;
+			$stdout .= substr($in, 8, $clen) if $type == 6;
+			substr($in, 0, 8 + $clen + $plen, '');
+			if ($type == 3) {
+				my ($status) = $stdout =~ /^Status:\s*(\d+)/mi;
+				return $status // 200;
+			}
+		}
+	}
 }
 
 1;
