@@ -21,8 +21,9 @@
  * connection idle the longest (at least KEEP_YIELD_MS), after checking
  * that nothing has arrived on it (recv MSG_PEEK). Closing a kept
  * connection nginx still holds races with nginx sending the next request
- * on it, so the default SCENEGEN_API_KEEP_MAX is far above what nginx
- * keeps: README.md, "Kept connections", says what nginx does then.
+ * on it, so the default SCENEGEN_API_KEEP_MAX is far above the
+ * connections nginx opens: README.md, "Kept connections", says what
+ * nginx does then.
  */
 #include <errno.h>
 #include <poll.h>
