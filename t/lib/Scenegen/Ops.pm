@@ -8,8 +8,8 @@ use Exporter 'import';
 use File::Temp qw(tempfile tempdir);
 
 our @EXPORT_OK = qw(ops_project_dir ops_build_dir run_cmd install_tree
-    run_cmd_split install_build ctl ctl_env have_tool fcgi_request fcgi_kept sqlv
-    redisv daemon_running scratch psql_on);
+    run_cmd_split install_build ctl ctl_env have_tool fcgi_request
+    fcgi_kept sqlv redisv daemon_running scratch psql_on);
 
 sub ops_project_dir {
 	my $d = __FILE__;
