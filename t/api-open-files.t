@@ -18,23 +18,18 @@ use POSIX ();
 use Socket qw(SOCK_STREAM);
 use Test::More;
 use Time::HiRes qw(sleep time);
-use Scenegen::Ops qw(have_tool ops_build_dir fcgi_kept);
-use Scenegen::Test qw(stack_env);
+use Scenegen::Ops qw(have_tool ops_build_dir fcgi_kept stack_settings);
 
 plan skip_all => 'prlimit not installed' unless have_tool('prlimit');
 my $api = ops_build_dir() . '/scenegen-api';
 plan skip_all => "$api not built" unless -x $api;
 
-my $e = stack_env();
 my $tmp = tempdir('scenegen-files.XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $sock = "$tmp/api.sock";
 my $log = "$tmp/api.log";
 my $null = '/api/v1/chapters/not-a-uuid/images/scenes/1/status';
 my %env = (
-	DATABASE_URL => $e->{DATABASE_URL},
-	REDIS_URL => $e->{REDIS_URL},
-	SUPABASE_JWT_SECRET => $e->{SUPABASE_JWT_SECRET},
-	JWT_AUDIENCE => $e->{JWT_AUDIENCE} // 'authenticated',
+	stack_settings(),
 	SCENEGEN_API_WORKERS => 1,
 	SCENEGEN_API_SOCKET => $sock,
 	SCENEGEN_LOG_LEVEL => 'debug',

@@ -14,24 +14,20 @@ use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 use lib "$FindBin::Bin/lib";
-use Scenegen::Ops qw(have_tool ops_build_dir fcgi_request);
-use Scenegen::Test qw(json stack_env new_chapter);
+use Scenegen::Ops qw(have_tool ops_build_dir fcgi_request stack_settings);
+use Scenegen::Test qw(json new_chapter);
 
 plan skip_all => 'systemd-socket-activate not installed'
     unless have_tool('systemd-socket-activate');
 my $api = ops_build_dir() . '/scenegen-api';
 plan skip_all => "$api not built" unless -x $api;
 
-my $e = stack_env();
 my $tmp = tempdir('scenegen-sockact.XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $sock = "$tmp/api.sock";
 my $unused = "$tmp/own.sock";
 my $log = "$tmp/api.log";
 my %env = (
-	DATABASE_URL => $e->{DATABASE_URL},
-	REDIS_URL => $e->{REDIS_URL},
-	SUPABASE_JWT_SECRET => $e->{SUPABASE_JWT_SECRET},
-	JWT_AUDIENCE => $e->{JWT_AUDIENCE} // 'authenticated',
+	stack_settings(),
 	SCENEGEN_API_WORKERS => 2,
 	SCENEGEN_API_SOCKET => $unused,
 	SCENEGEN_LOG_LEVEL => 'info',

@@ -8,8 +8,8 @@ use Exporter 'import';
 use File::Temp qw(tempfile tempdir);
 
 our @EXPORT_OK = qw(ops_project_dir ops_build_dir run_cmd install_tree
-    run_cmd_split install_build ctl ctl_env have_tool fcgi_request
-    fcgi_kept sqlv redisv daemon_running scratch psql_on);
+    run_cmd_split install_build ctl ctl_env stack_settings have_tool
+    fcgi_request fcgi_kept sqlv redisv daemon_running scratch psql_on);
 
 sub ops_project_dir {
 	my $d = __FILE__;
@@ -100,17 +100,23 @@ sub install_tree {
 	return $destdir;
 }
 
-# The settings scenegenctl needs, from the test stack's env file.
-sub ctl_env {
+# The test stack's database, Redis and token settings (from its env
+# file), as scenegen-api and scenegenctl take them: a list of pairs.
+sub stack_settings {
 	require Scenegen::Test;
 	my $e = Scenegen::Test::stack_env();
-	return {
+	return (
 		DATABASE_URL => $e->{DATABASE_URL},
 		REDIS_URL => $e->{REDIS_URL},
 		SUPABASE_JWT_SECRET => $e->{SUPABASE_JWT_SECRET},
 		JWT_AUDIENCE => $e->{JWT_AUDIENCE} // 'authenticated',
-		SCENEGEN_SQL_DIR => ops_project_dir() . '/sql',
-	};
+	);
+}
+
+# The settings scenegenctl needs, from the test stack's env file.
+sub ctl_env {
+	return { stack_settings(),
+	    SCENEGEN_SQL_DIR => ops_project_dir() . '/sql' };
 }
 
 # Run scenegenctl with the stack's settings (and no /etc file); returns
