@@ -23,9 +23,10 @@ fdlimit_raise(const struct api_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "getrlimit RLIMIT_NOFILE failed");
 		return -1;
 	}
-	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+	/* RLIM_INFINITY is the largest rlim_t: no case of its own. */
+	if (rl.rlim_cur >= need)
 		return 0;
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+	if (rl.rlim_max < need) {
 		snprintf(err, errlen,
 		    "SCENEGEN_API_KEEP_MAX=%ld needs %llu open files and the "
 		    "hard limit is %llu: lower it, or raise LimitNOFILE= "
