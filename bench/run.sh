@@ -201,8 +201,9 @@ bare_out=$(wrk -t2 -c$CONNS -d${DURATION}s --latency "http://127.0.0.1:$bare_por
 # process switch cost by themselves, the most any FastCGI program can
 # reach here. Once with one process, once with as many as the API has
 # workers. The null route below is judged against the second too.
+hop_procs=(1 "$api_workers")
 hop_out=()
-for procs in 1 "$api_workers"; do
+for procs in "${hop_procs[@]}"; do
 	"$work/fcgi-null" "$bare/null.sock" "$procs" &
 	hop_pid=$!
 	own_pids=("$bare_pid" "$hop_pid")
@@ -223,8 +224,8 @@ fi
 bare_rps=$(wrk_figure rps "$bare_out")
 bare_p99=$(wrk_figure p99 "$bare_out")
 report ceiling "bare nginx $bare_rps req/s, p99 $bare_p99" "-" "-" "(reference)" "info"
-for i in 0 1; do
-	procs=$([ "$i" = 0 ] && echo 1 || echo "$api_workers")
+for i in "${!hop_procs[@]}"; do
+	procs=${hop_procs[$i]}
 	o=${hop_out[$i]}
 	hop_rps=$(wrk_figure rps "$o")
 	hop_p99=$(wrk_figure p99 "$o")
